@@ -130,8 +130,12 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) erro
 			}
 			return apierr.Newf(apierr.Invalid, "ValidationError", "field %q must be %s, got %s", field, typ.Type.String(), typ.Value).
 				Suggest(fmt.Sprintf("Send %q as %s", field, strings.TrimPrefix(typ.Type.String(), "*")))
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return apierr.New(apierr.Invalid, "ValidationError", "request body ends in the middle of a JSON value",
+				"Check the request body is complete, valid JSON")
 		default:
-			return apierr.Wrap(apierr.Invalid, "ValidationError", err, "invalid JSON body: "+err.Error())
+			return apierr.New(apierr.Invalid, "ValidationError", "invalid JSON body: "+err.Error(),
+				"Check the request body is valid JSON of the documented shape")
 		}
 	}
 	return nil

@@ -26,6 +26,7 @@ const (
 	TooManyRequests
 	Unavailable
 	InsufficientStorage
+	MethodNotAllowed
 )
 
 // Status is the single mapping from kinds to HTTP status codes.
@@ -51,6 +52,8 @@ func Status(k Kind) int {
 		return http.StatusServiceUnavailable
 	case InsufficientStorage:
 		return http.StatusInsufficientStorage
+	case MethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	default:
 		return http.StatusInternalServerError
 	}

@@ -234,8 +234,8 @@ func (c *Config) Validate() error {
 		add("server.listen %q is not host:port (e.g. \"127.0.0.1:4000\")", c.Server.Listen)
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
 		add("server.listen %q has an invalid port", c.Server.Listen)
-	} else if !IsLoopbackHost(host) && c.Server.Token == "" && c.Server.TokenFile == "" {
-		add("server.listen %q is not a loopback address but no token is configured: set server.token_file (the agent generates the token there) or server.token", c.Server.Listen)
+	} else if !IsLoopbackHost(host) && c.Server.Token != "" && len(c.Server.Token) < 16 {
+		add("server.token is shorter than 16 characters, too weak for the non-loopback address %q: use server.token_file and let the agent generate one", c.Server.Listen)
 	}
 	if c.Server.Token != "" && c.Server.TokenFile != "" {
 		add("server.token and server.token_file are both set: keep one (token_file keeps the secret out of the config)")

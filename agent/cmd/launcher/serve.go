@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/comfylauncher/launcher/agent/internal/app"
+	"github.com/comfylauncher/launcher/agent/internal/config"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (default ./launcher.toml if present, or $LAUNCHER_CONFIG)")
+	listen := fs.String("listen", "", "override server.listen, e.g. 127.0.0.1:4000")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: launcher serve [--config PATH] [--listen ADDR]\n\nRuns the agent until SIGINT/SIGTERM.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath, *listen)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, cfg.Server.LogLevel)
+	a, err := app.New(cfg, logger, buildVersion(), stderr)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, func(addr string) {
+		fmt.Fprintf(stdout, "launcher %s serving on http://%s\n", buildVersion(), addr)
+	})
+}
+
+// loadConfig loads the config and applies command-line overrides, validating the result.
+func loadConfig(path, listen string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if listen != "" {
+		cfg.Server.Listen = listen
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return version
+}

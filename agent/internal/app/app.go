@@ -1,0 +1,230 @@
+// Package app wires the agent together in one place: config -> logger -> store -> hub ->
+// subsystems -> HTTP server. Each subsystem's wiring lives in its own wire_*.go file.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/api"
+	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/store"
+)
+
+// App is a wired agent.
+type App struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	token   string
+
+	db  *store.DB
+	hub *hub.Hub
+	api *api.Server
+
+	snapshots []hub.SnapshotFunc
+	starters  []func(ctx context.Context) error
+	stoppers  []func(ctx context.Context) error
+}
+
+// New opens the store and wires every subsystem. stderr receives messages an operator must
+// see even with logging turned down (where a generated token was written).
+func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writer) (*App, error) {
+	a := &App{cfg: cfg, log: logger, version: version}
+	tok, err := resolveToken(cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	a.token = tok
+
+	db, err := store.Open(filepath.Join(cfg.Paths.DataDir, "db"), logger.With("component", "store"))
+	if err != nil {
+		return nil, err
+	}
+	a.db = db
+	a.stoppers = append(a.stoppers, func(context.Context) error { return db.Close() })
+
+	a.api = api.New(api.Options{
+		Version:     version,
+		Token:       tok,
+		CORSOrigins: cfg.Server.CORSOrigins,
+		MaxBody:     cfg.Server.MaxBodyBytes,
+		Debug:       cfg.Server.Debug,
+		Logger:      logger.With("component", "http"),
+		Public:      []string{"/api/health"},
+		SelfAuth:    []string{"/socket.io/"},
+	})
+	a.api.AddHealth("store", func() (bool, any) {
+		return true, map[string]any{"state": "open", "dir": db.Dir(), "salvaged_bytes": db.Salvaged}
+	})
+
+	var checkToken func(string) bool
+	if tok != "" {
+		checkToken = a.api.CheckToken
+	}
+	a.hub = hub.New(logger, hub.Options{
+		CheckToken:  checkToken,
+		CheckOrigin: a.checkOrigin,
+		Snapshot:    a.snapshot,
+	})
+	a.api.Router.GET("/ws", func(w http.ResponseWriter, r *http.Request, _ httprouterParams) { a.hub.ServeWS(w, r) })
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		a.api.Router.Handle(m, "/socket.io/", func(w http.ResponseWriter, r *http.Request, _ httprouterParams) {
+			a.hub.ServeSocketIO(w, r)
+		})
+	}
+	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
+
+	for _, wire := range []func() error{a.wireSubsystems} {
+		if err := wire(); err != nil {
+			a.shutdown(context.Background())
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Handler is the agent's HTTP handler (tests serve it with httptest).
+func (a *App) Handler() http.Handler { return a.api.Handler() }
+
+// Token is the API token in force ("" when auth is off).
+func (a *App) Token() string { return a.token }
+
+// Hub is the event hub.
+func (a *App) Hub() *hub.Hub { return a.hub }
+
+// snapshot asks every subsystem for the current state of a new subscription.
+func (a *App) snapshot(kind, id string) []hub.Event {
+	var out []hub.Event
+	for _, fn := range a.snapshots {
+		out = append(out, fn(kind, id)...)
+	}
+	return out
+}
+
+// checkOrigin allows WebSocket upgrades from the agent's own host and configured origins.
+func (a *App) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range a.cfg.Server.CORSOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://")
+	return strings.EqualFold(host, r.Host)
+}
+
+// Start runs the subsystems' start hooks (restoring state, resuming operations).
+func (a *App) Start(ctx context.Context) error {
+	for _, start := range a.starters {
+		if err := start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shutdown runs stop hooks in reverse order.
+func (a *App) shutdown(ctx context.Context) {
+	for i := len(a.stoppers) - 1; i >= 0; i-- {
+		if err := a.stoppers[i](ctx); err != nil {
+			a.log.Warn("shutdown step failed", "err", err)
+		}
+	}
+}
+
+// Serve starts the subsystems, listens on server.listen and serves until ctx is cancelled,
+// then shuts down gracefully: in-flight requests finish, subsystems stop, the store closes.
+// ready, when non-nil, receives the bound address once the agent accepts connections.
+func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", a.cfg.Server.Listen)
+	if err != nil {
+		a.shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w (another process may use the port: change server.listen)", a.cfg.Server.Listen, err)
+	}
+	if err := a.Start(ctx); err != nil {
+		ln.Close()
+		a.shutdown(context.Background())
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// No WriteTimeout: Socket.IO long polls and proxied ComfyUI streams outlive any fixed one.
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("agent serving", "addr", ln.Addr().String(), "version", a.version, "auth", a.token != "")
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		a.shutdown(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration)
+	defer cancel()
+	a.hub.Close() // long-lived connections would hold Shutdown until its deadline
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	a.shutdown(sctx)
+	a.log.Info("stopped")
+	return nil
+}
+
+// resolveToken returns the API token: server.token, else the content of server.token_file
+// (generated when missing), else — for a non-loopback listen address — a token generated into
+// <data_dir>/api-token. Generated files are 0600 and their path is printed.
+func resolveToken(cfg *config.Config, stderr io.Writer) (string, error) {
+	if cfg.Server.Token != "" {
+		return cfg.Server.Token, nil
+	}
+	path := cfg.Server.TokenFile
+	if path == "" {
+		host, _, _ := net.SplitHostPort(cfg.Server.Listen)
+		if config.IsLoopbackHost(host) {
+			return "", nil
+		}
+		path = filepath.Join(cfg.Paths.DataDir, "api-token")
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			return tok, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read server.token_file %s: %w", path, err)
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(buf)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create token dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write generated token to %s: %w", path, err)
+	}
+	fmt.Fprintf(stderr, "launcher: generated an API token into %s (mode 0600); clients send it as 'Authorization: Bearer <token>'\n", path)
+	return tok, nil
+}
