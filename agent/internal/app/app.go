@@ -19,6 +19,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
@@ -33,6 +34,11 @@ type App struct {
 	db  *store.DB
 	hub *hub.Hub
 	api *api.Server
+	gpu *gpu.Manager
+
+	// bgCancel stops goroutines started with background.
+	bgCancel context.CancelFunc
+	bg       []func(ctx context.Context)
 
 	snapshots []hub.SnapshotFunc
 	starters  []func(ctx context.Context) error
@@ -87,7 +93,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	}
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireSubsystems} {
+	for _, wire := range []func() error{a.wireGPU, a.wireSubsystems} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -129,8 +135,17 @@ func (a *App) checkOrigin(r *http.Request) bool {
 	return strings.EqualFold(host, r.Host)
 }
 
-// Start runs the subsystems' start hooks (restoring state, resuming operations).
+// background registers a goroutine that runs from Start until shutdown.
+func (a *App) background(fn func(ctx context.Context)) { a.bg = append(a.bg, fn) }
+
+// Start runs the subsystems' start hooks (restoring state, resuming operations) and their
+// background loops.
 func (a *App) Start(ctx context.Context) error {
+	bgCtx, cancel := context.WithCancel(context.Background())
+	a.bgCancel = cancel
+	for _, fn := range a.bg {
+		go fn(bgCtx)
+	}
 	for _, start := range a.starters {
 		if err := start(ctx); err != nil {
 			return err
@@ -139,8 +154,11 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
-// shutdown runs stop hooks in reverse order.
+// shutdown stops background loops and runs stop hooks in reverse order.
 func (a *App) shutdown(ctx context.Context) {
+	if a.bgCancel != nil {
+		a.bgCancel()
+	}
 	for i := len(a.stoppers) - 1; i >= 0; i-- {
 		if err := a.stoppers[i](ctx); err != nil {
 			a.log.Warn("shutdown step failed", "err", err)
