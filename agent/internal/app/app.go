@@ -85,12 +85,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 		CheckOrigin: a.checkOrigin,
 		Snapshot:    a.snapshot,
 	})
-	a.api.Router.GET("/ws", func(w http.ResponseWriter, r *http.Request, _ httprouterParams) { a.hub.ServeWS(w, r) })
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
-		a.api.Router.Handle(m, "/socket.io/", func(w http.ResponseWriter, r *http.Request, _ httprouterParams) {
-			a.hub.ServeSocketIO(w, r)
-		})
-	}
+	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
 	for _, wire := range []func() error{a.wireGPU, a.wireSubsystems} {

@@ -1,9 +1,5 @@
 package app
 
-import "github.com/julienschmidt/httprouter"
-
-type httprouterParams = httprouter.Params
-
 // wireSubsystems builds the feature packages in dependency order; each adds its routes,
 // health checks, snapshot providers and start/stop hooks.
 func (a *App) wireSubsystems() error {
