@@ -81,9 +81,14 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 		checkToken = a.api.CheckToken
 	}
 	a.hub = hub.New(logger, hub.Options{
-		CheckToken:  checkToken,
-		CheckOrigin: a.checkOrigin,
-		Snapshot:    a.snapshot,
+		CheckToken:     checkToken,
+		CheckOrigin:    a.checkOrigin,
+		Snapshot:       a.snapshot,
+		QueueSize:      cfg.Events.QueueSize,
+		PingInterval:   cfg.Events.PingInterval.Duration,
+		PingTimeout:    cfg.Events.PingTimeout.Duration,
+		ConnectTimeout: cfg.Events.ConnectTimeout.Duration,
+		MaxPayload:     cfg.Events.MaxPayload,
 	})
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })

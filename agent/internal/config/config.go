@@ -127,6 +127,7 @@ func Default() *Config {
 			MaxAge:              Duration{24 * time.Hour},
 		},
 	}
+	c.Events.setDefaults()
 	c.GPU.setDefaults()
 	c.Downloads.setDefaults()
 	c.Sources.setDefaults()
@@ -273,6 +274,7 @@ func (c *Config) Validate() error {
 			add("%s %q is not writable: %v (create it or point %s at a writable directory)", dir.key, dir.path, err, dir.key)
 		}
 	}
+	errs = append(errs, c.Events.validate()...)
 	errs = append(errs, c.GPU.validate()...)
 	errs = append(errs, c.Downloads.validate()...)
 	errs = append(errs, c.Sources.validate()...)
