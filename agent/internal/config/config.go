@@ -30,6 +30,7 @@ type Config struct {
 	Sources   SourcesConfig   `toml:"sources"`
 	Recovery  RecoveryConfig  `toml:"recovery"`
 	Manager   ManagerConfig   `toml:"manager"`
+	Events    EventsConfig    `toml:"events"`
 	Projects  []ProjectConfig `toml:"projects"`
 
 	// File is the path the config was read from, empty for embedded defaults.
