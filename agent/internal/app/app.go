@@ -22,6 +22,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/store"
+	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
 
 // App is a wired agent.
@@ -35,6 +36,9 @@ type App struct {
 	hub *hub.Hub
 	api *api.Server
 	gpu *gpu.Manager
+
+	catalog  workflow.ModelCatalog
+	workflow *workflow.Service
 
 	// bgCancel stops goroutines started with background.
 	bgCancel context.CancelFunc
@@ -93,7 +97,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireGPU, a.wireSubsystems} {
+	for _, wire := range []func() error{a.wireGPU, a.wireWorkflow, a.wireSubsystems} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err

@@ -31,6 +31,7 @@ type Config struct {
 	Recovery  RecoveryConfig  `toml:"recovery"`
 	Manager   ManagerConfig   `toml:"manager"`
 	Events    EventsConfig    `toml:"events"`
+	Workflow  WorkflowConfig  `toml:"workflow"`
 	Projects  []ProjectConfig `toml:"projects"`
 
 	// File is the path the config was read from, empty for embedded defaults.
@@ -86,6 +87,14 @@ type ManagerConfig struct {
 	SeedDir string `toml:"seed_dir"`
 }
 
+// WorkflowConfig is the [workflow] section: limits on workflows the agent parses, so a
+// hostile body cannot exhaust memory or the stack.
+type WorkflowConfig struct {
+	MaxBytes int `toml:"max_bytes"`
+	MaxNodes int `toml:"max_nodes"`
+	MaxDepth int `toml:"max_depth"`
+}
+
 // Duration is a time.Duration written as "30s", "5m" in TOML.
 type Duration struct{ time.Duration }
 
@@ -120,11 +129,12 @@ func Default() *Config {
 			ReadyTimeout: Duration{120 * time.Second},
 			StopGrace:    Duration{10 * time.Second},
 		},
+		Workflow: WorkflowConfig{MaxBytes: 32 << 20, MaxNodes: 50000, MaxDepth: 128},
 		Manager: ManagerConfig{
-			ExtensionNodeMapURL: "https://raw.githubusercontent.com/ltdrdata/ComfyUI-Manager/main/extension-node-map.json",
-			GithubStatsURL:      "https://raw.githubusercontent.com/ltdrdata/ComfyUI-Manager/main/github-stats.json",
-			ModelListURL:        "https://raw.githubusercontent.com/ltdrdata/ComfyUI-Manager/main/model-list.json",
-			CustomNodeListURL:   "https://raw.githubusercontent.com/ltdrdata/ComfyUI-Manager/main/custom-node-list.json",
+			ExtensionNodeMapURL: "https://raw.githubusercontent.com/Comfy-Org/ComfyUI-Manager/main/extension-node-map.json",
+			GithubStatsURL:      "https://raw.githubusercontent.com/Comfy-Org/ComfyUI-Manager/main/github-stats.json",
+			ModelListURL:        "https://raw.githubusercontent.com/Comfy-Org/ComfyUI-Manager/main/model-list.json",
+			CustomNodeListURL:   "https://raw.githubusercontent.com/Comfy-Org/ComfyUI-Manager/main/custom-node-list.json",
 			MaxAge:              Duration{24 * time.Hour},
 		},
 	}
@@ -260,6 +270,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ports.Min > c.Ports.Max {
 		add("ports.min (%d) is greater than ports.max (%d): swap them", c.Ports.Min, c.Ports.Max)
+	}
+	if c.Workflow.MaxBytes < 1024 || c.Workflow.MaxNodes < 1 || c.Workflow.MaxDepth < 8 {
+		add("workflow limits too small: max_bytes >= 1024, max_nodes >= 1, max_depth >= 8")
 	}
 	if c.ComfyUI.Repo == "" {
 		add("comfyui.repo is empty: set it to a git URL or a local repository path")

@@ -1,0 +1,202 @@
+package workflow
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/julienschmidt/httprouter"
+)
+
+func newTestServer(t *testing.T, s *Service) *httptest.Server {
+	t.Helper()
+	r := httprouter.New()
+	s.Routes(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, url, body string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("response is not JSON (%d): %s", resp.StatusCode, b)
+	}
+	return resp.StatusCode, out
+}
+
+func wrapBody(t *testing.T, file string) string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return `{"workflow_json": ` + string(raw) + `}`
+}
+
+func TestPreviewEndpoint(t *testing.T) {
+	srv := newTestServer(t, testService(t, defaultCatalog()))
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		check  func(t *testing.T, out map[string]any)
+	}{
+		{"ui workflow", wrapBody(t, "testdata/workflows/ui_basic.json"), 200, func(t *testing.T, out map[string]any) {
+			md := out["metadata"].(map[string]any)
+			if out["success"] != true || md["workflow_type"] != "txt2img" {
+				t.Errorf("got %v", out)
+			}
+			nodes := md["nodes"].([]any)
+			n0 := nodes[0].(map[string]any)
+			if n0["id"] != "4" || n0["type"] != "CheckpointLoaderSimple" || n0["title"] != "CheckpointLoaderSimple" {
+				t.Errorf("node 0 = %v", n0)
+			}
+			m0 := md["required_models"].([]any)[0].(map[string]any)
+			if m0["filename"] != "sd15/v1-5-pruned-emaonly-fp16.safetensors" || m0["node_type"] != "CheckpointLoaderSimple" || m0["node_id"] != "4" || m0["folder"] != "checkpoints" {
+				t.Errorf("model 0 = %v", m0)
+			}
+			if v, ok := md["estimated_vram"].(float64); !ok || v < 2000 {
+				t.Errorf("estimated_vram = %v", md["estimated_vram"])
+			}
+		}},
+		{"workflow as a JSON string", `{"workflow_json": ` + strconvQuote(t, "testdata/workflows/api_basic.json") + `}`, 200, func(t *testing.T, out map[string]any) {
+			md := out["metadata"].(map[string]any)
+			cn := md["required_custom_nodes"].([]any)
+			if len(cn) != 3 || cn[0].(map[string]any)["repo"] != "https://github.com/claimer/pack" {
+				t.Errorf("custom nodes = %v", cn)
+			}
+		}},
+		{"missing workflow_json", `{"workflow": {}}`, 400, func(t *testing.T, out map[string]any) {
+			if out["error"] != "workflow_json is required" || out["type"] != "ValidationError" {
+				t.Errorf("got %v", out)
+			}
+		}},
+		{"malformed body", `{"workflow_json": {"nodes": [}`, 400, nil},
+		{"bad workflow", `{"workflow_json": {"nodes": [{"id": 1}]}}`, 400, func(t *testing.T, out map[string]any) {
+			if !strings.Contains(out["error"].(string), `nodes[0] (id 1) has no string "type"`) || out["type"] != "WorkflowParseError" {
+				t.Errorf("got %v", out)
+			}
+			if len(out["suggestions"].([]any)) == 0 {
+				t.Error("no suggestions")
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, out := post(t, srv.URL+"/api/workflow/preview", c.body)
+			if status != c.status {
+				t.Fatalf("status %d, want %d: %v", status, c.status, out)
+			}
+			if c.check != nil {
+				c.check(t, out)
+			}
+		})
+	}
+}
+
+func strconvQuote(t *testing.T, file string) string {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(string(raw))
+	return string(b)
+}
+
+func TestValidateEndpoint(t *testing.T) {
+	complete := &fakeCatalog{local: map[string]int64{
+		"vae/ae.safetensors": 335_304_388, "text_encoders/t5xxl_fp8_e4m3fn.safetensors": 4_893_934_904,
+		"text_encoders/clip_l.safetensors": 246_144_152, "diffusion_models/flux1-dev-fp8.safetensors": 11_901_517_864,
+	}}
+	cases := []struct {
+		name        string
+		cat         *fakeCatalog
+		wantSuccess bool
+		wantMissing int
+	}{
+		{"all models local", complete, true, 0},
+		{"models missing", &fakeCatalog{local: map[string]int64{"vae/ae.safetensors": 1}}, false, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := newTestServer(t, testService(t, c.cat))
+			status, out := post(t, srv.URL+"/api/workflow/validate", wrapBody(t, "testdata/workflows/wrapped_runpod.json"))
+			if status != 200 {
+				t.Fatalf("status %d: %v", status, out)
+			}
+			if out["success"] != c.wantSuccess || len(out["missing_models"].([]any)) != c.wantMissing {
+				t.Fatalf("success=%v missing=%v", out["success"], out["missing_models"])
+			}
+			if c.wantSuccess {
+				lj := out["launcher_json"].(map[string]any)
+				if lj["format"] != "comfyui_launcher" || lj["version"] != "1.0" || lj["workflow_json"] == nil {
+					t.Errorf("launcher_json = %v", lj)
+				}
+				if _, ok := lj["snapshot_json"].(map[string]any)["git_custom_nodes"]; !ok {
+					t.Error("snapshot_json.git_custom_nodes missing")
+				}
+			} else {
+				if out["launcher_json"] != nil {
+					t.Error("launcher_json must be null when models are missing")
+				}
+				mm := out["missing_models"].([]any)[0].(map[string]any)
+				sugg := mm["suggestions"].([]any)
+				if len(sugg) < 2 || mm["dest_relative_path"] == "" {
+					t.Errorf("missing model entry = %v", mm)
+				}
+			}
+		})
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	s := NewService(Options{Limits: Limits{MaxBytes: 1000}})
+	srv := newTestServer(t, s)
+	body := `{"workflow_json": {"nodes": [], "pad": "` + strings.Repeat("x", 10000) + `"}}`
+	resp, err := http.Post(srv.URL+"/api/workflow/preview", "application/json", bytes.NewReader([]byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", resp.StatusCode)
+	}
+}
+
+func TestManagerDataRoutes(t *testing.T) {
+	srv := newTestServer(t, NewService(Options{}))
+	resp, err := http.Get(srv.URL + "/api/workflow/manager-data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Files []FileStatus `json:"files"`
+		Warn  []string     `json:"warnings"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if len(out.Files) != 4 || out.Files[0].Present || !out.Files[0].Stale || len(out.Warn) == 0 {
+		t.Errorf("status of an empty cache = %+v", out)
+	}
+	// Refresh against unreachable URLs is a 503 naming the failure, not a 500.
+	s := NewService(Options{Manager: NewManagerData(ManagerOptions{URLs: map[string]string{
+		FileNodeMap: "http://127.0.0.1:1/x", FileStats: "http://127.0.0.1:1/x", FileModelList: "http://127.0.0.1:1/x", FileCustomList: "http://127.0.0.1:1/x"}})})
+	srv2 := newTestServer(t, s)
+	status, body := post(t, srv2.URL+"/api/workflow/manager-data/refresh", "")
+	if status != http.StatusServiceUnavailable || body["type"] != "ManagerDataUnavailable" {
+		t.Errorf("refresh: %d %v", status, body)
+	}
+}
