@@ -3,14 +3,17 @@ module github.com/comfylauncher/launcher
 go 1.26.8
 
 require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/julienschmidt/httprouter v1.3.0
+	github.com/nutsdb/nutsdb v1.0.4
+	github.com/pelletier/go-toml/v2 v2.4.3
+)
+
+require (
 	github.com/antlabs/stl v0.0.1 // indirect
 	github.com/antlabs/timer v0.0.11 // indirect
 	github.com/bwmarrin/snowflake v0.3.0 // indirect
 	github.com/gofrs/flock v0.8.1 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/julienschmidt/httprouter v1.3.0 // indirect
-	github.com/nutsdb/nutsdb v1.0.4 // indirect
-	github.com/pelletier/go-toml/v2 v2.4.3 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/tidwall/btree v1.6.0 // indirect
 	github.com/xujiajun/mmap-go v1.0.1 // indirect
