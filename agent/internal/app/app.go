@@ -21,6 +21,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
@@ -37,6 +38,7 @@ type App struct {
 	api *api.Server
 	gpu *gpu.Manager
 
+	recovery *recovery.Runner
 	catalog  workflow.ModelCatalog
 	workflow *workflow.Service
 
@@ -46,7 +48,10 @@ type App struct {
 
 	snapshots []hub.SnapshotFunc
 	starters  []func(ctx context.Context) error
-	stoppers  []func(ctx context.Context) error
+	// lateStarters run after starters: the runner resumes operations only once every
+	// subsystem has restored its own state.
+	lateStarters []func(ctx context.Context) error
+	stoppers     []func(ctx context.Context) error
 }
 
 // New opens the store and wires every subsystem. stderr receives messages an operator must
@@ -97,7 +102,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireGPU, a.wireWorkflow, a.wireSubsystems} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireWorkflow, a.wireSubsystems} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -150,7 +155,7 @@ func (a *App) Start(ctx context.Context) error {
 	for _, fn := range a.bg {
 		go fn(bgCtx)
 	}
-	for _, start := range a.starters {
+	for _, start := range append(a.starters, a.lateStarters...) {
 		if err := start(ctx); err != nil {
 			return err
 		}

@@ -1,0 +1,25 @@
+package app
+
+import (
+	"context"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+)
+
+// wireRecovery builds the operation runner. Subsystems wired after it register their
+// operation types on a.recovery; it starts (resuming unfinished operations) once all are
+// registered, and stops before the hub and store close.
+func (a *App) wireRecovery() error {
+	opts := recovery.OptionsFromConfig(a.cfg.Recovery)
+	opts.Logger = a.log.With("component", "recovery")
+	rr := recovery.New(a.db, a.hub, opts)
+	a.recovery = rr
+	rr.Routes(a.api.Router)
+	a.snapshots = append(a.snapshots, rr.HubSnapshot)
+	a.api.AddHealth("recovery", func() (bool, any) {
+		return true, map[string]any{"enabled": a.cfg.Recovery.Enabled, "breakers": rr.Breakers()}
+	})
+	a.lateStarters = append(a.lateStarters, rr.Start)
+	a.stoppers = append(a.stoppers, func(ctx context.Context) error { return rr.Stop(ctx) })
+	return nil
+}

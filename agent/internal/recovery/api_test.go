@@ -1,0 +1,248 @@
+package recovery
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/comfylauncher/launcher/agent/internal/store"
+)
+
+func serve(t *testing.T, r *Runner) *httptest.Server {
+	t.Helper()
+	rt := httprouter.New()
+	r.Routes(rt)
+	srv := httptest.NewServer(rt)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, srv.URL+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("%s %s: decode: %v", method, path, err)
+	}
+	return resp.StatusCode, m
+}
+
+func TestAPIOperations(t *testing.T) {
+	block := make(chan struct{})
+	defs := []Definition{
+		{Name: "ok_op", Steps: []Step{{Name: "s", Run: func(context.Context, *Op) error { return nil }}}},
+		{Name: "bad_op", Steps: []Step{{Name: "s", Run: func(context.Context, *Op) error { return HTTPError(404, nil, "model") }}}},
+		{Name: "slow_op", Steps: []Step{{Name: "s", Run: func(ctx context.Context, _ *Op) error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-block:
+				return nil
+			}
+		}}}},
+	}
+	h := newHarness(t, Options{}, defs...)
+	defer close(block)
+	okID, _ := h.r.Submit(context.Background(), "ok_op", map[string]any{"url": "https://example.com/m.safetensors"})
+	h.wait(okID)
+	badID, _ := h.r.Submit(context.Background(), "bad_op", nil)
+	h.wait(badID)
+	slowID, _ := h.r.Submit(context.Background(), "slow_op", nil)
+	srv := serve(t, h.r)
+
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		wantStatus int
+		check      func(t *testing.T, m map[string]any)
+	}{
+		{"status", "GET", "/api/recovery/status", "", 200, func(t *testing.T, m map[string]any) {
+			rec := m["recovery"].(map[string]any)
+			for _, k := range []string{"enabled", "persistence_enabled", "max_retries", "circuit_breaker_threshold", "active_operations", "total_operations", "recovered_operations", "failed_operations", "average_recovery_time", "retry_attempts"} {
+				if _, ok := rec[k]; !ok {
+					t.Errorf("status lacks %s", k)
+				}
+			}
+			if rec["total_operations"] != float64(2) || rec["failed_operations"] != float64(1) {
+				t.Errorf("status totals = %v", rec)
+			}
+		}},
+		{"list all", "GET", "/api/recovery/operations", "", 200, func(t *testing.T, m map[string]any) {
+			if n := len(m["operations"].([]any)); n != 3 {
+				t.Errorf("%d operations, want 3", n)
+			}
+		}},
+		{"list by states", "GET", "/api/recovery/operations?state=failed,success", "", 200, func(t *testing.T, m map[string]any) {
+			if n := len(m["operations"].([]any)); n != 2 {
+				t.Errorf("%d operations, want 2", n)
+			}
+		}},
+		{"list by function", "GET", "/api/recovery/operations?function=ok_op", "", 200, func(t *testing.T, m map[string]any) {
+			ops := m["operations"].([]any)
+			if len(ops) != 1 || ops[0].(map[string]any)["operation_id"] != okID {
+				t.Errorf("operations = %v", ops)
+			}
+		}},
+		{"list bad state", "GET", "/api/recovery/operations?state=bogus", "", 400, nil},
+		{"list bad limit", "GET", "/api/recovery/operations?limit=-1", "", 400, nil},
+		{"get", "GET", "/api/recovery/operations/" + okID, "", 200, func(t *testing.T, m map[string]any) {
+			op := m["operation"].(map[string]any)
+			for _, k := range []string{"operation_id", "function_name", "state", "attempt", "max_attempts", "created_at", "updated_at", "metadata"} {
+				if _, ok := op[k]; !ok {
+					t.Errorf("operation lacks %s", k)
+				}
+			}
+			if op["metadata"].(map[string]any)["url"] != "https://example.com/m.safetensors" {
+				t.Errorf("metadata = %v", op["metadata"])
+			}
+		}},
+		{"get unknown", "GET", "/api/recovery/operations/op_nope", "", 404, func(t *testing.T, m map[string]any) {
+			if len(m["suggestions"].([]any)) == 0 || m["type"] != "OperationNotFoundError" {
+				t.Errorf("envelope = %v", m)
+			}
+		}},
+		{"retry running refused", "POST", "/api/recovery/operations/" + slowID + "/retry", `{"force":false}`, 409, nil},
+		{"retry bad max_attempts", "POST", "/api/recovery/operations/" + badID + "/retry", `{"max_attempts":-2}`, 400, nil},
+		{"retry bad json", "POST", "/api/recovery/operations/" + badID + "/retry", `{"force":"yes"}`, 400, nil},
+		{"retry failed", "POST", "/api/recovery/operations/" + badID + "/retry", `{"max_attempts":3}`, 200, func(t *testing.T, m map[string]any) {
+			if !strings.HasPrefix(m["retry_id"].(string), "retry_") || m["success"] != true {
+				t.Errorf("retry response = %v", m)
+			}
+		}},
+		{"cancel running", "POST", "/api/recovery/operations/" + slowID + "/cancel", "", 200, func(t *testing.T, m map[string]any) {
+			if m["state"] != "cancelled" {
+				t.Errorf("cancel response = %v", m)
+			}
+		}},
+		{"cancel finished", "POST", "/api/recovery/operations/" + okID + "/cancel", "", 409, nil},
+		{"performance", "GET", "/api/recovery/performance", "", 200, func(t *testing.T, m map[string]any) {
+			p := m["performance"].(map[string]any)
+			for _, k := range []string{"total_operations", "recovered_operations", "failed_operations", "average_recovery_time", "retry_attempts", "circuit_breaker_trips", "success_rate", "average_attempts_per_recovery"} {
+				if _, ok := p[k]; !ok {
+					t.Errorf("performance lacks %s", k)
+				}
+			}
+		}},
+		{"self test", "POST", "/api/recovery/test", "", 200, func(t *testing.T, m map[string]any) {
+			tr := m["test_results"].(map[string]any)
+			if tr["overall"] != "PASS" || tr["persistence_test"] != true || tr["circuit_breaker_test"] != true {
+				t.Errorf("test_results = %v", tr)
+			}
+		}},
+		{"scenarios", "GET", "/api/recovery/testing/scenarios", "", 200, func(t *testing.T, m map[string]any) {
+			sc := m["scenarios"].([]any)
+			first := sc[0].(map[string]any)
+			if len(sc) < 10 || first["id"] == nil || first["duration_seconds"] == nil || first["category"] == nil {
+				t.Errorf("scenarios = %v", sc)
+			}
+		}},
+		{"run selected scenarios", "POST", "/api/recovery/testing/run", `{"scenarios":["connection_failure","not_found_no_retry","crash_resume"]}`, 200, func(t *testing.T, m map[string]any) {
+			tr := m["test_results"].(map[string]any)
+			if tr["total_tests"] != float64(3) || tr["passed_tests"] != float64(3) || tr["success_rate"] != float64(1) {
+				t.Errorf("test_results = %v", tr)
+			}
+			if _, ok := tr["test_summary"].(map[string]any)["integration_tests"]; !ok {
+				t.Errorf("test_summary = %v", tr["test_summary"])
+			}
+		}},
+		{"run unknown scenario", "POST", "/api/recovery/testing/run", `{"scenarios":["nope"]}`, 400, nil},
+		{"validate bad duration", "POST", "/api/recovery/performance/validate", `{"test_duration":100000}`, 400, nil},
+		{"validate bad concurrency", "POST", "/api/recovery/performance/validate", `{"test_duration":1,"concurrent_operations":1000}`, 400, nil},
+		{"benchmark bad scenario", "POST", "/api/recovery/performance/benchmark", `{"scenarios":["x"]}`, 400, nil},
+		{"benchmark bad iterations", "POST", "/api/recovery/performance/benchmark", `{"iterations":0.5}`, 400, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, m := call(t, srv, tt.method, tt.path, tt.body)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %v", status, tt.wantStatus, m)
+			}
+			if status >= 400 {
+				if _, ok := m["suggestions"].([]any); !ok || m["error"] == nil || m["type"] == nil {
+					t.Fatalf("error envelope = %v", m)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, m)
+			}
+		})
+	}
+}
+
+// TestMeasuredEndpointsOnRealStore runs validate and benchmark through the real store with a
+// tiny duration: the numbers must be measured (non-zero throughput) and the scratch buckets
+// emptied afterwards.
+func TestMeasuredEndpointsOnRealStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures for about a second")
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r := New(db, nil, Options{MaxTestDuration: 5 * time.Second})
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop(context.Background())
+	srv := serve(t, r)
+
+	status, m := call(t, srv, "POST", "/api/recovery/performance/validate", `{"test_duration":0.6,"concurrent_operations":2,"include_network_simulation":true}`)
+	if status != 200 {
+		t.Fatalf("validate: %d %v", status, m)
+	}
+	v := m["validation_results"].(map[string]any)
+	if v["baseline_operations_per_second"].(float64) <= 0 || v["recovery_operations_per_second"].(float64) <= 0 || len(v["recommendations"].([]any)) == 0 {
+		t.Fatalf("validation_results = %v", v)
+	}
+	t.Logf("validate: %v", v)
+	if v["recovery_failures"].(float64) != 0 {
+		t.Fatalf("recovery layer lost operations to injected resets: %v", v)
+	}
+
+	status, m = call(t, srv, "POST", "/api/recovery/performance/benchmark", `{"scenarios":["network_failures","resource_failures","integrity_failures"],"iterations":6,"duration":5}`)
+	if status != 200 {
+		t.Fatalf("benchmark: %d %v", status, m)
+	}
+	b := m["benchmark_results"].(map[string]any)
+	for name, raw := range b["scenario_results"].(map[string]any) {
+		sr := raw.(map[string]any)
+		if sr["success_rate"] != float64(1) || sr["average_recovery_time"].(float64) <= 0 || sr["score"].(float64) <= 0 {
+			t.Errorf("%s = %v", name, sr)
+		}
+	}
+	t.Logf("benchmark: %v", b)
+	sys := b["system_metrics"].(map[string]any)
+	if sys["memory_usage_mb"].(float64) <= 0 {
+		t.Errorf("system_metrics = %v", sys)
+	}
+	for _, bucket := range []string{benchBucket, benchMetricsBucket, selfTestBucket} {
+		n, _ := db.Count(bucket, "")
+		if n != 0 {
+			t.Errorf("bucket %s keeps %d records after the run", bucket, n)
+		}
+	}
+}

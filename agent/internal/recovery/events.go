@@ -1,0 +1,153 @@
+package recovery
+
+import (
+	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/hub"
+)
+
+// Event names.
+const (
+	EventUpdate    = "recovery_update"
+	EventCompleted = "recovery_completed"
+	EventBreaker   = "circuit_breaker_update"
+)
+
+// Event is an event name and its payload, as Snapshot returns them for the hub to send.
+type Event struct {
+	Name string
+	Data map[string]any
+}
+
+func updatePayload(op Operation, extra map[string]any) map[string]any {
+	d := map[string]any{
+		"operation_id":  op.ID,
+		"function_name": op.FunctionName,
+		"state":         op.State,
+		"attempt":       op.Attempt,
+		"max_attempts":  op.MaxAttempts,
+		"timestamp":     op.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		"current_step":  op.CurrentStep,
+		"total_steps":   len(op.Steps),
+	}
+	if op.CurrentStep < len(op.Steps) {
+		d["step"] = op.Steps[op.CurrentStep].Name
+	}
+	if op.Error != "" {
+		d["error"] = op.Error
+		d["error_class"] = op.ErrorClass
+	}
+	if p, ok := op.Metadata["progress"]; ok {
+		d["progress"] = p
+	}
+	if op.NextAttemptAt != nil {
+		d["next_attempt_at"] = op.NextAttemptAt.UTC().Format(time.RFC3339Nano)
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return d
+}
+
+func completedPayload(op Operation, start time.Time) map[string]any {
+	end := op.UpdatedAt
+	if op.FinishedAt != nil {
+		end = *op.FinishedAt
+	}
+	if start.IsZero() {
+		start = op.CreatedAt
+		if op.StartedAt != nil {
+			start = *op.StartedAt
+		}
+	}
+	d := map[string]any{
+		"operation_id":   op.ID,
+		"function_name":  op.FunctionName,
+		"success":        op.State == StateSuccess,
+		"final_state":    op.State,
+		"total_attempts": op.TotalAttempts,
+		"duration":       end.Sub(start).Seconds(),
+		"timestamp":      end.UTC().Format(time.RFC3339Nano),
+	}
+	if op.Error != "" && op.State != StateSuccess {
+		d["error"] = op.Error
+		d["error_class"] = op.ErrorClass
+		d["suggestions"] = op.Suggestions
+	}
+	return d
+}
+
+func (r *Runner) publishUpdate(op Operation, extra map[string]any) {
+	d := updatePayload(op, extra)
+	r.pub.Publish(hub.OpTopic(op.ID), EventUpdate, d)
+	r.pub.Publish(hub.TopicAllOps, EventUpdate, d)
+}
+
+func (r *Runner) publishCompleted(op Operation, start time.Time) {
+	d := completedPayload(op, start)
+	r.pub.Publish(hub.OpTopic(op.ID), EventCompleted, d)
+	r.pub.Publish(hub.TopicAllOps, EventCompleted, d)
+}
+
+func breakerPayload(s BreakerStatus, now time.Time) map[string]any {
+	return map[string]any{
+		"operation_type":       s.OperationType,
+		"target":               s.Target,
+		"state":                s.State,
+		"timeout_remaining":    s.TimeoutRemaining,
+		"failure_count":        s.FailureCount,
+		"consecutive_failures": s.ConsecutiveFailures,
+		"threshold":            s.Threshold,
+		"trips":                s.Trips,
+		"timestamp":            now.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+func (r *Runner) publishBreaker(be *breakerEntry) {
+	r.pub.Publish(hub.TopicBreakers, EventBreaker, breakerPayload(r.breakerStatus(be), r.clk.Now()))
+}
+
+// Snapshot returns the events that bring a new subscriber up to date. For an operation id:
+// its recovery_update, plus recovery_completed when it has finished (nil for an unknown id).
+// For "" (all operations): a recovery_update per active operation and a
+// circuit_breaker_update per breaker.
+func (r *Runner) Snapshot(opID string) []Event {
+	if opID != "" {
+		op, err := r.Get(opID)
+		if err != nil {
+			return nil
+		}
+		evs := []Event{{Name: EventUpdate, Data: updatePayload(op, nil)}}
+		if op.State.Terminal() {
+			evs = append(evs, Event{Name: EventCompleted, Data: completedPayload(op, time.Time{})})
+		}
+		return evs
+	}
+	ops, _ := r.List(Filter{States: []State{StatePending, StateInProgress, StateRecovering}})
+	var evs []Event
+	for i := len(ops) - 1; i >= 0; i-- {
+		evs = append(evs, Event{Name: EventUpdate, Data: updatePayload(ops[i], nil)})
+	}
+	now := r.clk.Now()
+	for _, b := range r.Breakers() {
+		evs = append(evs, Event{Name: EventBreaker, Data: breakerPayload(b, now)})
+	}
+	return evs
+}
+
+// HubSnapshot adapts Snapshot to hub.SnapshotFunc: it answers kind "recovery" (id "all" or an
+// operation id) and returns nil for other kinds, so the app can chain providers.
+func (r *Runner) HubSnapshot(kind, id string) []hub.Event {
+	if kind != hub.KindRecovery {
+		return nil
+	}
+	if id == "all" {
+		id = ""
+	}
+	evs := r.Snapshot(id)
+	out := make([]hub.Event, len(evs))
+	for i, e := range evs {
+		out[i] = hub.Event{Name: e.Name, Data: e.Data}
+	}
+	return out
+}

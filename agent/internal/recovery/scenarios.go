@@ -1,0 +1,483 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
+)
+
+// Scenario is a self-test that runs real operations through a private Runner against the
+// loopback fault server.
+type Scenario struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Category    string `json:"category"`
+	// Group is the test_summary bucket: integration_tests, end_to_end_tests, performance_tests.
+	Group string `json:"group"`
+	// DurationSeconds is the time budget the scenario gets.
+	DurationSeconds float64 `json:"duration_seconds"`
+	run             func(ctx context.Context, e *scenarioEnv) (string, error)
+}
+
+// scenarioEnv is what a scenario runs against: the fault server, a loopback client and
+// runners with millisecond backoff so a scenario takes well under a second.
+type scenarioEnv struct {
+	srv    *faultserver.Server
+	client *http.Client
+	log    Options
+}
+
+// funcPublisher forwards events to a function; scenarios watch their runner with it.
+type funcPublisher func(topic, event string, data any)
+
+func (f funcPublisher) Publish(topic, event string, data any) { f(topic, event, data) }
+
+func scenarioOptions() Options {
+	pol := DefaultPolicies()
+	for c, p := range pol {
+		if p.Retry {
+			p.BaseDelay, p.MaxDelay = 5*time.Millisecond, 40*time.Millisecond
+			pol[c] = p
+		}
+	}
+	return Options{
+		Workers: 4, MaxAttempts: 5, Policies: pol,
+		Breaker:       BreakerOptions{Threshold: 3, OpenTimeout: 150 * time.Millisecond, HalfOpenMax: 1},
+		MaxRetryAfter: 2 * time.Second,
+	}
+}
+
+// startRunner starts a private runner on db (a fresh memStore when nil).
+func (e *scenarioEnv) startRunner(ctx context.Context, db Store, pub Publisher, opts Options, defs ...Definition) (*Runner, error) {
+	if db == nil {
+		db = newMemStore()
+	}
+	opts.Logger = e.log.Logger
+	r := New(db, pub, opts)
+	for _, d := range defs {
+		r.Register(d)
+	}
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type resetWriter interface {
+	Write([]byte) (int, error)
+	Reset()
+}
+
+type memWriter struct{ *faultserver.CappedWriter }
+
+// fetchDef is the synthetic download: GET url into w (restarting from zero each attempt) and
+// verify sha256; attemptTimeout bounds one request.
+func (e *scenarioEnv) fetchDef(name, url string, w resetWriter, sha string, attemptTimeout time.Duration, target string) Definition {
+	d := Definition{Name: name, Steps: []Step{{Name: "fetch", Run: func(ctx context.Context, op *Op) error {
+		w.Reset()
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+		status, hdr, err := faultserver.Fetch(actx, e.client, url, w)
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", url, err)
+		}
+		if status >= 300 {
+			return HTTPError(status, hdr, "fetch "+url)
+		}
+		if sha != "" {
+			if cw, ok := w.(interface{ Bytes() []byte }); ok && faultserver.SHA256(cw.Bytes()) != sha {
+				return WithClass(ClassIntegrity, errors.New("sha256 mismatch after download"))
+			}
+		}
+		return nil
+	}}}}
+	if target != "" {
+		d.Target = func(map[string]any) string { return target }
+	}
+	return d
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}
+
+// runOne submits one operation of def on a fresh runner and waits for it.
+func (e *scenarioEnv) runOne(ctx context.Context, def Definition, pub Publisher) (Operation, error) {
+	r, err := e.startRunner(ctx, nil, pub, scenarioOptions(), def)
+	if err != nil {
+		return Operation{}, err
+	}
+	defer r.Stop(context.Background())
+	id, err := r.Submit(ctx, def.Name, nil)
+	if err != nil {
+		return Operation{}, err
+	}
+	return r.Wait(ctx, id)
+}
+
+// classesSeen records the error classes a runner reported.
+type classesSeen struct {
+	mu sync.Mutex
+	m  map[Class]int
+	on func(Class)
+}
+
+func (c *classesSeen) Publish(topic, event string, data any) {
+	d, _ := data.(map[string]any)
+	if event != EventUpdate || d == nil || d["state"] != StateRecovering {
+		return
+	}
+	cl, _ := d["error_class"].(Class)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[Class]int{}
+	}
+	c.m[cl]++
+	on := c.on
+	c.mu.Unlock()
+	if on != nil && strings.HasPrefix(topic, "op:") {
+		on(cl)
+	}
+}
+
+func (c *classesSeen) count(cl Class) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[cl] / 2 // each update goes to the op topic and the all-ops topic
+}
+
+func expect(op Operation, state State, attempts int) error {
+	if op.State != state {
+		return fmt.Errorf("final state %s (error %q), want %s", op.State, op.Error, state)
+	}
+	if attempts > 0 && op.TotalAttempts != attempts {
+		return fmt.Errorf("took %d attempts, want %d", op.TotalAttempts, attempts)
+	}
+	return nil
+}
+
+// faultRecovery injects n faults of kind before serving the body; the operation must succeed
+// on attempt n+1 with every failure classified wantClass.
+func faultRecovery(kind faultserver.Kind, n int, wantClass Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
+	return func(ctx context.Context, e *scenarioEnv) (string, error) {
+		body := payload(32 << 10)
+		f := faultserver.Fault{Kind: kind, Delay: 2 * time.Second}
+		var plan []faultserver.Fault
+		for i := 0; i < n; i++ {
+			plan = append(plan, f)
+		}
+		url := e.srv.Route(body, plan...)
+		w := &memWriter{faultserver.NewCappedWriter("scenario", 1<<30)}
+		seen := &classesSeen{}
+		op, err := e.runOne(ctx, e.fetchDef("scenario_fetch", url, w, faultserver.SHA256(body), 300*time.Millisecond, ""), seen)
+		if err != nil {
+			return "", err
+		}
+		if err := expect(op, StateSuccess, n+1); err != nil {
+			return "", err
+		}
+		if got := seen.count(wantClass); got != n {
+			return "", fmt.Errorf("classified %d of %d failures as %s (saw %v)", got, n, wantClass, seen.m)
+		}
+		return fmt.Sprintf("%d injected %s fault(s) classified %s, recovered on attempt %d, %d bytes verified", n, kind, wantClass, n+1, len(body)), nil
+	}
+}
+
+func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
+	body := payload(64 << 10)
+	url := e.srv.Route(body)
+	w := &memWriter{faultserver.NewCappedWriter("/models/scenario.part", 16<<10)}
+	var freed atomic.Bool
+	seen := &classesSeen{on: func(c Class) {
+		// The operator frees space once the agent reports the disk is full.
+		if c == ClassResource && freed.CompareAndSwap(false, true) {
+			w.SetLimit(1 << 20)
+		}
+	}}
+	op, err := e.runOne(ctx, e.fetchDef("scenario_disk", url, w, faultserver.SHA256(body), time.Second, ""), seen)
+	if err != nil {
+		return "", err
+	}
+	if err := expect(op, StateSuccess, 2); err != nil {
+		return "", err
+	}
+	if !freed.Load() {
+		return "", errors.New("ENOSPC was not reported as a resource error")
+	}
+	return "write failed with ENOSPC at 16 KiB, classified resource, succeeded after space was freed", nil
+}
+
+func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
+	body := payload(1024)
+	url := e.srv.Route(body, faultserver.Fault{Kind: faultserver.Status, Status: 429, RetryAfter: "1"})
+	op, err := e.runOne(ctx, e.fetchDef("scenario_429", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, ""), nil)
+	if err != nil {
+		return "", err
+	}
+	if err := expect(op, StateSuccess, 2); err != nil {
+		return "", err
+	}
+	ts := e.srv.Times(url)
+	if len(ts) != 2 {
+		return "", fmt.Errorf("server saw %d requests, want 2", len(ts))
+	}
+	gap := ts[1].Sub(ts[0])
+	if gap < time.Second {
+		return "", fmt.Errorf("retried after %s, before the 1s Retry-After", gap.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("429 with Retry-After: 1 honoured (retried after %s)", gap.Round(time.Millisecond)), nil
+}
+
+func scenarioNoRetry(status int, want Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
+	return func(ctx context.Context, e *scenarioEnv) (string, error) {
+		url := e.srv.Route(nil)
+		e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.Status, Status: status})
+		op, err := e.runOne(ctx, e.fetchDef("scenario_noretry", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, "loopback"), nil)
+		if err != nil {
+			return "", err
+		}
+		if err := expect(op, StateFailed, 1); err != nil {
+			return "", err
+		}
+		if op.ErrorClass != want || len(op.Suggestions) == 0 {
+			return "", fmt.Errorf("class %s with %d suggestions, want %s with suggestions", op.ErrorClass, len(op.Suggestions), want)
+		}
+		if h := e.srv.Hits(url); h != 1 {
+			return "", fmt.Errorf("server hit %d times, want exactly 1 (no retry)", h)
+		}
+		return fmt.Sprintf("HTTP %d failed once as %s without retrying; suggestion: %q", status, want, op.Suggestions[0]), nil
+	}
+}
+
+func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
+	url := e.srv.Route(payload(512))
+	e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.Status, Status: 502})
+	var mu sync.Mutex
+	var states []string
+	halfOpen := make(chan struct{}, 1)
+	pub := funcPublisher(func(topic, event string, data any) {
+		if event != EventBreaker {
+			return
+		}
+		st := fmt.Sprint(data.(map[string]any)["state"])
+		mu.Lock()
+		states = append(states, st)
+		mu.Unlock()
+		if st == "HALF_OPEN" {
+			select {
+			case halfOpen <- struct{}{}:
+			default:
+			}
+		}
+	})
+	def := e.fetchDef("scenario_storm", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, "loopback-storm")
+	def.MaxAttempts = 1
+	r, err := e.startRunner(ctx, nil, pub, scenarioOptions(), def)
+	if err != nil {
+		return "", err
+	}
+	defer r.Stop(context.Background())
+	for i := 0; i < 3; i++ {
+		id, _ := r.Submit(ctx, def.Name, nil)
+		if op, err := r.Wait(ctx, id); err != nil || op.State != StateExhausted {
+			return "", fmt.Errorf("storm op %d: %s %v", i, op.State, err)
+		}
+	}
+	hits := e.srv.Hits(url)
+	id, _ := r.Submit(ctx, def.Name, nil)
+	op, err := r.Wait(ctx, id)
+	if err != nil || op.State != StateFailed || !strings.Contains(op.Error, "is OPEN") {
+		return "", fmt.Errorf("op while breaker open: %s %q %v", op.State, op.Error, err)
+	}
+	if e.srv.Hits(url) != hits {
+		return "", errors.New("an open breaker still let a request through")
+	}
+	e.srv.Repeat(url, nil)
+	select {
+	case <-halfOpen:
+	case <-ctx.Done():
+		return "", errors.New("breaker never announced HALF_OPEN")
+	}
+	id, _ = r.Submit(ctx, def.Name, nil)
+	if op, err := r.Wait(ctx, id); err != nil || op.State != StateSuccess {
+		return "", fmt.Errorf("probe after half-open: %s %v", op.State, err)
+	}
+	mu.Lock()
+	got := strings.Join(states, "->")
+	mu.Unlock()
+	if got != "OPEN->HALF_OPEN->CLOSED" {
+		return "", fmt.Errorf("breaker transitions %s, want OPEN->HALF_OPEN->CLOSED", got)
+	}
+	return "3 consecutive 502s opened the breaker, the next op failed fast without a request, timer announced HALF_OPEN, probe closed it", nil
+}
+
+func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
+	db := newMemStore()
+	var one, two atomic.Int32
+	started := make(chan struct{}, 1)
+	var block atomic.Bool
+	block.Store(true)
+	def := Definition{Name: "scenario_resume", Steps: []Step{
+		{Name: "one", Run: func(context.Context, *Op) error { one.Add(1); return nil }},
+		{Name: "two", Run: func(ctx context.Context, op *Op) error {
+			two.Add(1)
+			if block.Load() {
+				started <- struct{}{}
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		}},
+		{Name: "three", Run: func(context.Context, *Op) error { return nil }},
+	}}
+	r1, err := e.startRunner(ctx, db, nil, scenarioOptions(), def)
+	if err != nil {
+		return "", err
+	}
+	id, _ := r1.Submit(ctx, def.Name, nil)
+	select {
+	case <-started:
+	case <-ctx.Done():
+		r1.Stop(context.Background())
+		return "", errors.New("step two never started")
+	}
+	// The "crash": the runner goes away mid-step without recording anything more.
+	if err := r1.Stop(ctx); err != nil {
+		return "", err
+	}
+	block.Store(false)
+	r2, err := e.startRunner(ctx, db, nil, scenarioOptions(), def)
+	if err != nil {
+		return "", err
+	}
+	defer r2.Stop(context.Background())
+	op, err := r2.Wait(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if op.State != StateSuccess || one.Load() != 1 || two.Load() != 2 {
+		return "", fmt.Errorf("after restart: %s, step one ran %d times, step two %d", op.State, one.Load(), two.Load())
+	}
+	return "restarted runner resumed at step two from the store; step one was not redone", nil
+}
+
+func scenarioCancel(ctx context.Context, e *scenarioEnv) (string, error) {
+	body := payload(1 << 20)
+	url := e.srv.Route(body, faultserver.Fault{Kind: faultserver.Slow, Delay: 20 * time.Millisecond})
+	started := make(chan struct{}, 1)
+	w := &notifyWriter{CappedWriter: faultserver.NewCappedWriter("x", 1<<30), first: started}
+	def := e.fetchDef("scenario_cancel", url, w, "", time.Minute, "")
+	r, err := e.startRunner(ctx, nil, nil, scenarioOptions(), def)
+	if err != nil {
+		return "", err
+	}
+	defer r.Stop(context.Background())
+	id, _ := r.Submit(ctx, def.Name, nil)
+	select {
+	case <-started:
+	case <-ctx.Done():
+		return "", errors.New("transfer never started")
+	}
+	if err := r.Cancel(id); err != nil {
+		return "", err
+	}
+	op, _ := r.Get(id)
+	if op.State != StateCancelled {
+		return "", fmt.Errorf("state after cancel %s", op.State)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for e.srv.Aborted(url) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if e.srv.Aborted(url) == 0 {
+		return "", errors.New("the server kept streaming: the transfer was not really stopped")
+	}
+	return fmt.Sprintf("cancel stopped the transfer after %d of %d bytes; server saw the client go away", len(w.Bytes()), len(body)), nil
+}
+
+type notifyWriter struct {
+	*faultserver.CappedWriter
+	first chan struct{}
+	once  sync.Once
+}
+
+func (n *notifyWriter) Write(p []byte) (int, error) {
+	n.once.Do(func() { close(n.first) })
+	return n.CappedWriter.Write(p)
+}
+
+func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
+	const ops = 40
+	body := payload(4096)
+	def := Definition{Name: "scenario_mixed", Steps: []Step{{Name: "fetch", Run: func(ctx context.Context, op *Op) error {
+		var url string
+		if err := op.DecodeMeta("url", &url); err != nil {
+			return err
+		}
+		w := faultserver.NewCappedWriter("x", 1<<20)
+		status, hdr, err := faultserver.Fetch(ctx, e.client, url, w)
+		if err != nil {
+			return err
+		}
+		if status >= 300 {
+			return HTTPError(status, hdr, "")
+		}
+		return nil
+	}}}}
+	r, err := e.startRunner(ctx, nil, nil, scenarioOptions(), def)
+	if err != nil {
+		return "", err
+	}
+	defer r.Stop(context.Background())
+	start := time.Now()
+	var ids []string
+	for i := 0; i < ops; i++ {
+		var plan []faultserver.Fault
+		if i%4 == 0 {
+			plan = append(plan, faultserver.Fault{Kind: faultserver.Reset})
+		}
+		id, err := r.Submit(ctx, def.Name, map[string]any{"url": e.srv.Route(body, plan...)})
+		if err != nil {
+			return "", err
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		op, err := r.Wait(ctx, id)
+		if err != nil || op.State != StateSuccess {
+			return "", fmt.Errorf("op %s: %s %v", id, op.State, err)
+		}
+	}
+	el := time.Since(start)
+	return fmt.Sprintf("%d operations (25%% with an injected reset) all succeeded in %s (%.0f ops/s)", ops, el.Round(time.Millisecond), float64(ops)/el.Seconds()), nil
+}
+
+// Scenarios returns the scenario catalogue.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two requests stall past the client timeout; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Stall, 2, ClassTimeout)},
+		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST); the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Reset, 2, ClassNetwork)},
+		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end halfway through the body; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Truncate, 2, ClassNetwork)},
+		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity) and the download restarts once", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Corrupt, 1, ClassIntegrity)},
+		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "The destination fills up (ENOSPC); the error is classified resource and the operation succeeds once space is freed", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull},
+		{ID: "rate_limited", Name: "Rate Limit Recovery", Description: "The host answers 429 with Retry-After: 1; the retry waits at least that long", Category: "resource", Group: "integration_tests", DurationSeconds: 10, run: scenarioRateLimit},
+		{ID: "server_error_storm", Name: "5xx Storm Trips Circuit Breaker", Description: "Consecutive 502s open the breaker; operations fail fast; the breaker half-opens on its timer and closes after a good probe", Category: "circuit_breaker", Group: "integration_tests", DurationSeconds: 10, run: scenarioBreaker},
+		{ID: "not_found_no_retry", Name: "Not Found Is Not Retried", Description: "A 404 fails the operation once, with suggestions, without retrying", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusNotFound, ClassNotFound)},
+		{ID: "auth_rejected", Name: "Auth Rejection Is Not Retried", Description: "A 401 from a model host fails once as auth with token advice", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusUnauthorized, ClassAuth)},
+		{ID: "crash_resume", Name: "Resume After Simulated Crash", Description: "The runner stops mid-step; a new runner on the same store finishes the operation without redoing completed steps", Category: "persistence", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCrashResume},
+		{ID: "cancel_running", Name: "Cancel Stops Running Work", Description: "Cancelling an operation mid-transfer closes the connection and marks it cancelled", Category: "control", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCancel},
+		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent operations, a quarter with an injected reset, all succeed", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput},
+	}
+}

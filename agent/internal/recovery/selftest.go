@@ -1,0 +1,405 @@
+package recovery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/comfylauncher/launcher/agent/internal/api"
+	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
+)
+
+// selfTestBucket is the scratch bucket of the persistence self-test.
+const selfTestBucket = "recovery_selftest"
+
+// CheckResult is one self-test check.
+type CheckResult struct {
+	Name    string `json:"name"`
+	Passed  bool   `json:"passed"`
+	Details string `json:"details"`
+}
+
+// SelfTest runs the four unit checks of POST /api/recovery/test against this runner's store and
+// policies; each passes only if what it measured matched.
+func (r *Runner) SelfTest(ctx context.Context) []CheckResult {
+	checks := []struct {
+		name string
+		fn   func(context.Context) (string, error)
+	}{
+		{"persistence_test", r.checkPersistence},
+		{"strategy_test", r.checkStrategy},
+		{"classification_test", checkClassification},
+		{"circuit_breaker_test", r.checkBreaker},
+	}
+	out := make([]CheckResult, 0, len(checks))
+	for _, c := range checks {
+		details, err := c.fn(ctx)
+		res := CheckResult{Name: c.name, Passed: err == nil, Details: details}
+		if err != nil {
+			res.Details = err.Error()
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// checkPersistence writes, reads back and deletes a record in a scratch bucket of the real store.
+func (r *Runner) checkPersistence(context.Context) (string, error) {
+	if err := r.db.EnsureBuckets(selfTestBucket); err != nil {
+		return "", fmt.Errorf("create scratch bucket: %w", err)
+	}
+	key := fmt.Sprintf("selftest/%d", time.Now().UnixNano())
+	want := Operation{ID: key, FunctionName: "selftest", State: StateRecovering, Attempt: 2, MaxAttempts: 5,
+		Metadata: map[string]any{"progress": 42.5, "url": "http://127.0.0.1/x"}, Steps: []StepState{{Name: "a", State: StateSuccess, Checkpoint: json.RawMessage(`{"offset":1024}`)}}}
+	start := time.Now()
+	if err := r.db.Put(selfTestBucket, key, want); err != nil {
+		return "", fmt.Errorf("put: %w", err)
+	}
+	var got Operation
+	found := false
+	err := r.db.Scan(selfTestBucket, key, func(k string, raw []byte) error {
+		if k == key {
+			found = true
+			return json.Unmarshal(raw, &got)
+		}
+		return nil
+	})
+	if err != nil || !found {
+		return "", fmt.Errorf("read back: found=%v err=%v", found, err)
+	}
+	if got.State != want.State || got.Attempt != 2 || got.Metadata["progress"] != 42.5 || string(got.Steps[0].Checkpoint) != `{"offset":1024}` {
+		return "", fmt.Errorf("round trip changed the record: %+v", got)
+	}
+	if err := r.db.Delete(selfTestBucket, key); err != nil {
+		return "", fmt.Errorf("delete: %w", err)
+	}
+	left := 0
+	_ = r.db.Scan(selfTestBucket, key, func(string, []byte) error { left++; return nil })
+	if left != 0 {
+		return "", errors.New("record still present after delete")
+	}
+	return fmt.Sprintf("put/scan/delete round trip in bucket %s took %s", selfTestBucket, time.Since(start).Round(time.Microsecond)), nil
+}
+
+// checkStrategy verifies the configured policies' backoff arithmetic and decisions.
+func (r *Runner) checkStrategy(ctx context.Context) (string, error) {
+	n := 0
+	for _, c := range Classes {
+		p := r.defaultStrategy.Policy(c)
+		for attempt := 1; attempt <= 8; attempt++ {
+			ceil := BackoffCeiling(p, attempt)
+			want := p.BaseDelay << (attempt - 1)
+			if p.BaseDelay > 0 && (want > p.MaxDelay || want <= 0) {
+				want = max(p.MaxDelay, p.BaseDelay)
+			}
+			if ceil != want {
+				return "", fmt.Errorf("%s attempt %d: ceiling %s, want %s", c, attempt, ceil, want)
+			}
+			if d := Backoff(p, attempt, 0); d != 0 {
+				return "", fmt.Errorf("%s: full jitter with draw 0 gave %s, want 0", c, d)
+			}
+			if d := Backoff(p, attempt, 0.5); d != ceil/2 {
+				return "", fmt.Errorf("%s: draw 0.5 gave %s, want %s", c, d, ceil/2)
+			}
+			if d := Backoff(p, attempt, 0.999999); d > ceil {
+				return "", fmt.Errorf("%s: delay %s above the ceiling %s", c, d, ceil)
+			}
+			n += 4
+		}
+		s := &PolicyStrategy{Policies: r.opts.Policies, Rand: func() float64 { return 0.5 }}
+		dec, err := s.Decide(ctx, extensionInput(c, 1))
+		if err != nil || dec.Retry != p.Retry {
+			return "", fmt.Errorf("%s: decision %+v %v, policy says retry=%v", c, dec, err, p.Retry)
+		}
+		n++
+	}
+	for _, c := range []Class{ClassNotFound, ClassAuth, ClassPermission, ClassCancelled} {
+		if c.TripsBreaker() {
+			return "", fmt.Errorf("%s would trip a breaker", c)
+		}
+	}
+	return fmt.Sprintf("%d backoff and decision checks over %d classes passed", n, len(Classes)), nil
+}
+
+// checkClassification classifies real errors produced on this machine.
+func checkClassification(ctx context.Context) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: a real ECONNREFUSED
+	_, refused := net.DialTimeout("tcp", addr, time.Second)
+	_, notExist := os.Open(filepath.Join(os.TempDir(), fmt.Sprintf("recovery-selftest-missing-%d", time.Now().UnixNano())))
+	_, full := faultserver.NewCappedWriter("/models/x.part", 4).Write([]byte("12345678"))
+	tctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+	<-tctx.Done()
+	cancel()
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	samples := []struct {
+		name string
+		err  error
+		want Class
+	}{
+		{"dial closed port", refused, ClassNetwork},
+		{"open missing file", notExist, ClassNotFound},
+		{"write to full disk", full, ClassResource},
+		{"deadline", tctx.Err(), ClassTimeout},
+		{"cancelled", cctx.Err(), ClassCancelled},
+		{"HTTP 401", HTTPError(http.StatusUnauthorized, nil, ""), ClassAuth},
+		{"HTTP 404", HTTPError(http.StatusNotFound, nil, ""), ClassNotFound},
+		{"HTTP 429", HTTPError(http.StatusTooManyRequests, http.Header{"Retry-After": {"3"}}, ""), ClassResource},
+		{"HTTP 502", HTTPError(http.StatusBadGateway, nil, ""), ClassNetwork},
+		{"permission", &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}, ClassPermission},
+		{"forced", WithClass(ClassIntegrity, errors.New("sha256 mismatch")), ClassIntegrity},
+		{"pip output", errors.New("ERROR: No matching distribution found for foo"), ClassNotFound},
+	}
+	for _, s := range samples {
+		if s.err == nil {
+			return "", fmt.Errorf("%s: could not produce the error", s.name)
+		}
+		if got := Classify(s.err); got != s.want {
+			return "", fmt.Errorf("%s (%v) classified %s, want %s", s.name, s.err, got, s.want)
+		}
+	}
+	return fmt.Sprintf("%d sample errors (real syscalls, HTTP statuses, tool output) classified correctly", len(samples)), nil
+}
+
+// checkBreaker drives a breaker with the configured settings through a full cycle on a fake clock.
+func (r *Runner) checkBreaker(context.Context) (string, error) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	var trans []string
+	bo := r.opts.Breaker
+	thr := uint32(bo.Threshold)
+	b := breaker.New(breaker.Settings{Name: "selftest", MaxRequests: uint32(bo.HalfOpenMax), Timeout: bo.OpenTimeout, Clock: clk,
+		ReadyToTrip:   func(c breaker.Counts) bool { return c.ConsecutiveFailures >= thr },
+		OnStateChange: func(_ string, from, to breaker.State) { trans = append(trans, string(to)) }})
+	for i := 0; i < bo.Threshold; i++ {
+		if b.State() != breaker.Closed {
+			return "", fmt.Errorf("opened after %d failures, threshold is %d", i, bo.Threshold)
+		}
+		done, err := b.Allow()
+		if err != nil {
+			return "", err
+		}
+		done(breaker.Failure)
+	}
+	if b.State() != breaker.Open {
+		return "", fmt.Errorf("state %s after %d failures, want OPEN", b.State(), bo.Threshold)
+	}
+	if _, err := b.Allow(); !errors.Is(err, breaker.ErrOpen) {
+		return "", fmt.Errorf("open breaker admitted a call (%v)", err)
+	}
+	clk.Advance(bo.OpenTimeout - time.Millisecond)
+	if b.State() != breaker.Open {
+		return "", errors.New("half-opened before the open timeout")
+	}
+	clk.Advance(time.Millisecond)
+	if len(trans) != 2 || trans[1] != string(breaker.HalfOpen) {
+		return "", fmt.Errorf("timer did not announce HALF_OPEN: %v", trans)
+	}
+	for i := 0; i < bo.HalfOpenMax; i++ {
+		done, err := b.Allow()
+		if err != nil {
+			return "", fmt.Errorf("probe %d refused: %v", i, err)
+		}
+		done(breaker.Success)
+	}
+	if b.State() != breaker.Closed {
+		return "", fmt.Errorf("state %s after %d good probes, want CLOSED", b.State(), bo.HalfOpenMax)
+	}
+	return fmt.Sprintf("CLOSED->%v with threshold %d, open timeout %s, %d probe(s), on a fake clock", trans, bo.Threshold, bo.OpenTimeout, bo.HalfOpenMax), nil
+}
+
+func (r *Runner) handleSelfTest(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+	ctx, cancel := context.WithTimeout(req.Context(), r.opts.MaxTestDuration)
+	defer cancel()
+	res := r.SelfTest(ctx)
+	out := map[string]any{}
+	overall := "PASS"
+	for _, c := range res {
+		out[c.Name] = c.Passed
+		if !c.Passed {
+			overall = "FAIL"
+		}
+	}
+	out["overall"] = overall
+	out["details"] = res
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": out})
+}
+
+func (r *Runner) handleScenarios(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "scenarios": Scenarios()})
+}
+
+// ScenarioResult is one scenario's outcome.
+type ScenarioResult struct {
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Category string  `json:"category"`
+	Group    string  `json:"group"`
+	Passed   bool    `json:"passed"`
+	Details  string  `json:"details,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Seconds  float64 `json:"duration_seconds"`
+}
+
+// RunScenarios runs the named scenarios (all when ids is empty) one after another within
+// budget; a scenario that does not finish in its own budget fails.
+func (r *Runner) RunScenarios(ctx context.Context, ids []string, budget time.Duration) ([]ScenarioResult, error) {
+	all := Scenarios()
+	var pick []Scenario
+	if len(ids) == 0 {
+		pick = all
+	}
+	for _, id := range ids {
+		found := false
+		for _, s := range all {
+			if s.ID == id {
+				pick, found = append(pick, s), true
+			}
+		}
+		if !found {
+			return nil, apierr.Newf(apierr.Invalid, "ValidationError", "unknown scenario %q", id).
+				Suggest("GET /api/recovery/testing/scenarios lists the scenario ids")
+		}
+	}
+	srv, err := faultserver.Start()
+	if err != nil {
+		return nil, APIError(err, "start the loopback fault server")
+	}
+	defer srv.Close()
+	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, log: r.opts}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	var out []ScenarioResult
+	for _, s := range pick {
+		res := ScenarioResult{ID: s.ID, Name: s.Name, Category: s.Category, Group: s.Group}
+		sctx, scancel := context.WithTimeout(ctx, time.Duration(s.DurationSeconds*float64(time.Second)))
+		start := time.Now()
+		details, err := runGuarded(sctx, s, env)
+		expired := sctx.Err() != nil
+		scancel()
+		res.Seconds = time.Since(start).Seconds()
+		res.Passed = err == nil
+		res.Details = details
+		if err != nil {
+			res.Error = err.Error()
+			if expired {
+				res.Error += fmt.Sprintf(" (ran out of time: scenario budget %gs, request budget %s)", s.DurationSeconds, budget)
+			}
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func runGuarded(ctx context.Context, s Scenario, env *scenarioEnv) (details string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("scenario panicked: %v", p)
+		}
+	}()
+	return s.run(ctx, env)
+}
+
+type runScenariosRequest struct {
+	Scenarios []string `json:"scenarios"`
+}
+
+func (r *Runner) handleRunScenarios(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+	var body runScenariosRequest
+	if req.ContentLength != 0 {
+		if err := api.DecodeJSON(w, req, &body, 64<<10); err != nil && !isEmptyBody(err) {
+			api.WriteError(w, req, err)
+			return
+		}
+	}
+	results, err := r.RunScenarios(req.Context(), body.Scenarios, r.opts.MaxTestDuration)
+	if err != nil {
+		api.WriteError(w, req, err)
+		return
+	}
+	var units []CheckResult
+	if len(body.Scenarios) == 0 {
+		ctx, cancel := context.WithTimeout(req.Context(), r.opts.MaxTestDuration)
+		units = r.SelfTest(ctx)
+		cancel()
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": summarize(units, results)})
+}
+
+type groupSummary struct {
+	Passed      int     `json:"passed"`
+	Failed      int     `json:"failed"`
+	SuccessRate float64 `json:"success_rate"`
+}
+
+type failedDetail struct {
+	TestName string `json:"test_name"`
+	Error    string `json:"error"`
+	Category string `json:"category"`
+}
+
+func summarize(units []CheckResult, results []ScenarioResult) map[string]any {
+	groups := map[string]*groupSummary{}
+	var failed []failedDetail
+	add := func(group, name, category string, passed bool, errText string) {
+		g := groups[group]
+		if g == nil {
+			g = &groupSummary{}
+			groups[group] = g
+		}
+		if passed {
+			g.Passed++
+		} else {
+			g.Failed++
+			failed = append(failed, failedDetail{TestName: name, Error: errText, Category: category})
+		}
+	}
+	for _, u := range units {
+		add("unit_tests", u.Name, "unit", u.Passed, u.Details)
+	}
+	for _, s := range results {
+		add(s.Group, s.ID, s.Category, s.Passed, s.Error)
+	}
+	total, passed := 0, 0
+	for _, g := range groups {
+		n := g.Passed + g.Failed
+		total += n
+		passed += g.Passed
+		if n > 0 {
+			g.SuccessRate = float64(g.Passed) / float64(n)
+		}
+	}
+	rate := 0.0
+	if total > 0 {
+		rate = float64(passed) / float64(total)
+	}
+	if failed == nil {
+		failed = []failedDetail{}
+	}
+	return map[string]any{
+		"total_tests":         total,
+		"passed_tests":        passed,
+		"failed_tests":        total - passed,
+		"success_rate":        rate,
+		"test_summary":        groups,
+		"failed_test_details": failed,
+		"scenarios":           results,
+		"unit_checks":         units,
+	}
+}
