@@ -21,6 +21,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
@@ -39,6 +40,7 @@ type App struct {
 	gpu *gpu.Manager
 
 	recovery *recovery.Runner
+	models   *models.Service
 	catalog  workflow.ModelCatalog
 	workflow *workflow.Service
 
@@ -102,7 +104,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireWorkflow, a.wireSubsystems} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireSubsystems} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err

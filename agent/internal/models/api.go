@@ -1,0 +1,400 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/comfylauncher/launcher/agent/internal/api"
+	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+)
+
+// Routes registers the model store's endpoints. httprouter cannot mix the static
+// /api/models/check-updates with the /api/models/*model_path catch-all, so GET on the catch-all
+// dispatches "check-updates" itself.
+func (s *Service) Routes(r *httprouter.Router) {
+	r.GET("/api/models", s.handleList)
+	r.GET("/api/models/*model_path", s.handleGetModel)
+	r.DELETE("/api/models/*model_path", s.handleDelete)
+	r.POST("/api/models/*action", s.handlePostModels)
+	r.GET("/api/storage/usage", s.handleUsage)
+	r.GET("/api/downloads", s.handleDownloads)
+	// /api/downloads/settings and /history share the :id level (httprouter cannot mix them).
+	r.GET("/api/downloads/:id", s.handleDownload)
+	r.POST("/api/downloads/:id", s.handleDownloadSettingsPost)
+	r.POST("/api/downloads/:id/:action", s.handleDownloadAction)
+}
+
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	l, err := s.List()
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, l)
+}
+
+func (s *Service) handleGetModel(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	p := strings.TrimPrefix(ps.ByName("model_path"), "/")
+	if p == "check-updates" {
+		res, err := s.CheckUpdates(r.Context())
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, res)
+		return
+	}
+	rel, _, err := s.resolveStorePath(p)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	l, err := s.List()
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	for _, m := range l.Models {
+		if m.Path == rel {
+			api.WriteJSON(w, http.StatusOK, m)
+			return
+		}
+	}
+	api.WriteError(w, r, notFoundModel(rel))
+}
+
+func notFoundModel(rel string) error {
+	return apierr.Newf(apierr.NotFound, "ModelNotFoundError", "model %s not found", rel).
+		Suggest("List models with GET /api/models; paths look like checkpoints/model.safetensors")
+}
+
+// resolveStorePath validates a client-supplied store path: 400 for anything that leaves the
+// store (.., absolute paths, symlinks pointing outside), 404 when nothing is there.
+func (s *Service) resolveStorePath(raw string) (rel, abs string, err error) {
+	bad := func(why string) error {
+		return apierr.Newf(apierr.Invalid, "InvalidPathError", "model path %q is not allowed: %s", raw, why).
+			Suggest("Use the \"path\" of a model from GET /api/models, e.g. checkpoints/model.safetensors")
+	}
+	if strings.HasPrefix(raw, "/") {
+		return "", "", bad("absolute paths are not allowed")
+	}
+	rel, cerr := cleanRel(raw)
+	if cerr != nil {
+		return "", "", bad(cerr.Error())
+	}
+	abs = filepath.Join(s.root, filepath.FromSlash(rel))
+	if _, err := os.Lstat(abs); err != nil {
+		// Check the parents too: a symlinked directory can lead outside even for a missing file.
+		if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil && !s.within(real) {
+			return "", "", bad("it leads outside the model store through a symlink")
+		}
+		return "", "", notFoundModel(rel)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		// A dangling symlink: it can be deleted only if its directory is inside the store.
+		real, err = filepath.EvalSymlinks(filepath.Dir(abs))
+		if err != nil || !s.within(real) {
+			return "", "", bad("it leads outside the model store through a symlink")
+		}
+		return rel, abs, nil
+	}
+	if !s.within(real) {
+		return "", "", bad("it leads outside the model store through a symlink")
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return "", "", bad("it is a directory; delete the files inside it")
+	}
+	return rel, abs, nil
+}
+
+func (s *Service) within(real string) bool {
+	root, err := filepath.EvalSymlinks(s.root)
+	if err != nil {
+		root = s.root
+	}
+	relp, err := filepath.Rel(root, real)
+	return err == nil && relp != ".." && !strings.HasPrefix(relp, "../") && !filepath.IsAbs(relp) && !strings.HasPrefix(relp, ".partial")
+}
+
+// Delete removes a model unless a project uses it (force overrides).
+func (s *Service) Delete(raw string, force bool) (string, error) {
+	rel, abs, err := s.resolveStorePath(raw)
+	if err != nil {
+		return "", err
+	}
+	e, _ := s.ix.get(rel)
+	if e.Path == "" {
+		e = Entry{Path: rel}
+	}
+	if projects := s.usedBy([]Entry{e})[rel]; len(projects) > 0 && !force {
+		return "", apierr.New(apierr.Conflict, "ModelInUseError", "Model is in use by projects",
+			"Remove the model from those projects first", "Or delete anyway with ?force=true").With("projects", projects)
+	}
+	if err := os.Remove(abs); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", notFoundModel(rel)
+		}
+		return "", apierr.Wrap(apierr.Internal, "DeleteError", err, fmt.Sprintf("delete %s: %v", rel, err), "Check the file's permissions")
+	}
+	if d, err := os.Open(filepath.Dir(abs)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	s.ix.remove(rel)
+	return rel, nil
+}
+
+func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	raw := strings.TrimPrefix(ps.ByName("model_path"), "/")
+	force := r.URL.Query().Get("force") == "true" || r.URL.Query().Get("force") == "1"
+	rel, err := s.Delete(raw, force)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Model %s deleted successfully", rel)})
+}
+
+func (s *Service) handlePostModels(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	switch strings.TrimPrefix(ps.ByName("action"), "/") {
+	case "download":
+		s.handleStartDownload(w, r)
+	case "dedupe":
+		var body struct {
+			DryRun bool `json:"dry_run"`
+		}
+		if r.ContentLength != 0 {
+			if err := api.DecodeJSON(w, r, &body, 0); err != nil {
+				api.WriteError(w, r, err)
+				return
+			}
+		}
+		rep, err := s.Dedupe(r.Context(), body.DryRun)
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, rep)
+	default:
+		api.WriteError(w, r, apierr.Newf(apierr.NotFound, "NotFoundError", "no such endpoint POST %s", r.URL.Path).
+			Suggest("POST /api/models/download starts a download; POST /api/models/dedupe links duplicates"))
+	}
+}
+
+func (s *Service) handleStartDownload(w http.ResponseWriter, r *http.Request) {
+	var req DownloadRequest
+	if err := api.DecodeJSON(w, r, &req, 64<<10); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	sub, err := s.Submit(r.Context(), req)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	status := http.StatusAccepted
+	if sub.OperationID == "" {
+		status = http.StatusOK
+	}
+	api.WriteJSON(w, status, sub)
+}
+
+func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	u, err := s.Usage()
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, u)
+}
+
+// DownloadView is a download operation as the downloads API shows it.
+type DownloadView struct {
+	ID string `json:"id"`
+	// Status, DestPath, Speed, ETA, Attempts, CanPause and CanResume repeat the fields under
+	// the names the original launcher's web UI reads.
+	Status    string  `json:"status"`
+	DestPath  string  `json:"dest_path"`
+	Speed     float64 `json:"speed"`
+	ETA       float64 `json:"eta"`
+	Attempts  int     `json:"attempts"`
+	CanPause  bool    `json:"can_pause"`
+	CanResume bool    `json:"can_resume"`
+
+	OperationID     string    `json:"operation_id"`
+	State           string    `json:"state"`
+	Paused          bool      `json:"paused"`
+	URL             string    `json:"url,omitempty"`
+	Source          string    `json:"source,omitempty"`
+	Folder          string    `json:"folder"`
+	Filename        string    `json:"filename"`
+	Path            string    `json:"path"`
+	SHA256          string    `json:"sha256,omitempty"`
+	ProjectID       string    `json:"project_id,omitempty"`
+	Progress        float64   `json:"progress"`
+	BytesDownloaded int64     `json:"bytes_downloaded"`
+	TotalBytes      int64     `json:"total_bytes"`
+	SpeedBps        float64   `json:"speed_bps"`
+	Attempt         int       `json:"attempt"`
+	MaxAttempts     int       `json:"max_attempts"`
+	Error           string    `json:"error,omitempty"`
+	ErrorClass      string    `json:"error_class,omitempty"`
+	LinkedFrom      string    `json:"linked_from,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+func viewOf(op recovery.Operation) DownloadView {
+	str := func(k string) string { v, _ := op.Metadata[k].(string); return v }
+	num := func(k string) float64 { v, _ := op.Metadata[k].(float64); return v }
+	paused, _ := op.Metadata["paused"].(bool)
+	u := str("resolved_url")
+	if u == "" {
+		u = str("url")
+	}
+	v := DownloadView{
+		ID: op.ID, OperationID: op.ID, State: string(op.State), Paused: paused, URL: redactURL(u), Source: str("source"),
+		Folder: str("folder"), Filename: str("filename"), Path: str("path"), SHA256: str("sha256"), ProjectID: str("project_id"),
+		Progress: num("progress"), BytesDownloaded: int64(num("bytes_downloaded")), TotalBytes: int64(num("total_bytes")),
+		SpeedBps: num("speed_bps"), Attempt: op.Attempt, MaxAttempts: op.MaxAttempts, Error: op.Error, ErrorClass: string(op.ErrorClass),
+		LinkedFrom: str("linked_from"), CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
+	}
+	v.Status, v.DestPath, v.Speed, v.Attempts = v.State, v.Path, v.SpeedBps, op.TotalAttempts
+	if v.SpeedBps > 0 && v.TotalBytes > v.BytesDownloaded && op.State == recovery.StateInProgress {
+		v.ETA = float64(v.TotalBytes-v.BytesDownloaded) / v.SpeedBps
+	}
+	v.CanPause = op.State.Active()
+	v.CanResume = v.Paused
+	return v
+}
+
+func (s *Service) noRunner(w http.ResponseWriter, r *http.Request) bool {
+	if s.runner == nil {
+		api.WriteError(w, r, apierr.New(apierr.Unavailable, "ServiceUnavailableError", "downloads are not available: the recovery runner is not wired"))
+		return true
+	}
+	return false
+}
+
+func (s *Service) handleDownloads(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if s.noRunner(w, r) {
+		return
+	}
+	ops, err := s.runner.List(recovery.Filter{Function: FunctionDownload})
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	out := make([]DownloadView, 0, len(ops))
+	for _, op := range ops {
+		out = append(out, viewOf(op))
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "downloads": out, "total_count": len(out)})
+}
+
+// downloadSettings shows the effective download settings in the original launcher's shape.
+func (s *Service) downloadSettings() map[string]any {
+	d := s.dl.Options()
+	return map[string]any{
+		"max_concurrent_downloads": s.opts.MaxConcurrent, "max_retries": s.opts.MaxAttempts, "chunk_size": 1 << 20,
+		"timeout": d.StallTimeout.Seconds(), "bandwidth_limit": 0, "auto_resume": true, "verify_checksums": true,
+		"connections_per_file": d.Connections, "checkpoint_bytes": d.CheckpointBytes,
+	}
+}
+
+func (s *Service) handleDownloadSettingsPost(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if ps.ByName("id") != "settings" {
+		api.WriteError(w, r, apierr.Newf(apierr.NotFound, "NotFoundError", "no such endpoint POST %s", r.URL.Path).
+			Suggest("POST /api/downloads/{id}/pause, /resume or /cancel"))
+		return
+	}
+	api.WriteError(w, r, apierr.New(apierr.Invalid, "ReadOnlySettingError", "download settings come from launcher.toml",
+		"Edit the [downloads] section of launcher.toml and restart the agent"))
+}
+
+func (s *Service) getDownload(id string) (recovery.Operation, error) {
+	op, err := s.runner.Get(id)
+	if err != nil {
+		return op, err
+	}
+	if op.FunctionName != FunctionDownload {
+		return op, apierr.Newf(apierr.NotFound, "DownloadNotFoundError", "%s is not a download", id).
+			Suggest("List downloads with GET /api/downloads")
+	}
+	return op, nil
+}
+
+func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if ps.ByName("id") == "settings" {
+		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "settings": s.downloadSettings()})
+		return
+	}
+	if s.noRunner(w, r) {
+		return
+	}
+	if ps.ByName("id") == "history" {
+		ops, err := s.runner.List(recovery.Filter{Function: FunctionDownload, States: []recovery.State{recovery.StateSuccess, recovery.StateFailed, recovery.StateExhausted, recovery.StateCancelled}})
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		out := make([]DownloadView, 0, len(ops))
+		for _, op := range ops {
+			out = append(out, viewOf(op))
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "history": out, "total_count": len(out)})
+		return
+	}
+	op, err := s.getDownload(ps.ByName("id"))
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, viewOf(op))
+}
+
+func (s *Service) handleDownloadAction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if s.noRunner(w, r) {
+		return
+	}
+	id := ps.ByName("id")
+	if _, err := s.getDownload(id); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	var err error
+	switch action := ps.ByName("action"); action {
+	case "pause":
+		err = s.runner.Pause(id)
+	case "resume":
+		err = s.runner.Resume(id)
+	case "cancel":
+		err = s.runner.Cancel(id)
+	default:
+		api.WriteError(w, r, apierr.Newf(apierr.NotFound, "NotFoundError", "unknown download action %q", action).
+			Suggest("Use pause, resume or cancel"))
+		return
+	}
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	// Give the runner a moment to settle so the answer shows the new state.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	op, _ := s.runner.Get(id)
+	if a := ps.ByName("action"); a != "resume" && !op.State.Terminal() {
+		op, _ = s.runner.Wait(ctx, id)
+	}
+	api.WriteJSON(w, http.StatusOK, viewOf(op))
+}

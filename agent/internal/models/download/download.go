@@ -1,0 +1,309 @@
+// Package download fetches one file over HTTP into the model store, following the rules of
+// research/reliability.md §1.2: bytes go to a .part file that ComfyUI never sees; the URL,
+// validator and size are persisted before the first body byte; a resume sends Range + If-Range
+// + identity encoding and acts on the actual status (206 start checked, 200 restarts, 416 means
+// complete only when the sizes agree); length and sha256 are verified before an atomic publish
+// (fsync, rename, directory fsync); disk space is checked and reserved before writing; non-2xx
+// and HTML bodies are never written. Large files from servers that honour ranges are fetched
+// over several connections, each segment resumable on its own.
+//
+// Fetch is one attempt; it returns classified errors (*Error) and leaves the partial and its
+// state so the next attempt (Download's loop, or the recovery runner) resumes.
+package download
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// File is the part of *os.File the downloader writes through; tests wrap it to inject ENOSPC.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+	Fd() uintptr
+}
+
+// Credential is an auth header sent to one host only.
+type Credential struct {
+	Header string // e.g. "Authorization"
+	Value  string // e.g. "Bearer hf_..."; never logged
+}
+
+// Options configure a Downloader. Zero values get the defaults noted.
+type Options struct {
+	Client *http.Client
+	Hosts  *Hosts
+	// Credentials returns the auth header for a host; it is dropped on cross-host redirects.
+	Credentials func(host string) (Credential, bool)
+	// Connections per large file (1 disables parallel segments). Default 4.
+	Connections int
+	// ParallelMinSize is the smallest file fetched in segments. Default 64 MiB.
+	ParallelMinSize int64
+	// CheckpointInterval and CheckpointBytes bound what a kill -9 re-downloads. Defaults 5s, 256 MiB.
+	CheckpointInterval time.Duration
+	CheckpointBytes    int64
+	// StallTimeout aborts an attempt that receives nothing for this long. Default 60s.
+	StallTimeout time.Duration
+	// MaxRestarts caps full restarts from 0 (Range ignored, file changed). Default 3.
+	MaxRestarts int
+	// Disk margin kept free: max(DiskMarginBytes, DiskMarginPercent of the filesystem).
+	DiskMarginBytes   int64
+	DiskMarginPercent float64
+	// FreeSpace reports free and total bytes of the filesystem holding dir (statfs by default).
+	FreeSpace func(dir string) (free, total uint64, err error)
+	// NoReserve disables fallocate of the remaining bytes.
+	NoReserve bool
+	// OpenFile opens the .part file (os.OpenFile by default).
+	OpenFile func(name string) (File, error)
+	Now      func() time.Time
+	// UserAgent sent with every request.
+	UserAgent string
+	// ProgressInterval throttles progress callbacks. Default 250ms.
+	ProgressInterval time.Duration
+}
+
+// Request is one file to download.
+type Request struct {
+	URL    string
+	Dest   string // final path in the store
+	Part   string // the .part path (under models_dir/.partial)
+	SHA256 string // expected lower-case hex, optional
+	Header http.Header
+}
+
+// Result describes a published file.
+type Result struct {
+	Size         int64  `json:"size"`
+	SHA256       string `json:"sha256"`
+	Validator    string `json:"validator,omitempty"`
+	LinkedETag   string `json:"linked_etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	FinalURL     string `json:"final_url,omitempty"`
+	Restarts     int    `json:"restarts,omitempty"`
+}
+
+// Progress is a throttled progress report.
+type Progress struct {
+	Bytes    int64
+	Total    int64 // -1 when unknown
+	SpeedBps float64
+}
+
+// Downloader runs downloads. It is safe for concurrent use; one download per destination runs
+// at a time (an in-process lock, never flock: it lies on network filesystems).
+type Downloader struct {
+	opt    Options
+	client *http.Client
+
+	mu    sync.Mutex
+	dests map[string]*sync.Mutex
+	// spaceMu makes "check free space, then fallocate" atomic across downloads.
+	spaceMu sync.Mutex
+}
+
+// New returns a Downloader with opt's defaults filled in.
+func New(opt Options) *Downloader {
+	if opt.Connections <= 0 {
+		opt.Connections = 4
+	}
+	if opt.ParallelMinSize <= 0 {
+		opt.ParallelMinSize = 64 << 20
+	}
+	if opt.CheckpointInterval <= 0 {
+		opt.CheckpointInterval = 5 * time.Second
+	}
+	if opt.CheckpointBytes <= 0 {
+		opt.CheckpointBytes = 256 << 20
+	}
+	if opt.StallTimeout <= 0 {
+		opt.StallTimeout = 60 * time.Second
+	}
+	if opt.MaxRestarts <= 0 {
+		opt.MaxRestarts = 3
+	}
+	if opt.FreeSpace == nil {
+		opt.FreeSpace = FreeSpace
+	}
+	if opt.OpenFile == nil {
+		opt.OpenFile = func(name string) (File, error) { return os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644) }
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Hosts == nil {
+		opt.Hosts = NewHosts(8, 5, 30*time.Second, opt.Now)
+	}
+	if opt.ProgressInterval <= 0 {
+		opt.ProgressInterval = 250 * time.Millisecond
+	}
+	base := opt.Client
+	if base == nil {
+		base = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: 60 * time.Second}}
+	}
+	c := *base
+	d := &Downloader{opt: opt, client: &c, dests: map[string]*sync.Mutex{}}
+	c.CheckRedirect = d.checkRedirect
+	return d
+}
+
+// Options returns the effective options.
+func (d *Downloader) Options() Options { return d.opt }
+
+func (d *Downloader) lockDest(dest string) func() {
+	d.mu.Lock()
+	m := d.dests[dest]
+	if m == nil {
+		m = &sync.Mutex{}
+		d.dests[dest] = m
+	}
+	d.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// Fetch runs one attempt of req, resuming from cp's state. On success the file is at req.Dest
+// and cp's state is obsolete (callers delete it). On failure the partial and the state stay for
+// the next attempt unless the error says they were discarded.
+func (d *Downloader) Fetch(ctx context.Context, req Request, cp Checkpointer, progress func(Progress)) (Result, error) {
+	unlock := d.lockDest(req.Dest)
+	defer unlock()
+
+	st := State{Size: -1}
+	if ok, err := cp.Load(&st); err != nil {
+		return Result{}, classify(ClassUnknown, false, err)
+	} else if !ok || st.URL != req.URL || st.SHA256 != req.SHA256 {
+		// A different URL or hash is a different file: the partial is not ours to resume.
+		st = State{URL: req.URL, SHA256: req.SHA256, Size: -1}
+	}
+	f, err := d.opt.OpenFile(req.Part)
+	if err != nil {
+		return Result{}, classify(ClassOf(err), IsPermanent(err), fmt.Errorf("open partial: %w", err))
+	}
+	defer f.Close()
+
+	a := &attempt{d: d, req: req, cp: cp, f: f, st: &st, progress: progress}
+	if len(st.Segments) > 0 && st.Validator != "" {
+		return a.segmented(ctx, nil)
+	}
+	return a.single(ctx)
+}
+
+// Download retries Fetch until it succeeds, fails permanently, or maxAttempts attempts were made,
+// waiting with full-jitter backoff (or the server's Retry-After). The recovery runner replaces
+// this loop when downloads run as operations.
+func (d *Downloader) Download(ctx context.Context, req Request, cp Checkpointer, progress func(Progress), maxAttempts int, sleep func(context.Context, time.Duration) error) (Result, error) {
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	var last error
+	for i := 1; i <= maxAttempts; i++ {
+		res, err := d.Fetch(ctx, req, cp, progress)
+		if err == nil {
+			return res, nil
+		}
+		last = err
+		if IsPermanent(err) || ctx.Err() != nil || i == maxAttempts {
+			break
+		}
+		wait := RetryAfterOf(err)
+		if wait == 0 {
+			wait = Backoff(i, 500*time.Millisecond, 30*time.Second)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return Result{}, classify(ClassCancelled, true, err)
+		}
+	}
+	return Result{}, last
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// newHash returns a sha256 hasher positioned at state (empty state: a fresh hasher).
+func newHash(state []byte) (hashState, error) {
+	h := sha256.New().(hashState)
+	if len(state) > 0 {
+		if err := h.UnmarshalBinary(state); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+type hashState interface {
+	io.Writer
+	Sum([]byte) []byte
+	Reset()
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+// hashPrefix re-hashes the first n bytes of f (used when the saved hash state is unusable).
+func hashPrefix(f File, n int64) (hashState, error) {
+	h, _ := newHash(nil)
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, n)); err != nil {
+		return nil, fmt.Errorf("re-hash partial: %w", err)
+	}
+	return h, nil
+}
+
+// isHTML sniffs an error or login page served with a 2xx status: the body starts like HTML,
+// or it is labelled text/html and is text (model formats all have NUL bytes in their first
+// 512: safetensors' header length, zip/pickle headers, GGUF's version).
+func isHTML(contentType string, head []byte) bool {
+	if looksLikeHTML(head) {
+		return true
+	}
+	return strings.HasPrefix(strings.ToLower(contentType), "text/html") && bytes.IndexByte(head, 0) < 0
+}
+
+func looksLikeHTML(b []byte) bool {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	b = b[i:]
+	for _, p := range []string{"<!doctype html", "<html", "<head", "<!--"} {
+		if len(b) >= len(p) && equalFold(b[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFold(b []byte, s string) bool {
+	for i := range len(s) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var errDiscarded = errors.New("partial discarded")

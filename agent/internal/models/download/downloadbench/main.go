@@ -1,0 +1,80 @@
+// Command downloadbench is the helper of scripts/bench/download.sh (it lives here because it
+// imports internal packages): "serve" runs the loopback
+// fault-injection file server (no faults) and prints its URL; "fetch" runs the agent's
+// downloader against a URL into a store directory and prints elapsed seconds, throughput and
+// its own peak RSS (VmHWM), so the script can compare it with curl in the same run.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/models/download"
+	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: downloadbench serve -size BYTES | fetch -url URL -dir DIR [-conns N] [-sha HEX]")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		size := fs.Int64("size", 512<<20, "file size in bytes")
+		fs.Parse(os.Args[2:])
+		s := faultserver.New(*size, 7)
+		fmt.Printf("%s %s\n", s.URL(), s.SHA256())
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		<-ctx.Done()
+		s.Close()
+	case "fetch":
+		fs := flag.NewFlagSet("fetch", flag.ExitOnError)
+		url := fs.String("url", "", "URL")
+		dir := fs.String("dir", "", "store directory")
+		conns := fs.Int("conns", 1, "connections per file")
+		sha := fs.String("sha", "", "expected sha256")
+		fs.Parse(os.Args[2:])
+		os.MkdirAll(filepath.Join(*dir, ".partial"), 0o755)
+		d := download.New(download.Options{Connections: *conns, ParallelMinSize: 64 << 20})
+		req := download.Request{URL: *url, SHA256: *sha, Dest: filepath.Join(*dir, "checkpoints", "bench.safetensors"),
+			Part: filepath.Join(*dir, ".partial", "bench.part")}
+		start := time.Now()
+		res, err := d.Download(context.Background(), req, download.FileState(filepath.Join(*dir, ".partial", "bench.json")), nil, 3, nil)
+		el := time.Since(start)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fetch:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("seconds=%.3f mib_per_s=%.1f peak_rss_kib=%d sha256=%s\n", el.Seconds(), float64(res.Size)/el.Seconds()/(1<<20), peakRSS(), res.SHA256)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+// peakRSS reads VmHWM (peak resident set) from /proc/self/status, in KiB.
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			var n int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &n)
+			return n
+		}
+	}
+	return -1
+}

@@ -1,0 +1,156 @@
+package download
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Error classes, the same names as the recovery runner's so a download error maps 1:1.
+const (
+	ClassNetwork    = "network"
+	ClassTimeout    = "timeout"
+	ClassResource   = "resource"
+	ClassPermission = "permission"
+	ClassNotFound   = "not_found"
+	ClassAuth       = "auth"
+	ClassIntegrity  = "integrity"
+	ClassCancelled  = "cancelled"
+	ClassUnknown    = "unknown"
+)
+
+// Sentinel conditions callers test with errors.Is.
+var (
+	ErrNoSpace      = errors.New("not enough free disk space")
+	ErrChecksum     = errors.New("sha256 mismatch")
+	ErrBadRange     = errors.New("server answered with a different byte range than requested")
+	ErrHTMLPage     = errors.New("server returned an HTML page instead of the file")
+	ErrShortBody    = errors.New("response body ended before Content-Length")
+	ErrLength       = errors.New("downloaded length differs from the expected size")
+	ErrTooManyRetry = errors.New("server keeps ignoring or changing the byte range")
+	ErrStalled      = errors.New("no data received within the stall timeout")
+	ErrBreakerOpen  = errors.New("circuit breaker open for host")
+)
+
+// Error is a classified download failure. Permanent errors must not be retried; RetryAfter is
+// the server's (or breaker's) requested wait.
+type Error struct {
+	Class      string
+	Status     int
+	RetryAfter time.Duration
+	Permanent  bool
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func classify(class string, permanent bool, err error) *Error {
+	return &Error{Class: class, Permanent: permanent, Err: err}
+}
+
+// ClassOf returns the class of err (ClassUnknown when unclassified).
+func ClassOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.Canceled):
+		return ClassCancelled
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrStalled):
+		return ClassTimeout
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, ErrNoSpace):
+		return ClassResource
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return ClassPermission
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		if ne.Timeout() {
+			return ClassTimeout
+		}
+		return ClassNetwork
+	}
+	return ClassUnknown
+}
+
+// IsPermanent reports whether retrying err cannot help.
+func IsPermanent(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Permanent
+	}
+	switch ClassOf(err) {
+	case ClassCancelled, ClassPermission:
+		return true
+	}
+	return false
+}
+
+// RetryAfterOf returns the wait the server asked for, 0 when none.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// statusError classifies a non-2xx response (reliability.md §1.2 rule 4).
+func statusError(resp *http.Response, now time.Time) *Error {
+	e := &Error{Status: resp.StatusCode, Err: fmt.Errorf("%s answered %s", resp.Request.URL.Host, resp.Status)}
+	switch code := resp.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		e.Class, e.Permanent = ClassAuth, true
+		e.Err = fmt.Errorf("%w (gated or private model: configure a token for %s)", e.Err, resp.Request.URL.Host)
+	case code == http.StatusNotFound || code == http.StatusGone:
+		e.Class, e.Permanent = ClassNotFound, true
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		e.Class = ClassNetwork
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	case code >= 500:
+		e.Class = ClassNetwork
+		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	default:
+		e.Class, e.Permanent = ClassUnknown, true
+	}
+	return e
+}
+
+// parseRetryAfter reads seconds or an HTTP-date; 0 when absent or unparsable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// Backoff is full-jitter exponential backoff: a random wait in [0, min(max, base*2^(attempt-1))].
+func Backoff(attempt int, base, maxWait time.Duration) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}

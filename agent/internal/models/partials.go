@@ -1,0 +1,50 @@
+package models
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+)
+
+// CleanPartials removes files under .partial that no download can resume: the partial of an
+// operation that is unknown, succeeded or was cancelled (not paused), partials of failed
+// operations older than keepFailed, and stale temporary files. Call it after the recovery
+// runner has loaded its operations (runner.Start), never before. It returns the bytes freed.
+func (s *Service) CleanPartials(keepFailed time.Duration) (int64, error) {
+	des, err := os.ReadDir(s.partDir)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	var freed int64
+	for _, d := range des {
+		fi, err := d.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		name := d.Name()
+		remove := false
+		switch id, ok := strings.CutSuffix(name, ".part"); {
+		case ok && s.runner != nil:
+			op, err := s.runner.Get(id)
+			paused, _ := op.Metadata["paused"].(bool)
+			switch {
+			case err != nil:
+				remove = true
+			case op.State == recovery.StateSuccess, op.State == recovery.StateCancelled && !paused:
+				remove = true
+			case op.State == recovery.StateFailed || op.State == recovery.StateExhausted:
+				remove = now.Sub(fi.ModTime()) > keepFailed
+			}
+		case strings.HasPrefix(name, "link-") || strings.HasSuffix(name, ".tmp"):
+			remove = now.Sub(fi.ModTime()) > time.Hour
+		}
+		if remove && os.Remove(filepath.Join(s.partDir, name)) == nil {
+			freed += fi.Size()
+		}
+	}
+	return freed, nil
+}
