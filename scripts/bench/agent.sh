@@ -19,6 +19,7 @@ data_dir = "$data"
 [gpu]
 provider = "none"
 TOML
+  rm -f "$tmp/out"
   start=$(date +%s%N)
   "$tmp/launcher" serve --config "$tmp/l.toml" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
