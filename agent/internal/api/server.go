@@ -30,7 +30,17 @@ type Options struct {
 	// SelfAuth lists path prefixes whose handlers authenticate themselves (Socket.IO checks
 	// the CONNECT auth payload, so its HTTP requests may arrive without a token).
 	SelfAuth []string
+	// CookieAuth lists path prefixes that also accept the SessionCookie, which the agent sets
+	// after a token was presented there: the ComfyUI page behind the reverse proxy loads its
+	// scripts, images and WebSocket without a way to add a header or ?token=.
+	CookieAuth []string
+	// Unlimited lists path prefixes without the body limit (proxied ComfyUI uploads; ComfyUI
+	// enforces its own).
+	Unlimited []string
 }
+
+// SessionCookie carries the API token for CookieAuth paths; the proxy strips it.
+const SessionCookie = "launcher_token"
 
 // HealthFunc reports one component's health for /api/health.
 type HealthFunc func() (ok bool, detail any)
@@ -207,6 +217,10 @@ func (s *Server) cors(next http.Handler) http.Handler {
 
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hasPrefix(r.URL.Path, s.opts.Unlimited) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.ContentLength > s.opts.MaxBody {
 			WriteError(w, r, apierr.Newf(apierr.TooLarge, "PayloadTooLargeError",
 				"request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.opts.MaxBody).
@@ -254,6 +268,13 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		cookieAuth := hasPrefix(r.URL.Path, s.opts.CookieAuth)
+		if cookieAuth {
+			if c, err := r.Cookie(SessionCookie); err == nil && s.CheckToken(c.Value) && TokenFromRequest(r) == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
 		if !s.CheckToken(TokenFromRequest(r)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="launcher"`)
 			msg := "missing API token"
@@ -264,6 +285,15 @@ func (s *Server) auth(next http.Handler) http.Handler {
 				"Send the token as 'Authorization: Bearer <token>' (or ?token= for WebSocket URLs)",
 				"The token is in server.token_file of launcher.toml, or the file the agent printed at start"))
 			return
+		}
+		if cookieAuth {
+			for _, p := range s.opts.CookieAuth {
+				if strings.HasPrefix(r.URL.Path, p) {
+					http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: s.opts.Token, Path: p,
+						HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+					break
+				}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -192,4 +193,71 @@ func TestHealth(t *testing.T) {
 	if body.Version != "1.2.3" || body.Status != "degraded" || body.Components["gpu"]["ok"] != false {
 		t.Fatalf("health: %+v", body)
 	}
+}
+
+func TestProxyCookieAuthAndUnlimitedBody(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	s := New(Options{Token: token, MaxBody: 1024, CookieAuth: []string{"/comfy/"}, Unlimited: []string{"/comfy/"}})
+	var gotLen int
+	s.Router.POST("/comfy/:id/*path", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		gotLen = len(b)
+		w.WriteHeader(http.StatusOK)
+	})
+	s.Router.GET("/comfy/:id/*path", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		w.WriteHeader(http.StatusOK)
+	})
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+
+	// A token in the query sets the session cookie for /comfy/ ...
+	resp, _ := do(t, mustReq(t, "GET", ts.URL+"/comfy/p1/?token="+token, ""))
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != 200 || cookie == nil || !cookie.HttpOnly || cookie.Path != "/comfy/" {
+		t.Fatalf("no HttpOnly session cookie scoped to /comfy/: %d %+v", resp.StatusCode, cookie)
+	}
+	tests := []struct {
+		name   string
+		req    *http.Request
+		cookie *http.Cookie
+		want   int
+	}{
+		{"sub-request with the cookie", mustReq(t, "GET", ts.URL+"/comfy/p1/scripts/app.js", ""), cookie, 200},
+		{"sub-request without the cookie", mustReq(t, "GET", ts.URL+"/comfy/p1/scripts/app.js", ""), nil, 401},
+		{"wrong cookie", mustReq(t, "GET", ts.URL+"/comfy/p1/x", ""), &http.Cookie{Name: SessionCookie, Value: "nope"}, 401},
+		{"cookie does not open the API", mustReq(t, "GET", ts.URL+"/api/health2", ""), cookie, 401},
+		{"large upload through the proxy", mustReq(t, "POST", ts.URL+"/comfy/p1/upload/image", strings.Repeat("x", 5000)), cookie, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.cookie != nil {
+				tc.req.AddCookie(&http.Cookie{Name: tc.cookie.Name, Value: tc.cookie.Value})
+			}
+			resp, _ := do(t, tc.req)
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	if gotLen != 5000 {
+		t.Fatalf("proxied upload arrived with %d bytes, want 5000", gotLen)
+	}
+}
+
+func mustReq(t *testing.T, method, url, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

@@ -134,8 +134,21 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.Header.Del("Authorization")
 	out.Header.Del("Origin")
+	dropCookie(out, api.SessionCookie)
 	pr.SetXForwarded()
 	out.Header.Set("X-Forwarded-Prefix", Prefix+t.projectID)
+}
+
+// dropCookie removes the agent's session cookie so the token never reaches ComfyUI or its
+// custom nodes.
+func dropCookie(r *http.Request, name string) {
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cookies {
+		if c.Name != name {
+			r.AddCookie(c)
+		}
+	}
 }
 
 // modifyResponse keeps redirects inside the project's prefix.

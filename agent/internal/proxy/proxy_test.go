@@ -61,7 +61,7 @@ func echoUpstream(t *testing.T) int {
 		json.NewEncoder(w).Encode(map[string]any{
 			"path": r.URL.Path, "raw_path": r.URL.RawPath, "query": r.URL.RawQuery, "host": r.Host,
 			"authorization": r.Header.Get("Authorization"), "origin": r.Header.Get("Origin"),
-			"prefix": r.Header.Get("X-Forwarded-Prefix"),
+			"prefix": r.Header.Get("X-Forwarded-Prefix"), "cookie": r.Header.Get("Cookie"),
 		})
 	}))
 	t.Cleanup(srv.Close)
@@ -108,8 +108,12 @@ func TestProxyHTTP(t *testing.T) {
 				}
 			}},
 		{name: "agent credentials are stripped", method: "GET", path: "/comfy/echo/a%2Fb/view?filename=x.png&token=secret",
-			header: map[string]string{"Authorization": "Bearer secret", "Origin": "http://agent.example"}, status: 200,
+			header: map[string]string{"Authorization": "Bearer secret", "Origin": "http://agent.example",
+				"Cookie": "comfy_pref=dark; launcher_token=secret"}, status: 200,
 			check: func(t *testing.T, _ *http.Response, b map[string]any) {
+				if b["cookie"] != "comfy_pref=dark" {
+					t.Errorf("cookies forwarded %q, want only ComfyUI's own", b["cookie"])
+				}
 				if b["authorization"] != "" || b["origin"] != "" || strings.Contains(b["query"].(string), "token") {
 					t.Errorf("forwarded agent credentials: %v", b)
 				}
