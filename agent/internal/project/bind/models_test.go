@@ -1,0 +1,98 @@
+package bind
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/models"
+	"github.com/comfylauncher/launcher/agent/internal/models/sources"
+	"github.com/comfylauncher/launcher/agent/internal/project"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/store"
+)
+
+// TestInstallDownloadsThroughModelStore: the download_files step fetches the launcher JSON's
+// files into the shared store, trying alternatives in order, and ComfyUI gets the store's
+// extra_model_paths.yaml (no per-project copy).
+func TestInstallDownloadsThroughModelStore(t *testing.T) {
+	content := []byte("fake model weights")
+	sum := sha256.Sum256(content)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/good.safetensors" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(content)
+	}))
+	defer srv.Close()
+
+	fx := projecttest.MakeFixtures(t, "")
+	data := t.TempDir()
+	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.EnsureBuckets(store.DefaultBuckets...)
+	r := recovery.New(db, nil, recovery.Options{})
+	modelsDir := filepath.Join(data, "models")
+	reg := sources.NewRegistry()
+	reg.Register(sources.Direct{})
+	ms, err := models.New(models.Options{ModelsDir: modelsDir}, db, r, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}, Models: Models{Service: ms}},
+		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: "python3"})
+	if err := m.Register(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Stop(context.Background()) })
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Stop(context.Background()) })
+
+	lj := fmt.Sprintf(`{"format":"comfyui_launcher","snapshot_json":{"comfyui":null,"git_custom_nodes":{}},
+"files":[[{"download_url":"%s/missing.safetensors","dest_relative_path":"models/checkpoints/x.safetensors","sha256_checksum":"%s","size":18},
+          {"download_url":"%s/good.safetensors","dest_relative_path":"models/checkpoints/x.safetensors","sha256_checksum":"%s","size":18}]]}`,
+		srv.URL, hex.EncodeToString(sum[:]), srv.URL, hex.EncodeToString(sum[:]))
+	p, err := m.Create(context.Background(), project.CreateRequest{Name: "dl", LauncherJSON: []byte(lj)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = settled(t, m, p.ID)
+	if p.State != project.StateReady {
+		for _, e := range m.RecentLogs(p.ID) {
+			t.Log(e["log"])
+		}
+		t.Fatalf("state %s failure %+v", p.State, p.Failure)
+	}
+	got, err := os.ReadFile(filepath.Join(modelsDir, "checkpoints", "x.safetensors"))
+	if err != nil || string(got) != string(content) {
+		t.Fatalf("stored file = %q, %v", got, err)
+	}
+	yaml, _ := os.ReadFile(filepath.Join(data, "projects", p.ID, "extra_model_paths.yaml"))
+	if !strings.Contains(string(yaml), modelsDir) {
+		t.Fatalf("extra_model_paths.yaml does not point at the store:\n%s", yaml)
+	}
+	if _, err := os.Stat(filepath.Join(data, "projects", p.ID, "comfyui", "models", "checkpoints", "x.safetensors")); err == nil {
+		t.Fatal("the model was copied into the project")
+	}
+	if paths := m.ModelsByProject()[p.ID]; len(paths) != 1 || paths[0] != "checkpoints/x.safetensors" {
+		t.Fatalf("ModelsByProject = %v", paths)
+	}
+}

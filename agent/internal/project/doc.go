@@ -1,0 +1,16 @@
+// Package project is the lifecycle of ComfyUI projects: create and import, the install
+// pipeline (clone ComfyUI, create its venv, install custom nodes, write extra_model_paths.yaml,
+// fetch files through the model store), start/stop through the process supervisor, per-project
+// logs in the store, re-adoption of live processes after an agent restart and the desired-state
+// reconcile loop for [[projects]] declared in launcher.toml.
+//
+// The original launcher had no failed state, deleted a project folder when its install threw,
+// left "running" projects with dead processes and kept no logs. Here every failure is a
+// "failed" state that names the step, the error and what to do, and can be retried; a project
+// is only deleted on request; state is reconciled with reality on every start; every line a
+// subprocess prints is a log entry the API pages through.
+//
+// The install pipeline is a durable operation ("install_project") whose steps are idempotent:
+// each step leaves a marker with a fingerprint of its inputs, so a step re-run after a crash
+// or a retry skips what is already done and redoes only what is incomplete.
+package project

@@ -1,0 +1,95 @@
+package project
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/comfylauncher/launcher/agent/internal/gpu"
+)
+
+// restore reconciles persisted records with reality after an agent (re)start: live ComfyUI
+// processes are re-adopted (pid, start time and port checked by the supervisor), dead ones
+// become ready (stopped) or are restarted per policy, and interrupted installs continue.
+// No project is left "running" with a dead process or stuck in an install step.
+func (m *Manager) restore(ctx context.Context) {
+	for _, p := range m.List() {
+		switch {
+		case p.State.Installing():
+			m.resumeInstall(ctx, p)
+		case p.Process != nil:
+			m.readopt(ctx, p)
+		case p.State == StateStarting || p.State == StateStopping || p.State == StateRunning:
+			_, _ = m.setState(p.ID, StateReady)
+		}
+	}
+}
+
+// resumeInstall lets the durable runner continue an install it knows about, and resubmits
+// one it does not (the built-in runner, or a lost operation); finished steps are skipped.
+func (m *Manager) resumeInstall(ctx context.Context, p Project) {
+	if m.deps.Ops != nil && p.InstallOp != "" {
+		if st, ok := m.ops.Status(p.InstallOp); ok {
+			switch st {
+			case "pending", "in_progress", "recovering":
+				m.logs.Add(p.ID, LevelInfo, "agent restarted: install resumes at "+string(p.State), nil)
+				return
+			case "success":
+				if err := m.finishInstall(p.ID); err != nil {
+					m.log.Error("finish install", "project", p.ID, "err", err)
+				}
+				return
+			}
+		}
+	}
+	m.logs.Add(p.ID, LevelInfo, "agent restarted: resuming install at "+string(p.State), nil)
+	_, e, err := m.get(p.ID)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := m.submitInstall(ctx, p.ID); err != nil {
+		_, _ = m.fail(p.ID, string(p.State), err, true)
+	}
+}
+
+func (m *Manager) readopt(ctx context.Context, p Project) {
+	rec := *p.Process
+	var pl gpu.Placement
+	if p.Placement != nil {
+		pl = *p.Placement
+	}
+	spec := m.procSpec(p, rec.Port, pl)
+	err := m.deps.Supervisor.Adopt(ctx, spec, rec)
+	if err == nil {
+		if perr := m.deps.Ports.Restore(p.ID, rec.Port); perr != nil {
+			m.log.Warn("restore port lease", "project", p.ID, "port", rec.Port, "err", perr)
+		}
+		if m.deps.GPUs != nil {
+			m.deps.GPUs.Restore(p.ID, pl, rec.PGID)
+		}
+		np, _ := m.update(p.ID, func(p *Project) {
+			p.State = StateRunning
+			p.StatusMessage = statusMessages[StateRunning]
+		})
+		m.publishState(np)
+		m.logs.Add(p.ID, LevelInfo, fmt.Sprintf("agent restarted: re-adopted ComfyUI (pid %d, port %d)", rec.PID, rec.Port), nil)
+		return
+	}
+	m.logs.Add(p.ID, LevelWarning, fmt.Sprintf("agent restarted: ComfyUI (pid %d) is gone: %v", rec.PID, err), nil)
+	np, _ := m.update(p.ID, func(p *Project) {
+		p.Process, p.Placement = nil, nil
+		p.State = StateReady
+		p.StatusMessage = statusMessages[StateReady]
+	})
+	m.publishState(np)
+	if p.Restart == RestartAlways || p.Restart == RestartOnFailure || p.Desired == "running" {
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			if _, err := m.StartProject(ctx, p.ID); err != nil {
+				m.log.Warn("restart after agent restart", "project", p.ID, "err", err)
+			}
+		}()
+	}
+}

@@ -1,0 +1,282 @@
+package project
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+
+	"github.com/comfylauncher/launcher/agent/internal/api"
+	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/gpu"
+	"github.com/julienschmidt/httprouter"
+)
+
+// Routes registers the project routes of the original web UI plus restart, retry and logs.
+func (m *Manager) Routes(r *httprouter.Router) {
+	r.GET("/api/projects", m.handleList)
+	r.GET("/api/projects/:id", m.handleGet)
+	r.POST("/api/create_project", m.handleCreate)
+	r.POST("/api/import_project", m.handleImport)
+	r.POST("/api/projects/:id/start", m.handleAction(m.StartProject, true))
+	r.POST("/api/projects/:id/stop", m.handleAction(m.StopProject, false))
+	r.POST("/api/projects/:id/restart", m.handleAction(m.RestartProject, true))
+	r.POST("/api/projects/:id/retry", m.handleAction(m.Retry, false))
+	r.POST("/api/projects/:id/delete", m.handleDelete)
+	r.GET("/api/logs/:project_id", m.handleLogs)
+	r.GET("/api/settings", m.handleSettings)
+	r.GET("/api/get_config", m.handleGetConfig)
+	r.POST("/api/update_config", m.handleUpdateConfig)
+	r.POST("/api/set_config", m.handleSetConfig)
+}
+
+// projectJSON is the original UI's project object; state carries the state.json fields plus
+// failure, progress and run settings.
+func (m *Manager) projectJSON(p Project) map[string]any {
+	state := map[string]any{
+		"id": p.ID, "name": p.Name, "state": p.State, "status_message": p.StatusMessage,
+		"installed": p.Installed, "gpu": p.GPU, "restart": p.Restart,
+		"launch_args": nonNilStrings(p.LaunchArgs), "port": nil, "pid": nil,
+	}
+	var port any
+	if p.FixedPort != 0 {
+		port = p.FixedPort
+	}
+	if p.Process != nil {
+		state["port"] = p.Process.Port
+		state["pid"] = p.Process.PID
+		port = p.Process.Port
+	}
+	if p.Failure != nil {
+		state["failure"] = p.Failure
+		state["error"] = p.Failure.Error
+		state["failed_step"] = p.Failure.Step
+		state["suggestions"] = p.Failure.Suggestions
+		state["retryable"] = p.Failure.Retryable
+	}
+	if snap, ok := m.ProgressSnapshot(p.ID); ok {
+		state["progress"] = snap["progress"]
+	}
+	if p.InstallOp != "" {
+		state["install_op"] = p.InstallOp
+	}
+	if p.Desired != "" {
+		state["desired_state"] = p.Desired
+	}
+	return map[string]any{
+		"id":                  p.ID,
+		"state":               state,
+		"project_folder_name": p.ID,
+		"project_folder_path": m.projectDir(p.ID),
+		"last_modified":       float64(p.UpdatedAt.UnixNano()) / 1e9,
+		"port":                port,
+		"url":                 "/comfy/" + p.ID + "/",
+	}
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (m *Manager) handleList(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	ps := m.List()
+	out := make([]map[string]any, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, m.projectJSON(p))
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+}
+
+func (m *Manager) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	p, err := m.Get(ps.ByName("id"))
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, m.projectJSON(p))
+}
+
+// createBody is POST /api/create_project (original fields plus launcher_json and run
+// settings).
+type createBody struct {
+	Name         string            `json:"name"`
+	TemplateID   string            `json:"template_id"`
+	Port         *int              `json:"port"`
+	LauncherJSON json.RawMessage   `json:"launcher_json"`
+	GPU          *gpu.Preference   `json:"gpu"`
+	Restart      string            `json:"restart"`
+	LaunchArgs   []string          `json:"launch_args"`
+	Env          map[string]string `json:"env"`
+}
+
+func (b createBody) request() CreateRequest {
+	req := CreateRequest{Name: b.Name, Template: b.TemplateID, LauncherJSON: b.LauncherJSON,
+		Restart: b.Restart, LaunchArgs: b.LaunchArgs, Env: b.Env}
+	if req.Template == "" {
+		req.Template = "empty"
+	}
+	if b.Port != nil {
+		req.Port = *b.Port
+	}
+	if b.GPU != nil {
+		req.GPU = *b.GPU
+	}
+	if string(req.LauncherJSON) == "null" {
+		req.LauncherJSON = nil
+	}
+	return req
+}
+
+func (m *Manager) handleCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var b createBody
+	if err := api.DecodeJSON(w, r, &b, m.opts.BodyLimit); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	p, err := m.Create(r.Context(), b.request())
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "id": p.ID})
+}
+
+type importBody struct {
+	createBody
+	ImportJSON              json.RawMessage `json:"import_json"`
+	ResolvedMissingModels   json.RawMessage `json:"resolved_missing_models"`
+	SkippingModelValidation bool            `json:"skipping_model_validation"`
+}
+
+func (m *Manager) handleImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var b importBody
+	if err := api.DecodeJSON(w, r, &b, m.opts.BodyLimit); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	if len(b.ImportJSON) == 0 || string(b.ImportJSON) == "null" {
+		api.WriteError(w, r, apierr.New(apierr.Invalid, "ValidationError", "import_json is required",
+			"Send the workflow or launcher JSON as the import_json object"))
+		return
+	}
+	var head struct {
+		Format string `json:"format"`
+	}
+	if err := json.Unmarshal(b.ImportJSON, &head); err != nil {
+		api.WriteError(w, r, apierr.New(apierr.Invalid, "ValidationError", "import_json must be a JSON object",
+			"Send the parsed workflow file, not a string"))
+		return
+	}
+	launcher := b.ImportJSON
+	switch {
+	case m.deps.Importer != nil:
+		// The workflow service validates launcher JSON too and converts workflows.
+		var err error
+		launcher, err = m.deps.Importer.PrepareImport(r.Context(), ImportRequest{
+			Name: b.Name, ImportJSON: b.ImportJSON, ResolvedMissingModels: b.ResolvedMissingModels,
+			SkippingModelValidation: b.SkippingModelValidation,
+		})
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+	case head.Format != "comfyui_launcher":
+		api.WriteError(w, r, apierr.New(apierr.Unavailable, "ServiceUnavailableError", "workflow import is not available on this agent",
+			"Import a launcher JSON (format \"comfyui_launcher\") instead"))
+		return
+	}
+	req := b.request()
+	req.LauncherJSON = launcher
+	req.Template = ""
+	p, err := m.Create(r.Context(), req)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "id": p.ID})
+}
+
+func (m *Manager) handleAction(fn func(ctx context.Context, id string) (Project, error), withPort bool) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		p, err := fn(r.Context(), ps.ByName("id"))
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		out := map[string]any{"success": true, "state": p.State}
+		if withPort && p.Process != nil {
+			out["port"] = p.Process.Port
+		}
+		api.WriteJSON(w, http.StatusOK, out)
+	}
+}
+
+func (m *Manager) handleDelete(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if err := m.Delete(r.Context(), ps.ByName("id")); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+}
+
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, apierr.Newf(apierr.Invalid, "ValidationError", "%s=%q must be an integer in %d..%d", name, s, lo, hi).
+			Suggest(fmt.Sprintf("Send %s between %d and %d", name, lo, hi))
+	}
+	return n, nil
+}
+
+func (m *Manager) handleLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	id := ps.ByName("project_id")
+	if _, err := m.Get(id); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	page, err := intParam(r, "page", 1, 1, 1<<30)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	perPage, err := intParam(r, "per_page", 100, 1, 1000)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	level := r.URL.Query().Get("level")
+	switch level {
+	case "", LevelInfo, LevelWarning, LevelError:
+	default:
+		api.WriteError(w, r, apierr.Newf(apierr.Invalid, "ValidationError", "level %q is not info, warning or error", level).
+			Suggest("Use level=info, level=warning or level=error, or omit it"))
+		return
+	}
+	logs, pag, err := m.logs.Page(id, page, perPage, level)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"logs": logs, "pagination": pag})
+}
+
+func (m *Manager) handleSettings(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	api.WriteJSON(w, http.StatusOK, map[string]any{
+		"PROJECT_MIN_PORT":                    m.opts.PortMin,
+		"PROJECT_MAX_PORT":                    m.opts.PortMax,
+		"ALLOW_OVERRIDABLE_PORTS_PER_PROJECT": true,
+		// ComfyUI listens on loopback only; the UI reaches it through /comfy/<id>/.
+		"PROXY_MODE":   true,
+		"PROJECTS_DIR": filepath.Join(m.opts.DataDir, "projects"),
+		"MODELS_DIR":   m.opts.ModelsDir,
+	})
+}
