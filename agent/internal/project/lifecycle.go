@@ -265,9 +265,11 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 	// The start outlives the request: a client that disconnects must not leave a half-started
 	// process behind.
 	ctx = context.WithoutCancel(ctx)
+	// A refused admission (no free port, no GPU with room) leaves the project as it was: the
+	// request failed, the project did not. The log says why.
 	port, err := m.deps.Ports.Lease(id, p.FixedPort)
 	if err != nil {
-		_, _ = m.fail(id, stepStart, err, true)
+		m.logs.Add(id, LevelWarning, "start refused: "+err.Error(), nil)
 		return p, err
 	}
 	var pl gpu.Placement
@@ -280,7 +282,7 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 		}
 		if pl, err = m.deps.GPUs.Place(ctx, gpu.PlaceRequest{ProjectID: id, Pref: p.GPU, EstimateMB: est}); err != nil {
 			m.deps.Ports.Release(id)
-			_, _ = m.fail(id, stepStart, err, true)
+			m.logs.Add(id, LevelWarning, "start refused: "+err.Error(), nil)
 			return p, err
 		}
 	}
