@@ -134,27 +134,25 @@ func (m *Manager) decodeConfig(w http.ResponseWriter, r *http.Request) (map[stri
 	return in, nil
 }
 
+// handleUpdateConfig deep-merges the body into the stored config.
 func (m *Manager) handleUpdateConfig(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	in, err := m.decodeConfig(w, r)
-	if err != nil {
-		api.WriteError(w, r, err)
-		return
-	}
-	m.configMu.Lock()
-	defer m.configMu.Unlock()
-	cfg, err := m.UserConfig()
-	if err == nil {
-		merge(cfg, in)
-		err = m.deps.Store.Put(store.BucketSettings, configKey, cfg)
-	}
-	if err != nil {
-		api.WriteError(w, r, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+	m.writeConfig(w, r, func(old, in map[string]any) map[string]any {
+		merge(old, in)
+		return old
+	})
 }
 
+// handleSetConfig replaces the stored config; masked secrets sent back unchanged keep their
+// stored value.
 func (m *Manager) handleSetConfig(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	m.writeConfig(w, r, func(old, in map[string]any) map[string]any {
+		keepMasked(in, old)
+		return in
+	})
+}
+
+// writeConfig stores apply(stored, body) under the config lock.
+func (m *Manager) writeConfig(w http.ResponseWriter, r *http.Request, apply func(old, in map[string]any) map[string]any) {
 	in, err := m.decodeConfig(w, r)
 	if err != nil {
 		api.WriteError(w, r, err)
@@ -164,8 +162,7 @@ func (m *Manager) handleSetConfig(w http.ResponseWriter, r *http.Request, _ http
 	defer m.configMu.Unlock()
 	old, err := m.UserConfig()
 	if err == nil {
-		keepMasked(in, old)
-		err = m.deps.Store.Put(store.BucketSettings, configKey, in)
+		err = m.deps.Store.Put(store.BucketSettings, configKey, apply(old, in))
 	}
 	if err != nil {
 		api.WriteError(w, r, err)
