@@ -119,7 +119,7 @@ func TestServeHealthSecondInstanceAndGracefulStop(t *testing.T) {
 		if err == nil || !errorsAs(err, &ee) || ee.ExitCode() == 0 {
 			t.Fatalf("second agent: err=%v, want non-zero exit; output %s", err, out)
 		}
-		want := "another agent is already running on " + filepath.Join(dataDir, "db")
+		want := "another agent is already running on " + dataDir
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("output %q does not contain %q", out, want)
 		}

@@ -67,6 +67,10 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.token = tok
 
 	db, err := store.Open(filepath.Join(cfg.Paths.DataDir, "db"), logger.With("component", "store"))
+	if errors.Is(err, store.ErrLocked) {
+		// Name the directory the operator configured, not the database inside it.
+		return nil, &store.LockedError{Dir: cfg.Paths.DataDir}
+	}
 	if err != nil {
 		return nil, err
 	}

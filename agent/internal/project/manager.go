@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -315,7 +316,7 @@ func (m *Manager) Target(projectID string) (int, bool) {
 	defer m.mu.Unlock()
 	e, ok := m.projects[projectID]
 	if !ok {
-		return 0, false
+		return m.targetByPortLocked(projectID)
 	}
 	// A known project that is not running answers (0, true): the proxy then says "not
 	// running, start it" instead of "no such project".
@@ -323,6 +324,21 @@ func (m *Manager) Target(projectID string) (int, bool) {
 		return 0, true
 	}
 	return e.p.Process.Port, true
+}
+
+// targetByPortLocked resolves /comfy/<port>/, the URL the original web UI builds in proxy
+// mode, to the running project on that port.
+func (m *Manager) targetByPortLocked(id string) (int, bool) {
+	port, err := strconv.Atoi(id)
+	if err != nil || port <= 0 {
+		return 0, false
+	}
+	for _, e := range m.projects {
+		if e.p.Process != nil && e.p.Process.Port == port && (e.p.State == StateRunning || e.p.State == StateStarting) {
+			return port, true
+		}
+	}
+	return 0, false
 }
 
 // ModelsByProject maps project ids to the "folder/name" model paths of their launcher JSON.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,10 @@ func TestRoutesLifecycle(t *testing.T) {
 		port, ok := h.m.Target("demo-project")
 		if !ok || port == 0 || float64(port) != body["port"].(float64) {
 			t.Fatalf("Target = %d %v", port, ok)
+		}
+		// The original UI in proxy mode addresses projects as /comfy/<port>/.
+		if byPort, ok := h.m.Target(strconv.Itoa(port)); !ok || byPort != port {
+			t.Fatalf("Target(%d) = %d %v, want the running project's port", port, byPort, ok)
 		}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/system_stats", port))
 		if err != nil {
