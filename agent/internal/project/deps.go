@@ -154,6 +154,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnUserConfig, when set, sees the stored user config (the original UI's settings, e.g.
+	// the CivitAI key) after every update_config / set_config.
+	OnUserConfig func(cfg map[string]any)
 }
 
 // Options configure the manager (from launcher.toml).

@@ -161,12 +161,17 @@ func (m *Manager) writeConfig(w http.ResponseWriter, r *http.Request, apply func
 	m.configMu.Lock()
 	defer m.configMu.Unlock()
 	old, err := m.UserConfig()
+	var cfg map[string]any
 	if err == nil {
-		err = m.deps.Store.Put(store.BucketSettings, configKey, apply(old, in))
+		cfg = apply(old, in)
+		err = m.deps.Store.Put(store.BucketSettings, configKey, cfg)
 	}
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
+	}
+	if m.deps.OnUserConfig != nil {
+		m.deps.OnUserConfig(cfg)
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
 }

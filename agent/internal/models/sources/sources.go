@@ -77,6 +77,10 @@ func (r *Registry) Register(s Source) {
 func (r *Registry) SetCredential(host string, c Credential) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if c.Value == "" {
+		delete(r.creds, strings.ToLower(host))
+		return
+	}
 	r.creds[strings.ToLower(host)] = c
 }
 

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/config"
+)
+
+// newTestApp wires a whole agent on a temp data dir, started and served by httptest.
+func newTestApp(t *testing.T, edit func(c *config.Config)) (*App, *httptest.Server) {
+	t.Helper()
+	tmp := t.TempDir()
+	cfg := config.Default()
+	cfg.Paths.DataDir = filepath.Join(tmp, "data")
+	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
+	cfg.GPU.Provider = "none"
+	if edit != nil {
+		edit(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler), "test", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.shutdown(context.Background())
+	})
+	return a, srv
+}
+
+func TestCivitAIKeyFromSettingsPage(t *testing.T) {
+	t.Setenv("CIVITAI_API_TOKEN", "")
+	a, srv := newTestApp(t, func(c *config.Config) { c.Sources.CivitAI.TokenEnv = "CIVITAI_API_TOKEN" })
+	creds := a.models.Sources()
+
+	if _, ok := creds.Credential("civitai.com"); ok {
+		t.Fatal("credential present before any key was set")
+	}
+	code, body := call(t, "POST", srv.URL+"/api/set_config", `{"credentials":{"civitai":{"apikey":"k-123"}}}`)
+	if code != 200 {
+		t.Fatalf("set_config: %d %v", code, body)
+	}
+	c, ok := creds.Credential("civitai.com")
+	if !ok || c.Value != "Bearer k-123" {
+		t.Fatalf("credential after set_config = %+v, %v", c, ok)
+	}
+	// The read side masks the key.
+	_, got := call(t, "GET", srv.URL+"/api/get_config", "")
+	if civ := got["credentials"].(map[string]any)["civitai"].(map[string]any); civ["apikey"] == "k-123" {
+		t.Fatalf("get_config returned the key unmasked: %v", got)
+	}
+	code, _ = call(t, "POST", srv.URL+"/api/update_config", `{"credentials":{"civitai":{"apikey":""}}}`)
+	if _, ok := creds.Credential("civitai.com"); code != 200 || ok {
+		t.Fatalf("clearing the key left the credential (status %d)", code)
+	}
+}
+
+func TestCivitAITokenFromConfigWins(t *testing.T) {
+	t.Setenv("LAUNCHER_TEST_CIVITAI", "from-env")
+	a, srv := newTestApp(t, func(c *config.Config) { c.Sources.CivitAI.TokenEnv = "LAUNCHER_TEST_CIVITAI" })
+	call(t, "POST", srv.URL+"/api/set_config", `{"credentials":{"civitai":{"apikey":"from-ui"}}}`)
+	if c, _ := a.models.Sources().Credential("civitai.com"); c.Value != "Bearer from-env" {
+		t.Fatalf("credential %q, want the configured token", c.Value)
+	}
+}
