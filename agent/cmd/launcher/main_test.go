@@ -218,3 +218,42 @@ func TestCLIErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestDoctor(t *testing.T) {
+	dataDir := t.TempDir()
+	write := func(extra string) string {
+		p := filepath.Join(t.TempDir(), "launcher.toml")
+		os.WriteFile(p, []byte(fmt.Sprintf("[paths]\ndata_dir = %q\n[gpu]\nprovider = \"none\"\nnvidia_smi = \"nvidia-smi-missing-for-test\"\n%s", dataDir, extra)), 0o644)
+		return p
+	}
+	tests := []struct {
+		name     string
+		config   string
+		wantCode int
+		want     []string
+	}{
+		{"healthy machine", write(""), 0, []string{"OK    config", "OK    git", "OK    python", "WARN  nvidia-smi", "no NVIDIA GPU tools", "all checks passed"}},
+		{"missing python names the fix", write("[comfyui]\npython = \"python-missing-for-test\"\n"), 1,
+			[]string{"FAIL  python", "fix: install Python 3.10+ or set comfyui.python"}},
+		{"broken config names the key", write("[ports]\nmin = 5000\nmax = 4000\n"), 1,
+			[]string{"FAIL  config", "swap them"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(launcherBin, "doctor", "--config", tc.config).CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errorsAs(err, &ee) {
+				code = ee.ExitCode()
+			}
+			if code != tc.wantCode {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.wantCode, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
