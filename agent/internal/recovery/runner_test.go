@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,16 +307,7 @@ func TestRetryFailedResumesAtFailedStep(t *testing.T) {
 }
 
 func TestRetryRefusesRunningUnlessForced(t *testing.T) {
-	started := make(chan struct{}, 4)
-	var runs atomic.Int32
-	def := Definition{Name: "block", Steps: []Step{{Name: "b", Run: func(ctx context.Context, op *Op) error {
-		if runs.Add(1) == 1 {
-			started <- struct{}{}
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		return nil
-	}}}}
+	def, started, runs := blockFirstRun("block")
 	h := newHarness(t, Options{}, def)
 	id, _ := h.r.Submit(context.Background(), "block", nil)
 	<-started
@@ -503,20 +493,10 @@ func TestListFilterAndIDs(t *testing.T) {
 	if _, err := h.r.Get("op_missing"); !apierr.Is(err, apierr.NotFound) || apierr.Status(apierr.KindOf(err)) != http.StatusNotFound {
 		t.Fatalf("Get unknown: %v", err)
 	}
-	_ = strconv.Itoa
 }
 
 func TestSameRunnerRestartResumes(t *testing.T) {
-	started := make(chan struct{}, 1)
-	var runs atomic.Int32
-	def := Definition{Name: "r", Steps: []Step{{Name: "s", Run: func(ctx context.Context, op *Op) error {
-		if runs.Add(1) == 1 {
-			started <- struct{}{}
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		return nil
-	}}}}
+	def, started, runs := blockFirstRun("r")
 	h := newHarness(t, Options{}, def)
 	id, _ := h.r.Submit(context.Background(), "r", nil)
 	<-started
@@ -631,4 +611,20 @@ func TestMetricsSurviveRestart(t *testing.T) {
 	if op, err := h.r.Get(id); err != nil || op.State != StateFailed {
 		t.Fatalf("operation after restart: %+v %v", op, err)
 	}
+}
+
+// blockFirstRun is a one-step operation whose first run signals started and then blocks until
+// its context ends; later runs succeed at once. runs counts the step's executions.
+func blockFirstRun(name string) (def Definition, started chan struct{}, runs *atomic.Int32) {
+	started = make(chan struct{}, 4)
+	runs = new(atomic.Int32)
+	def = Definition{Name: name, Steps: []Step{{Name: "s", Run: func(ctx context.Context, op *Op) error {
+		if runs.Add(1) == 1 {
+			started <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}}}
+	return def, started, runs
 }
