@@ -33,11 +33,21 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// debugMode is set once by the server at construction; it only adds tracebacks.
-var debugMode bool
+// errorContext is what WriteError needs from the server that handles the request; the
+// server's middleware puts it in the request context so handlers need no server reference.
+type errorContext struct {
+	debug  bool // adds tracebacks
+	logger *slog.Logger
+}
 
-// errorLogger receives unexpected (5xx) errors.
-var errorLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+type errorContextKey struct{}
+
+func errorContextOf(r *http.Request) errorContext {
+	if ec, ok := r.Context().Value(errorContextKey{}).(errorContext); ok {
+		return ec
+	}
+	return errorContext{logger: slog.New(slog.DiscardHandler)}
+}
 
 // WriteError writes err as the spec's error envelope. *apierr.Error values keep their kind,
 // type, suggestions and extra fields; anything else is a 500 whose text is still shown so the
@@ -48,8 +58,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		e = apierr.Wrap(apierr.Internal, "InternalError", err, "", "Check the agent log for details; retry the request")
 	}
 	status := apierr.Status(e.Kind)
+	ec := errorContextOf(r)
 	if status >= 500 {
-		errorLogger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		ec.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	body := map[string]any{
 		"error":       e.Error(),
@@ -62,7 +73,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range e.Fields {
 		body[k] = v
 	}
-	if debugMode {
+	if ec.debug {
 		body["traceback"] = string(debug.Stack())
 	}
 	WriteJSON(w, status, body)

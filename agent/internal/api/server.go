@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
@@ -64,8 +65,6 @@ func New(opts Options) *Server {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultBodyLimit
 	}
-	debugMode = opts.Debug
-	errorLogger = opts.Logger
 	s := &Server{
 		Router:  httprouter.New(),
 		opts:    opts,
@@ -127,7 +126,14 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprout
 
 // Handler returns the router wrapped in access logging, CORS, body limits and auth.
 func (s *Server) Handler() http.Handler {
-	return s.accessLog(s.cors(s.limitBody(s.auth(s.Router))))
+	return s.withErrorContext(s.accessLog(s.cors(s.limitBody(s.auth(s.Router)))))
+}
+
+func (s *Server) withErrorContext(next http.Handler) http.Handler {
+	ec := errorContext{debug: s.opts.Debug, logger: s.log}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), errorContextKey{}, ec)))
+	})
 }
 
 type statusRecorder struct {

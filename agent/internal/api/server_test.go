@@ -97,7 +97,6 @@ func TestTracebackOnlyInDebug(t *testing.T) {
 	if env.Traceback == nil || *env.Traceback == "" {
 		t.Fatal("debug mode should include a traceback")
 	}
-	debugMode = false
 }
 
 func TestAuth(t *testing.T) {
