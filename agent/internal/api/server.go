@@ -5,9 +5,12 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -167,8 +170,13 @@ func (r *statusRecorder) Flush() {
 	}
 }
 
-func (r *statusRecorder) Hijack() (c netConn, rw *bufioReadWriter, err error) {
-	return hijack(r.ResponseWriter)
+// Hijack passes WebSocket upgrades through the recorder.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("response writer does not support hijacking")
+	}
+	return h.Hijack()
 }
 
 func (s *Server) accessLog(next http.Handler) http.Handler {
