@@ -179,8 +179,11 @@ func Load(path string) (*Config, error) {
 }
 
 // Decode strictly decodes TOML data over c: unknown keys and wrong types are errors naming the
-// key and the line.
+// key, its line, what the key takes and how to write it.
 func Decode(data []byte, c *Config) error {
+	if errs := checkTypes(data); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(c)
@@ -199,11 +202,11 @@ func Decode(data []byte, c *Config) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
-		if key != "" {
-			return fmt.Errorf("line %d: key %q: %s", row, key, de.Error())
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if key := strings.Join(de.Key(), "."); key != "" {
+			return fmt.Errorf("line %d: %s: %s (launcher.toml in the repository documents every key)", row, key, msg)
 		}
-		return fmt.Errorf("line %d: %s", row, de.Error())
+		return fmt.Errorf("line %d: %s (fix the TOML syntax on that line)", row, msg)
 	}
 	return fmt.Errorf("decode: %w", err)
 }
