@@ -25,7 +25,7 @@ const uiWorkflow = `{"last_node_id":1,"last_link_id":0,"version":0.4,"links":[],
 // TestImportThroughWorkflowService: import_project delegates to the workflow service; missing
 // models come back as MISSING_MODELS with the list, and skipping validation creates the project.
 func TestImportThroughWorkflowService(t *testing.T) {
-	fx := projecttest.MakeFixtures(t, "")
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {

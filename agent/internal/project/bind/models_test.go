@@ -36,7 +36,7 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	fx := projecttest.MakeFixtures(t, "")
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -67,7 +67,7 @@ func settled(t *testing.T, m *project.Manager, id string) project.Project {
 // TestInstallOnRecoveryRunner: the install is a recovery operation; a failure is the failed
 // state with its step and error, and a retry of the same operation finishes it.
 func TestInstallOnRecoveryRunner(t *testing.T) {
-	fx := projecttest.MakeFixtures(t, "")
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {

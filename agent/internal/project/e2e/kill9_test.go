@@ -26,7 +26,7 @@ open('installed.marker', 'w').write('ok')
 // TestKill9DuringInstall kills the agent with SIGKILL while a custom node installs; a new
 // agent on the same data dir resumes the operation at that step and finishes it.
 func TestKill9DuringInstall(t *testing.T) {
-	fx := projecttest.MakeFixtures(t, "")
+	fx := projecttest.MakeFixtures(t)
 	projecttest.WriteFiles(t, fx.Node, map[string]string{"install.py": gatedInstallPy})
 	projecttest.Git(t, fx.Node, "commit", "-q", "-am", "gated install")
 	nodeHash := projecttest.Git(t, fx.Node, "rev-parse", "HEAD")
