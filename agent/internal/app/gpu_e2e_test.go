@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 func repoRoot(t *testing.T) string {
@@ -37,10 +38,7 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 	}
 	root := repoRoot(t)
 	tmp := t.TempDir()
-	fixtures := filepath.Join(tmp, "fixtures")
-	if out, err := exec.Command(filepath.Join(root, "scripts", "make-fixtures.sh"), fixtures).CombinedOutput(); err != nil {
-		t.Fatalf("make fixtures: %v\n%s", err, out)
-	}
+	fx := projecttest.MakeFixtures(t)
 	bin := filepath.Join(tmp, "bin")
 	os.MkdirAll(bin, 0o755)
 	if err := os.Symlink(filepath.Join(root, "scripts", "fake-nvidia-smi"), filepath.Join(bin, "nvidia-smi")); err != nil {
@@ -54,7 +52,8 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.Paths.DataDir = filepath.Join(tmp, "data")
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
-	cfg.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
+	cfg.ComfyUI.Repo = fx.ComfyUI
+	cfg.ComfyUI.Python = projecttest.Python(t)
 	cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
 	cfg.GPU.Provider = "nvidia-smi"
 	cfg.GPU.ReserveMB = 512

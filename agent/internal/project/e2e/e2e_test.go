@@ -10,19 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// fixtureRepos runs scripts/make-fixtures.sh: bare repositories of the fake ComfyUI and of a
-// custom node pack.
-func fixtureRepos(t *testing.T) (comfy, node string) {
-	t.Helper()
-	dest := t.TempDir()
-	out, err := exec.Command("bash", "../../../../scripts/make-fixtures.sh", dest).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make-fixtures.sh: %v\n%s", err, out)
-	}
-	return filepath.Join(dest, "ComfyUI.git"), filepath.Join(dest, "custom-node.git")
-}
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
+)
 
 // killLeftovers kills ComfyUI processes a test leaves behind (an agent never kills them on
 // shutdown, by design).
@@ -41,8 +31,11 @@ func killLeftovers(t *testing.T, dataDir string) {
 // TestEndToEnd: create -> installed -> start -> /system_stats through the proxy -> logs
 // paginated -> stop -> delete, with every real component.
 func TestEndToEnd(t *testing.T) {
-	comfy, node := fixtureRepos(t)
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: comfy}
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
+	node := fx.Node
+	// The real python3: this test proves the venv step through the whole agent.
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: "python3"}
 	killLeftovers(t, cfg.DataDir)
 	w, err := wire(cfg)
 	if err != nil {
@@ -58,7 +51,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	waitFor(t, base, "e2e-project", "ready", stateIs("ready"))
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "projects", "e2e-project", "comfyui", "custom_nodes", "custom-node", "install_marker.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "projects", "e2e-project", "comfyui", "custom_nodes", "custom-node", projecttest.NodeMarker)); err != nil {
 		t.Fatalf("custom node install.py did not run: %v", err)
 	}
 
