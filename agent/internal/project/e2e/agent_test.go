@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,7 +45,9 @@ type agentConfig struct {
 }
 
 // config is the agent's launcher.toml for the test: loopback on an ephemeral port, no GPUs,
-// no Manager data from the network.
+// no Manager data from the network. Projects that start get a fixed port from freePort: a
+// shared port range would let two agents (parallel tests, other test runs on the host) lease
+// the same port and one ComfyUI answer for the other.
 func (c agentConfig) config() (*config.Config, error) {
 	cfg := config.Default()
 	cfg.Server.Listen = "127.0.0.1:0"
@@ -212,6 +215,17 @@ func waitFor(t *testing.T, base, id string, what string, pred func(projectView) 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// freePort is a loopback port the kernel just handed out, for a project's "port".
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func stateIs(s string) func(projectView) bool {
