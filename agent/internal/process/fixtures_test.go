@@ -17,6 +17,7 @@ import (
 // ComfyUI at its first tag plus the custom node pack, and runs the clone: what the install
 // pipeline does, minus the venv.
 func TestFixturesRunUnderSupervisor(t *testing.T) {
+	t.Parallel()
 	fakeDir(t) // skips without python3
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not found")
