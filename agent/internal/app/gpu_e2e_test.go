@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,7 +80,7 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 
 	ids := []string{"one", "two", "three"}
 	for _, id := range ids {
-		code, body := call(t, "POST", srv.URL+"/api/create_project", fmt.Sprintf(`{"name":%q,"port":%d}`, id, freePort(t)))
+		code, body := call(t, "POST", srv.URL+"/api/create_project", fmt.Sprintf(`{"name":%q,"port":%d}`, id, projecttest.FreePort(t)))
 		if code != 200 {
 			t.Fatalf("create %s: %d %v", id, code, body)
 		}
@@ -144,18 +143,6 @@ func (a *App) stopProjects(t *testing.T) {
 		req, _ := http.NewRequest("POST", "/api/projects/"+id+"/stop", nil)
 		a.Handler().ServeHTTP(httptest.NewRecorder(), req)
 	}
-}
-
-// freePort is a loopback port the kernel just handed out, for a project's "port" (a shared
-// range would let another agent on the host lease the same one).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func call(t *testing.T, method, url, body string) (int, map[string]any) {

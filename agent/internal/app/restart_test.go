@@ -1,46 +1,9 @@
 package app
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
-
-	"github.com/comfylauncher/launcher/agent/internal/config"
 )
-
-// startAppOn wires and starts a whole agent on dataDir; stop shuts it down as Serve does (the
-// store closes), so a second call on the same directory is a restart.
-func startAppOn(t *testing.T, dataDir string) (base string, stop func()) {
-	t.Helper()
-	cfg := config.Default()
-	cfg.Paths.DataDir = dataDir
-	cfg.Paths.ModelsDir = filepath.Join(dataDir, "models")
-	cfg.GPU.Provider = "none"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, slog.New(slog.DiscardHandler), "test", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.Handler())
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			srv.Close()
-			a.shutdown(context.Background())
-		}
-	}
-	t.Cleanup(stop)
-	return srv.URL, stop
-}
 
 // TestConfigRoutesAcrossRestart: a fresh agent is stopped before anything is written and
 // started again; the config routes must answer as on the first start (nutsdb reopened the
@@ -48,10 +11,11 @@ func startAppOn(t *testing.T, dataDir string) (base string, stop func()) {
 // save must survive the next restart.
 func TestConfigRoutesAcrossRestart(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	_, stop := startAppOn(t, dataDir)
+	_, _, stop := startAppOn(t, dataDir, nil)
 	stop()
 
-	base, stop := startAppOn(t, dataDir)
+	_, srv, stop := startAppOn(t, dataDir, nil)
+	base := srv.URL
 	if code, body := call(t, "GET", base+"/api/get_config", ""); code != 200 {
 		t.Fatalf("get_config after a restart: %d %v", code, body)
 	}
@@ -63,7 +27,8 @@ func TestConfigRoutesAcrossRestart(t *testing.T) {
 	}
 	stop()
 
-	base, _ = startAppOn(t, dataDir)
+	_, srv, _ = startAppOn(t, dataDir, nil)
+	base = srv.URL
 	code, got := call(t, "GET", base+"/api/get_config", "")
 	if code != 200 || got["theme"] != "dark" {
 		t.Fatalf("get_config after the second restart: %d %v, want the saved theme", code, got)

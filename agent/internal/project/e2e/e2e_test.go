@@ -46,7 +46,7 @@ func TestEndToEnd(t *testing.T) {
 
 	lj := fmt.Sprintf(`{"format":"comfyui_launcher","version":"1.0","workflow_json":{"nodes":[]},
 "snapshot_json":{"comfyui":null,"git_custom_nodes":{%q:{"hash":null,"disabled":false}}},"files":[],"pip_requirements":[]}`, node)
-	code, raw := do(t, "POST", base+"/api/create_project", fmt.Sprintf(`{"name":"E2E Project","port":%d,"launcher_json":%s,"launch_args":["--disable-auto-launch"]}`, freePort(t), lj))
+	code, raw := do(t, "POST", base+"/api/create_project", fmt.Sprintf(`{"name":"E2E Project","port":%d,"launcher_json":%s,"launch_args":["--disable-auto-launch"]}`, projecttest.FreePort(t), lj))
 	if code != 200 {
 		t.Fatalf("create: %d %s", code, raw)
 	}

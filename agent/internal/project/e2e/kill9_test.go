@@ -100,7 +100,7 @@ func TestKill9WhileRunning(t *testing.T) {
 	killLeftovers(t, cfg.DataDir)
 	a := startHelper(t, cfg)
 	for _, name := range []string{"keeper", "goner"} {
-		if code, raw := do(t, "POST", a.addr+"/api/create_project", fmt.Sprintf(`{"name":%q,"restart":"never","port":%d}`, name, freePort(t))); code != 200 {
+		if code, raw := do(t, "POST", a.addr+"/api/create_project", fmt.Sprintf(`{"name":%q,"restart":"never","port":%d}`, name, projecttest.FreePort(t))); code != 200 {
 			t.Fatalf("create: %d %s", code, raw)
 		}
 	}
