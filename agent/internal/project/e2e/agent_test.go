@@ -1,6 +1,7 @@
 // Package e2e tests the project lifecycle through the real agent (app.New and Serve, as the
 // binary runs it): store, recovery runner, process supervisor, port leases and the reverse
-// proxy, over real git repositories, real venvs and a fake ComfyUI server process.
+// proxy, over real git repositories, real venvs (linked from one made once per run) and a fake
+// ComfyUI server process.
 package e2e
 
 import (
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) { projecttest.Main(m) }
 type agentConfig struct {
 	DataDir string
 	Repo    string
-	// Python is comfyui.python (projecttest.Python, or "python3" for the real venv step).
+	// Python is comfyui.python (projecttest.Python).
 	Python string
 }
 

@@ -34,8 +34,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	fx := projecttest.MakeFixtures(t)
 	node := fx.Node
-	// The real python3: this test proves the venv step through the whole agent.
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: "python3"}
+	// projecttest.Python makes the venv from its template (a real "python3 -m venv");
+	// project.TestInstallPipeline runs the venv step on plain python3.
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: projecttest.Python(t)}
 	killLeftovers(t, cfg.DataDir)
 	w, err := wire(cfg)
 	if err != nil {
