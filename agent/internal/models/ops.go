@@ -150,7 +150,10 @@ func (s *Service) Submit(ctx context.Context, req DownloadRequest) (Submitted, e
 	}
 	var rel string
 	if req.Filename != "" {
-		rel = s.relPath(req.Folder, req.Filename)
+		var err error
+		if rel, _, err = s.storePath(s.relPath(req.Folder, req.Filename)); err != nil {
+			return Submitted{}, err
+		}
 		if done, err := s.present(ctx, rel, req.SHA256); err != nil {
 			return Submitted{}, err
 		} else if done {
@@ -293,6 +296,10 @@ func (s *Service) partPath(opID string) string {
 func (s *Service) stepDownload(ctx context.Context, op *recovery.Op) error {
 	rel := metaString(op, "path")
 	sha := metaString(op, "sha256")
+	// The path may come from a source (stepResolve) or from before an upgrade: check it here.
+	if _, _, err := s.storePath(rel); err != nil {
+		return recovery.WithClass(recovery.ClassPermission, err)
+	}
 	dest := filepath.Join(s.root, filepath.FromSlash(rel))
 	pg := &progressPublisher{s: s, op: op, file: path.Base(rel), project: metaString(op, "project_id")}
 
@@ -317,6 +324,13 @@ func (s *Service) stepDownload(ctx context.Context, op *recovery.Op) error {
 		defer func() { <-s.slots }()
 	case <-ctx.Done():
 		return recovery.WithClass(recovery.ClassCancelled, ctx.Err())
+	}
+	// Check again after waiting for a slot, right before anything is written.
+	if _, _, err := s.storePath(rel); err != nil {
+		return recovery.WithClass(recovery.ClassPermission, err)
+	}
+	if err := s.stagingPath(s.partPath(op.ID())); err != nil {
+		return recovery.WithClass(recovery.ClassPermission, err)
 	}
 	req := download.Request{URL: metaString(op, "resolved_url"), Dest: dest, Part: s.partPath(op.ID()), SHA256: sha}
 	res, err := s.dl.Fetch(ctx, req, download.OpCheckpointer{Op: op}, pg.report)

@@ -192,17 +192,28 @@ func (s *Service) WriteExtraModelPaths(path string) error {
 
 // Lookup finds a model by folder key (or alias) and name in every directory of the folder.
 func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool) {
-	rel, err := cleanRel(name)
-	if err != nil {
-		return "", 0, false
-	}
 	for _, d := range s.layout.Dirs(folder) {
-		p := filepath.Join(s.root, filepath.FromSlash(d), filepath.FromSlash(rel))
+		_, p, err := s.storePath(d + "/" + name)
+		if err != nil {
+			return "", 0, false
+		}
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p, fi.Size(), true
 		}
 	}
 	return "", 0, false
+}
+
+// CheckDest tells whether a project file meant for folder/name (a folder key, alias or store
+// directory, as a launcher JSON's dest_relative_path gives it) may be written into the store:
+// nil, or a 400 InvalidPathError naming the path and why.
+func (s *Service) CheckDest(folder, name string) error {
+	rel := folder + "/" + name
+	if _, ok := s.layout.Canonical(folder); ok {
+		rel = s.relPath(folder, name)
+	}
+	_, _, err := s.storePath(rel)
+	return err
 }
 
 // Suggest asks the source registry where a model can be downloaded from.
