@@ -2,10 +2,8 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -28,44 +26,20 @@ const proxyToken = "0123456789abcdef0123456789abcdef"
 // reach ComfyUI, a foreign page can neither post a prompt nor open ComfyUI's WebSocket, and an
 // OPTIONS request is not a way around auth.
 func TestComfyUIBehindTheAgent(t *testing.T) {
-	for _, tool := range []string{"git", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: needed to install projects", tool)
-		}
-	}
 	t.Parallel()
-	tmp := t.TempDir()
-	fixtures := filepath.Join(tmp, "fixtures")
-	if out, err := exec.Command(filepath.Join(repoRoot(t), "scripts", "make-fixtures.sh"), fixtures).CombinedOutput(); err != nil {
-		t.Fatalf("make fixtures: %v\n%s", err, out)
-	}
-	cfg := config.Default()
-	cfg.Paths.DataDir = filepath.Join(tmp, "data")
-	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
-	cfg.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
-	cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
-	cfg.GPU.Provider = "none"
-	cfg.Manager.SeedDir = ""
-	cfg.Server.Token = proxyToken
-	cfg.Server.MaxBodyBytes = 4096
-	cfg.Server.CORSOrigins = []string{"http://ui.example"}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, slog.New(slog.DiscardHandler), "test", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		srv.Close()
+	fixtures := makeFixtures(t)
+	a, srv := newTestApp(t, func(cfg *config.Config) {
+		cfg.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
+		cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
+		cfg.Manager.SeedDir = ""
+		cfg.Server.Token = proxyToken
+		cfg.Server.MaxBodyBytes = 4096
+		cfg.Server.CORSOrigins = []string{"http://ui.example"}
+	})
+	t.Cleanup(func() { // before the app shuts down: the agent leaves ComfyUI running by design
 		req, _ := http.NewRequest("POST", "/api/projects/demo/stop", nil)
 		req.Header.Set("Authorization", "Bearer "+proxyToken)
 		a.Handler().ServeHTTP(httptest.NewRecorder(), req)
-		a.shutdown(context.Background())
 	})
 	authed := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
@@ -189,4 +163,20 @@ func TestComfyUIBehindTheAgent(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// makeFixtures builds the fake ComfyUI's git repositories (scripts/make-fixtures.sh) and returns
+// their folder; it skips the test without git or python3.
+func makeFixtures(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"git", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: needed to install projects", tool)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "fixtures")
+	if out, err := exec.Command(filepath.Join(repoRoot(t), "scripts", "make-fixtures.sh"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("make fixtures: %v\n%s", err, out)
+	}
+	return dir
 }

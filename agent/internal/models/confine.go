@@ -49,8 +49,8 @@ func (s *Service) escapes(abs string, staging bool) string {
 	if err != nil {
 		return fmt.Sprintf("the model store %s cannot be resolved: %v", s.root, err)
 	}
-	rel, err := filepath.Rel(s.root, abs)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+	rel, ok := below(s.root, abs)
+	if !ok {
 		return "it is not below the model store"
 	}
 	if rel == "." {
@@ -88,8 +88,8 @@ func (s *Service) escapes(abs string, staging bool) string {
 // inside reports whether the resolved path real lies within the resolved store root, and
 // outside its .partial staging folder unless staging is set.
 func inside(root, real string, staging bool) bool {
-	rel, err := filepath.Rel(root, real)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+	rel, ok := below(root, real)
+	if !ok {
 		return false
 	}
 	return staging || (rel != ".partial" && !strings.HasPrefix(rel, ".partial"+string(filepath.Separator)))
@@ -102,4 +102,13 @@ func (s *Service) stagingPath(abs string) error {
 		return fmt.Errorf("staging file %s is not allowed: %s", filepath.Base(abs), why)
 	}
 	return nil
+}
+
+// below returns p relative to base, and whether p is base or lies under it (lexically).
+func below(base, p string) (string, bool) {
+	rel, err := filepath.Rel(base, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return rel, true
 }
