@@ -100,14 +100,22 @@ func TestModelStoreWritesStayInside(t *testing.T) {
 }
 
 // TestStagingFolderOutsideRefused: a .partial staging folder that is a symlink out of the store
-// makes downloads fail with a permission error instead of writing partials there.
+// makes downloads fail with a permission error instead of writing partials there, and the
+// start-up cleanup of abandoned partials deletes nothing there.
 func TestStagingFolderOutsideRefused(t *testing.T) {
 	t.Parallel()
 	outside := t.TempDir()
+	planted := filepath.Join(outside, "op_unknown.part") // looks abandoned: cleanup would remove it
+	if err := os.WriteFile(planted, []byte("not the agent's"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	a, srv := newTestApp(t, func(c *config.Config) {
 		os.MkdirAll(c.Paths.ModelsDir, 0o755)
 		os.Symlink(outside, filepath.Join(c.Paths.ModelsDir, ".partial"))
 	})
+	if _, err := os.Stat(planted); err != nil {
+		t.Fatalf("start-up cleanup deleted a file outside the store: %v", err)
+	}
 	file := faultserver.New(4096, 2)
 	t.Cleanup(file.Close)
 	code, body := call(t, "POST", srv.URL+"/api/models/download", fmt.Sprintf(`{"url":%q,"folder":"checkpoints"}`, file.URL()))
@@ -123,7 +131,7 @@ func TestStagingFolderOutsideRefused(t *testing.T) {
 	if op.State == recovery.StateSuccess || op.ErrorClass != recovery.ClassPermission || !strings.Contains(op.Error, ".partial is a symlink to "+outside) {
 		t.Fatalf("operation %s (%s): %s; want a permission failure naming .partial", op.State, op.ErrorClass, op.Error)
 	}
-	if got := filesUnder(t, outside); len(got) != 0 {
+	if got := filesUnder(t, outside); len(got) != 1 || got[0] != planted {
 		t.Fatalf("files written outside the store: %v", got)
 	}
 	if _, err := os.Stat(filepath.Join(a.cfg.Paths.ModelsDir, "checkpoints", "file.safetensors")); err == nil {
