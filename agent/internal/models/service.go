@@ -190,12 +190,13 @@ func (s *Service) WriteExtraModelPaths(path string) error {
 	return nil
 }
 
-// Lookup finds a model by folder key (or alias) and name in every directory of the folder.
+// Lookup finds a model by folder key (or alias) and name in every directory of the folder,
+// inside the store only.
 func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool) {
 	for _, d := range s.layout.Dirs(folder) {
 		_, p, err := s.storePath(d + "/" + name)
 		if err != nil {
-			return "", 0, false
+			continue // never found through a symlink that leads outside the store
 		}
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p, fi.Size(), true
