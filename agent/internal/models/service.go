@@ -190,14 +190,16 @@ func (s *Service) WriteExtraModelPaths(path string) error {
 	return nil
 }
 
-// Lookup finds a model by folder key (or alias) and name in every directory of the folder,
-// inside the store only.
+// Lookup finds a model by folder key (or alias) and name in every directory of the folder.
+// Unlike writes it follows symlinks out of the store, as ComfyUI does when it loads the model:
+// it only tells whether and how large the file is.
 func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool) {
+	rel, err := cleanRel(name)
+	if err != nil {
+		return "", 0, false
+	}
 	for _, d := range s.layout.Dirs(folder) {
-		_, p, err := s.storePath(d + "/" + name)
-		if err != nil {
-			continue // never found through a symlink that leads outside the store
-		}
+		p := filepath.Join(s.root, filepath.FromSlash(d), filepath.FromSlash(rel))
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p, fi.Size(), true
 		}
