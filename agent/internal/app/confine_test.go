@@ -69,6 +69,18 @@ func TestModelStoreWritesStayInside(t *testing.T) {
 		})
 	}
 
+	// A model already there through the symlink needs no write: ComfyUI reads it too.
+	present := filepath.Join(outside, "present.safetensors")
+	if err := os.WriteFile(present, []byte("on the NAS"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body := call(t, "POST", srv.URL+"/api/models/download",
+		fmt.Sprintf(`{"url":%q,"folder":"checkpoints","filename":"linkdir/present.safetensors"}`, file.URL()))
+	if code != 200 || body["status"] != "exists" {
+		t.Errorf("download of a model already behind the symlink: %d %v, want 200 exists", code, body)
+	}
+	os.Remove(present)
+
 	launcher := func(dest string) string {
 		lj, _ := json.Marshal(map[string]any{
 			"format": "comfyui_launcher", "version": "1.0", "workflow_json": map[string]any{"nodes": []any{}},

@@ -208,14 +208,22 @@ func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool)
 }
 
 // CheckDest tells whether a project file meant for folder/name (a folder key, alias or store
-// directory, as a launcher JSON's dest_relative_path gives it) may be written into the store:
-// nil, or a 400 InvalidPathError naming the path and why.
+// directory, as a launcher JSON's dest_relative_path gives it) can be provided by the store:
+// nil when it is there already or may be written, else a 400 InvalidPathError naming the path
+// and why.
 func (s *Service) CheckDest(folder, name string) error {
 	rel := folder + "/" + name
 	if _, ok := s.layout.Canonical(folder); ok {
 		rel = s.relPath(folder, name)
 	}
-	_, _, err := s.storePath(rel)
+	c, err := cleanRel(rel)
+	if err != nil {
+		return badPath(rel, err.Error())
+	}
+	if fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(c))); err == nil && fi.Mode().IsRegular() {
+		return nil // there already (ComfyUI follows symlinks too): nothing is written
+	}
+	_, _, err = s.storePath(c)
 	return err
 }
 
