@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/comfylauncher/launcher/agent/internal/gpu"
+	"github.com/comfylauncher/launcher/agent/internal/gpu/gpupref"
 )
 
 // ProjectConfig is one [[projects]] entry: a project the agent creates, installs and keeps
@@ -33,10 +33,10 @@ type ProjectConfig struct {
 }
 
 // GPUPreference parses the gpu setting (validated by Validate).
-func (p ProjectConfig) GPUPreference() gpu.Preference {
-	pref, err := gpu.ParsePreference(p.GPU)
+func (p ProjectConfig) GPUPreference() gpupref.Preference {
+	pref, err := gpupref.ParsePreference(p.GPU)
 	if err != nil {
-		return gpu.AutoPreference
+		return gpupref.AutoPreference
 	}
 	return pref
 }
@@ -83,7 +83,7 @@ func validateProjects(ps []ProjectConfig, ports PortsConfig) []error {
 			}
 			usedPorts[p.Port] = i
 		}
-		if _, err := gpu.ParsePreference(p.GPU); err != nil {
+		if _, err := gpupref.ParsePreference(p.GPU); err != nil {
 			add(i, "%v", err)
 		}
 		switch p.Restart {

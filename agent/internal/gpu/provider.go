@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/gpu/gpupref"
 )
 
 // Provider names, as written in launcher.toml [gpu] provider.
@@ -104,7 +106,7 @@ func newFakeProvider(fakes []FakeGPU) (*fakeProvider, error) {
 	seen := map[string]bool{}
 	for i, f := range fakes {
 		switch {
-		case !isUUID(f.UUID):
+		case !gpupref.IsUUID(f.UUID):
 			return nil, fmt.Errorf("gpu.fake[%d]: uuid %q must start with GPU-", i, f.UUID)
 		case seen[strings.ToLower(f.UUID)]:
 			return nil, fmt.Errorf("gpu.fake[%d]: uuid %q is listed twice", i, f.UUID)

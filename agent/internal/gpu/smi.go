@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/gpu/gpupref"
 )
 
 // Unknown marks a numeric field nvidia-smi reported as [N/A] or [Not Supported].
@@ -106,7 +108,7 @@ func parseGPUs(out []byte) ([]GPU, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: index %q is not a number", n+1, f[0])
 		}
-		if !isUUID(f[1]) {
+		if !gpupref.IsUUID(f[1]) {
 			return nil, fmt.Errorf("line %d: uuid %q does not look like GPU-…", n+1, f[1])
 		}
 		g := GPU{Index: idx, UUID: f[1], Name: f[2], MIGMode: optString(f[8])}

@@ -11,35 +11,19 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/comfylauncher/launcher/agent/internal/events"
 )
 
 // Event names the hub itself produces or treats specially.
 const (
 	EventConnected    = "connected"
-	EventProgress     = "progress_update"
+	EventProgress     = events.Progress
 	EventSubscribed   = "subscribed"
 	EventUnsubscribed = "unsubscribed"
 	EventPong         = "pong"
 	EventError        = "error"
 )
-
-// Subscription kinds, passed to snapshot functions.
-const (
-	KindProject  = "project"
-	KindLogs     = "logs"
-	KindRecovery = "recovery" // id is an operation id, or "all"
-)
-
-// Event is one named event with a JSON-encodable payload.
-type Event struct {
-	Name string
-	Data any
-}
-
-// SnapshotFunc returns the current state a new subscriber of kind/id receives before any change,
-// for example the project's progress_update or its recent log_entry events. It must not block
-// for long: the subscriber's stream waits for it.
-type SnapshotFunc func(kind, id string) []Event
 
 // Options configures a Hub. Zero values mean the defaults noted on each field.
 type Options struct {

@@ -1,20 +1,31 @@
 package hub
 
-// Topic names. A topic is a string so that packages publishing events need no hub types.
+import "github.com/comfylauncher/launcher/agent/internal/events"
+
+// The topics, subscription kinds and event type are defined in package events, which domain
+// packages publish through; these names let hub code and its callers read naturally.
 const (
-	// TopicAllOps receives every recovery_update / recovery_completed.
-	TopicAllOps = "ops"
-	// TopicBreakers receives circuit_breaker_update.
-	TopicBreakers = "breakers"
-	// TopicGlobal receives events every connected client gets without subscribing.
-	TopicGlobal = "global"
+	TopicAllOps   = events.TopicAllOps
+	TopicBreakers = events.TopicBreakers
+	TopicGlobal   = events.TopicGlobal
+
+	KindProject  = events.KindProject
+	KindLogs     = events.KindLogs
+	KindRecovery = events.KindRecovery
 )
 
-// ProjectTopic carries progress_update events of one project.
-func ProjectTopic(projectID string) string { return "project:" + projectID }
+// Event is one named event with a JSON-encodable payload (events.Event).
+type Event = events.Event
 
-// LogsTopic carries log_entry events of one project.
-func LogsTopic(projectID string) string { return "logs:" + projectID }
+// SnapshotFunc provides subscription snapshots (events.SnapshotFunc).
+type SnapshotFunc = events.SnapshotFunc
 
-// OpTopic carries recovery events of one operation.
-func OpTopic(opID string) string { return "op:" + opID }
+// ProjectTopic, LogsTopic and OpTopic name per-project and per-operation topics.
+var (
+	ProjectTopic = events.ProjectTopic
+	LogsTopic    = events.LogsTopic
+	OpTopic      = events.OpTopic
+)
+
+// Hub delivers events for the domain packages.
+var _ events.Publisher = (*Hub)(nil)

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
@@ -430,8 +430,8 @@ func (p *progressPublisher) emit(pct float64, bytes, total int64, speed float64)
 		prog[k] = v
 	}
 	ev := map[string]any{"project_id": p.project, "operation_id": p.op.ID(), "progress": prog}
-	p.s.pub.Publish("download:"+p.op.ID(), "progress_update", ev)
+	p.s.pub.Publish(events.DownloadTopic(p.op.ID()), events.Progress, ev)
 	if p.project != "" {
-		p.s.pub.Publish(hub.ProjectTopic(p.project), "progress_update", ev)
+		p.s.pub.Publish(events.ProjectTopic(p.project), events.Progress, ev)
 	}
 }

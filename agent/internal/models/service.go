@@ -14,16 +14,15 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
-// Publisher delivers events; the hub implements it.
-type Publisher interface {
-	Publish(topic, event string, data any)
-}
+// Publisher delivers events (topics and names in package events); the app passes the hub.
+type Publisher = events.Publisher
 
 // ProjectModels tells which models each project uses: project id -> model references
 // "folder/name" (folder keys, aliases or store directories).
@@ -106,7 +105,7 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 		reg = sources.NewRegistry()
 	}
 	if pub == nil {
-		pub = nopPublisher{}
+		pub = events.Nop{}
 	}
 	partDir := filepath.Join(root, ".partial")
 	if err := os.MkdirAll(partDir, 0o755); err != nil {
@@ -132,10 +131,6 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 	}
 	return s, nil
 }
-
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(string, string, any) {}
 
 // SetProjects wires the provider of used_by_projects (nil-safe).
 func (s *Service) SetProjects(p ProjectModels) {

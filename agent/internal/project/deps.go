@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 )
 
@@ -21,10 +22,8 @@ type Store interface {
 	EnsureBuckets(names ...string) error
 }
 
-// Publisher sends events to the hub.
-type Publisher interface {
-	Publish(topic, event string, data any)
-}
+// Publisher sends events (topics and names in package events); the app passes the hub.
+type Publisher = events.Publisher
 
 // Ports leases project ports (*ports.Leaser).
 type Ports interface {

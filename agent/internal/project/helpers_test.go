@@ -41,19 +41,19 @@ func openStore(t testing.TB, dir string) *store.DB {
 	return db
 }
 
-// events records published events.
-type events struct {
+// eventLog records published events.
+type eventLog struct {
 	mu  sync.Mutex
 	got []string
 }
 
-func (e *events) Publish(topic, event string, _ any) {
+func (e *eventLog) Publish(topic, event string, _ any) {
 	e.mu.Lock()
 	e.got = append(e.got, topic+" "+event)
 	e.mu.Unlock()
 }
 
-func (e *events) count(s string) int {
+func (e *eventLog) count(s string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
@@ -164,7 +164,7 @@ type harness struct {
 	m    *Manager
 	db   *store.DB
 	sup  *httpSupervisor
-	ev   *events
+	ev   *eventLog
 	fx   fixtures
 	opts Options
 }
@@ -173,7 +173,7 @@ func newHarness(t testing.TB, mutate func(*Options)) *harness {
 	t.Helper()
 	fx := makeFixtures(t)
 	data := t.TempDir()
-	h := &harness{db: openStore(t, filepath.Join(data, "db")), sup: newHTTPSupervisor(), ev: &events{}, fx: fx}
+	h := &harness{db: openStore(t, filepath.Join(data, "db")), sup: newHTTPSupervisor(), ev: &eventLog{}, fx: fx}
 	h.opts = Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Ref: "master",
 		Python: projecttest.Python(t), PortMin: 4001, PortMax: 4100}
 	if mutate != nil {

@@ -94,7 +94,7 @@ func TestInstallPipeline(t *testing.T) {
 	})
 	t.Run("progress reached 100", func(t *testing.T) {
 		snap, ok := h.m.ProgressSnapshot(p.ID)
-		if !ok || snap["progress"].(Progress).Progress != 100 {
+		if !ok || snap.Progress.(Progress).Progress != 100 {
 			t.Fatalf("snapshot = %v", snap)
 		}
 		if h.ev.count("project:"+p.ID+" progress_update") < 5 {

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -80,7 +80,7 @@ func (b *logBook) AddAt(projectID string, t time.Time, level, msg string, data m
 		b.trim(projectID)
 	}
 	if b.pub != nil {
-		b.pub.Publish(hub.LogsTopic(projectID), "log_entry", map[string]any{"project_id": projectID, "log": e})
+		b.pub.Publish(events.LogsTopic(projectID), events.LogEntry, events.ProjectLog{ProjectID: projectID, Log: e})
 	}
 }
 

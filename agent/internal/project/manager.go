@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -264,37 +264,37 @@ func (m *Manager) setProgress(id string, pr Progress) {
 
 func (m *Manager) publishProgress(id string, pr Progress) {
 	if m.deps.Publisher != nil {
-		m.deps.Publisher.Publish(hub.ProjectTopic(id), "progress_update", map[string]any{"project_id": id, "progress": pr})
+		m.deps.Publisher.Publish(events.ProjectTopic(id), events.Progress, events.ProjectProgress{ProjectID: id, Progress: pr})
 	}
 }
 
 // ProgressSnapshot is the current progress of a project, for a new subscriber.
-func (m *Manager) ProgressSnapshot(projectID string) (map[string]any, bool) {
+func (m *Manager) ProgressSnapshot(projectID string) (events.ProjectProgress, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	pr, ok := m.progress[projectID]
 	if !ok {
 		e, exists := m.projects[projectID]
 		if !exists {
-			return nil, false
+			return events.ProjectProgress{}, false
 		}
 		pr = Progress{Stage: string(e.p.State), Progress: 100}
 	}
-	return map[string]any{"project_id": projectID, "progress": pr}, true
+	return events.ProjectProgress{ProjectID: projectID, Progress: pr}, true
 }
 
 // Snapshot is the hub's SnapshotFunc for project progress and logs: a new subscriber first
 // gets the current progress_update, or the recent log_entry events.
-func (m *Manager) Snapshot(kind, id string) []hub.Event {
+func (m *Manager) Snapshot(kind, id string) []events.Event {
 	switch kind {
-	case hub.KindProject:
+	case events.KindProject:
 		if snap, ok := m.ProgressSnapshot(id); ok {
-			return []hub.Event{{Name: "progress_update", Data: snap}}
+			return []events.Event{{Name: events.Progress, Data: snap}}
 		}
-	case hub.KindLogs:
-		var out []hub.Event
+	case events.KindLogs:
+		var out []events.Event
 		for _, e := range m.RecentLogs(id) {
-			out = append(out, hub.Event{Name: "log_entry", Data: e})
+			out = append(out, events.Event{Name: events.LogEntry, Data: e})
 		}
 		return out
 	}
@@ -302,10 +302,10 @@ func (m *Manager) Snapshot(kind, id string) []hub.Event {
 }
 
 // RecentLogs are the last log entries of a project as log_entry payloads, oldest first.
-func (m *Manager) RecentLogs(projectID string) []map[string]any {
-	var out []map[string]any
+func (m *Manager) RecentLogs(projectID string) []events.ProjectLog {
+	var out []events.ProjectLog
 	for _, e := range m.logs.Recent(projectID) {
-		out = append(out, map[string]any{"project_id": projectID, "log": e})
+		out = append(out, events.ProjectLog{ProjectID: projectID, Log: e})
 	}
 	return out
 }

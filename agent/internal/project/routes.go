@@ -57,7 +57,7 @@ func (m *Manager) projectJSON(p Project) map[string]any {
 		state["retryable"] = p.Failure.Retryable
 	}
 	if snap, ok := m.ProgressSnapshot(p.ID); ok {
-		state["progress"] = snap["progress"]
+		state["progress"] = snap.Progress
 	}
 	if p.InstallOp != "" {
 		state["install_op"] = p.InstallOp

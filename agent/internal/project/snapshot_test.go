@@ -3,7 +3,7 @@ package project
 import (
 	"testing"
 
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 )
 
 func TestHubSnapshotAndLogEvents(t *testing.T) {
@@ -18,10 +18,10 @@ func TestHubSnapshotAndLogEvents(t *testing.T) {
 		kind, id, event string
 		min             int
 	}{
-		{hub.KindProject, p.ID, "progress_update", 1},
-		{hub.KindLogs, p.ID, "log_entry", 10},
-		{hub.KindProject, "nope", "", 0},
-		{hub.KindRecovery, "all", "", 0},
+		{events.KindProject, p.ID, "progress_update", 1},
+		{events.KindLogs, p.ID, "log_entry", 10},
+		{events.KindProject, "nope", "", 0},
+		{events.KindRecovery, "all", "", 0},
 	} {
 		t.Run(tc.kind+"/"+tc.id, func(t *testing.T) {
 			evs := h.m.Snapshot(tc.kind, tc.id)
@@ -29,14 +29,20 @@ func TestHubSnapshotAndLogEvents(t *testing.T) {
 				t.Fatalf("%d events", len(evs))
 			}
 			for _, e := range evs {
-				data := e.Data.(map[string]any)
-				if e.Name != tc.event || data["project_id"] != tc.id {
+				var pid string
+				switch d := e.Data.(type) {
+				case events.ProjectProgress:
+					pid = d.ProjectID
+				case events.ProjectLog:
+					pid = d.ProjectID
+				}
+				if e.Name != tc.event || pid != tc.id {
 					t.Fatalf("event %+v", e)
 				}
 			}
 		})
 	}
-	if n := h.ev.count(hub.LogsTopic(p.ID) + " log_entry"); n < 10 {
+	if n := h.ev.count(events.LogsTopic(p.ID) + " log_entry"); n < 10 {
 		t.Fatalf("%d log_entry events published", n)
 	}
 	if DetectLevel("ERROR: No matching distribution found for torch") != LevelError ||

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 )
 
 func TestBreakerOpensAndRecovers(t *testing.T) {
@@ -45,7 +45,7 @@ func TestBreakerOpensAndRecovers(t *testing.T) {
 		t.Fatalf("probe op = %s", op.State)
 	}
 	var states []string
-	for _, e := range h.pub.named(hub.TopicBreakers, EventBreaker) {
+	for _, e := range h.pub.named(events.TopicBreakers, EventBreaker) {
 		states = append(states, fmt.Sprint(e["state"]))
 	}
 	if strings.Join(states, " ") != "OPEN HALF_OPEN CLOSED" {

@@ -50,7 +50,7 @@
 //		OnTerminal: func(ctx context.Context, op recovery.Operation) { /* update the model index */ },
 //	})
 //	id, err := r.Submit(ctx, "download_model", map[string]any{"url": u, "destination": dest})
-//	op, err := r.Wait(ctx, id) // or follow recovery_update events on hub.OpTopic(id)
+//	op, err := r.Wait(ctx, id) // or follow recovery_update events on events.OpTopic(id)
 //
 // A step returns an error to fail the attempt. WithClass forces a class, WithRetryAfter
 // carries a server's hint, and subprocess failures (*exec.ExitError) are classified from

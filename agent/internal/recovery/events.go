@@ -3,14 +3,14 @@ package recovery
 import (
 	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 )
 
 // Event names.
 const (
-	EventUpdate    = "recovery_update"
-	EventCompleted = "recovery_completed"
-	EventBreaker   = "circuit_breaker_update"
+	EventUpdate    = events.RecoveryUpdate
+	EventCompleted = events.RecoveryCompleted
+	EventBreaker   = events.BreakerUpdate
 )
 
 // Event is an event name and its payload, as Snapshot returns them for the hub to send.
@@ -79,14 +79,14 @@ func completedPayload(op Operation, start time.Time) map[string]any {
 
 func (r *Runner) publishUpdate(op Operation, extra map[string]any) {
 	d := updatePayload(op, extra)
-	r.pub.Publish(hub.OpTopic(op.ID), EventUpdate, d)
-	r.pub.Publish(hub.TopicAllOps, EventUpdate, d)
+	r.pub.Publish(events.OpTopic(op.ID), EventUpdate, d)
+	r.pub.Publish(events.TopicAllOps, EventUpdate, d)
 }
 
 func (r *Runner) publishCompleted(op Operation, start time.Time) {
 	d := completedPayload(op, start)
-	r.pub.Publish(hub.OpTopic(op.ID), EventCompleted, d)
-	r.pub.Publish(hub.TopicAllOps, EventCompleted, d)
+	r.pub.Publish(events.OpTopic(op.ID), EventCompleted, d)
+	r.pub.Publish(events.TopicAllOps, EventCompleted, d)
 }
 
 func breakerPayload(s BreakerStatus, now time.Time) map[string]any {
@@ -104,7 +104,7 @@ func breakerPayload(s BreakerStatus, now time.Time) map[string]any {
 }
 
 func (r *Runner) publishBreaker(be *breakerEntry) {
-	r.pub.Publish(hub.TopicBreakers, EventBreaker, breakerPayload(r.breakerStatus(be), r.clk.Now()))
+	r.pub.Publish(events.TopicBreakers, EventBreaker, breakerPayload(r.breakerStatus(be), r.clk.Now()))
 }
 
 // Snapshot returns the events that bring a new subscriber up to date. For an operation id:
@@ -135,19 +135,19 @@ func (r *Runner) Snapshot(opID string) []Event {
 	return evs
 }
 
-// HubSnapshot adapts Snapshot to hub.SnapshotFunc: it answers kind "recovery" (id "all" or an
+// HubSnapshot adapts Snapshot to events.SnapshotFunc: it answers kind "recovery" (id "all" or an
 // operation id) and returns nil for other kinds, so the app can chain providers.
-func (r *Runner) HubSnapshot(kind, id string) []hub.Event {
-	if kind != hub.KindRecovery {
+func (r *Runner) HubSnapshot(kind, id string) []events.Event {
+	if kind != events.KindRecovery {
 		return nil
 	}
 	if id == "all" {
 		id = ""
 	}
 	evs := r.Snapshot(id)
-	out := make([]hub.Event, len(evs))
+	out := make([]events.Event, len(evs))
 	for i, e := range evs {
-		out[i] = hub.Event{Name: e.Name, Data: e.Data}
+		out[i] = events.Event{Name: e.Name, Data: e.Data}
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
 )
 
@@ -25,10 +26,8 @@ type Store interface {
 	EnsureBuckets(names ...string) error
 }
 
-// Publisher delivers events to WebSocket subscribers; the hub implements it.
-type Publisher interface {
-	Publish(topic, event string, data any)
-}
+// Publisher delivers events (topics and names in package events); the app passes the hub.
+type Publisher = events.Publisher
 
 // Step is one resumable unit of an operation. Run must return when ctx is cancelled (use
 // exec.CommandContext and http.NewRequestWithContext), and must be safe to run again after a
@@ -201,7 +200,7 @@ var (
 func New(db Store, pub Publisher, opts Options) *Runner {
 	opts.fill()
 	if pub == nil {
-		pub = nopPublisher{}
+		pub = events.Nop{}
 	}
 	return &Runner{
 		db:              db,
@@ -216,10 +215,6 @@ func New(db Store, pub Publisher, opts Options) *Runner {
 		breakers:        map[string]*breakerEntry{},
 	}
 }
-
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(string, string, any) {}
 
 // Options returns the effective options.
 func (r *Runner) Options() Options { return r.opts }

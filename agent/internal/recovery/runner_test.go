@@ -15,7 +15,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/config"
-	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
 )
 
@@ -142,13 +142,13 @@ func TestRetryThenSuccess(t *testing.T) {
 		t.Fatalf("op = %s attempt %d total %d retries %d, want success after 3 attempts", op.State, op.Attempt, op.TotalAttempts, op.Retries)
 	}
 	want := []string{"pending/0", "in_progress/1", "recovering/2", "in_progress/2", "recovering/3", "in_progress/3", "success/3"}
-	if got := h.pub.states(hub.OpTopic(id)); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := h.pub.states(events.OpTopic(id)); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events on op topic:\n got %v\nwant %v", got, want)
 	}
-	if got := h.pub.states(hub.TopicAllOps); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := h.pub.states(events.TopicAllOps); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("events on all-ops topic: %v", got)
 	}
-	done := h.pub.named(hub.OpTopic(id), EventCompleted)
+	done := h.pub.named(events.OpTopic(id), EventCompleted)
 	if len(done) != 1 || done[0]["success"] != true || done[0]["total_attempts"] != 3 || done[0]["final_state"] != StateSuccess {
 		t.Fatalf("recovery_completed = %v", done)
 	}
@@ -262,7 +262,7 @@ func TestCancelKillsSubprocess(t *testing.T) {
 	if err := h.r.Cancel(id); !apierr.Is(err, apierr.Conflict) {
 		t.Fatalf("second cancel: %v, want Conflict", err)
 	}
-	done := h.pub.named(hub.OpTopic(id), EventCompleted)
+	done := h.pub.named(events.OpTopic(id), EventCompleted)
 	if len(done) != 1 || done[0]["final_state"] != StateCancelled {
 		t.Fatalf("recovery_completed = %v", done)
 	}
@@ -429,7 +429,7 @@ func TestProgressThrottlesPersistence(t *testing.T) {
 	before := h.db.puts
 	id, _ := h.r.Submit(context.Background(), "p", nil)
 	deadline := time.Now().Add(20 * time.Second)
-	for len(h.pub.named(hub.OpTopic(id), EventUpdate)) < 52 && time.Now().Before(deadline) {
+	for len(h.pub.named(events.OpTopic(id), EventUpdate)) < 52 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	h.db.mu.Lock()
@@ -441,7 +441,7 @@ func TestProgressThrottlesPersistence(t *testing.T) {
 	if puts > 3 {
 		t.Fatalf("%d puts for 50 progress updates, want throttled", puts)
 	}
-	if n := len(h.pub.named(hub.OpTopic(id), EventUpdate)); n < 52 {
+	if n := len(h.pub.named(events.OpTopic(id), EventUpdate)); n < 52 {
 		t.Fatalf("%d updates published, want every progress call published", n)
 	}
 	op, _ := h.r.Get(id)

@@ -78,7 +78,7 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 	p = settled(t, m, p.ID)
 	if p.State != project.StateReady {
 		for _, e := range m.RecentLogs(p.ID) {
-			t.Log(e["log"])
+			t.Log(e.Log)
 		}
 		t.Fatalf("state %s failure %+v", p.State, p.Failure)
 	}
