@@ -15,6 +15,7 @@ func (a *App) wireRecovery() error {
 	rr := recovery.New(a.db, a.hub, opts)
 	a.recovery = rr
 	rr.Routes(a.api.Router)
+	a.wireSelfTest()
 	a.snapshots = append(a.snapshots, rr.HubSnapshot)
 	a.api.AddHealth("recovery", func() (bool, any) {
 		return true, map[string]any{"enabled": a.cfg.Recovery.Enabled, "breakers": rr.Breakers()}

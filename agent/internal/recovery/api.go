@@ -29,8 +29,6 @@ func (r *Runner) Routes(rt *httprouter.Router) {
 	rt.POST("/api/recovery/test", r.handleSelfTest)
 	rt.GET("/api/recovery/testing/scenarios", r.handleScenarios)
 	rt.POST("/api/recovery/testing/run", r.handleRunScenarios)
-	rt.POST("/api/recovery/performance/validate", r.handleValidate)
-	rt.POST("/api/recovery/performance/benchmark", r.handleBenchmark)
 }
 
 func (r *Runner) handleStatus(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {

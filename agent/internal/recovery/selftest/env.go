@@ -1,0 +1,211 @@
+// Package selftest measures the recovery layer as the agent is configured: POST
+// /api/recovery/performance/validate and /benchmark run a scratch Runner with the agent's own
+// [recovery] options (policies, breaker, workers, attempts), on a scratch nutsdb store on disk
+// under data_dir, and every operation is a real models/download transfer from the loopback fault
+// server. Every other number is a request parameter with a documented default, and each response
+// says what was run (the "run" field).
+package selftest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/models/download"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/store"
+)
+
+// Perf serves the validate and benchmark endpoints for the agent's runner.
+type Perf struct {
+	agent   *recovery.Runner
+	scratch string // parent of the per-run scratch directories (<data_dir>/tmp)
+	log     *slog.Logger
+}
+
+// New measures agent's configuration; scratch runs live in directories under scratchRoot,
+// removed after each run.
+func New(agent *recovery.Runner, scratchRoot string, log *slog.Logger) *Perf {
+	return &Perf{agent: agent, scratch: scratchRoot, log: log}
+}
+
+// env is one measured run: the fault server, a real downloader writing under dir, and a
+// runner with the agent's options on a nutsdb store in dir.
+type env struct {
+	dir    string
+	srv    *faultserver.Server
+	client *http.Client
+	dl     *download.Downloader
+	db     *store.DB
+	r      *recovery.Runner
+	seq    atomic.Int64
+}
+
+// operation is the function name of the measured operations.
+const operation = "selftest_download"
+
+func (p *Perf) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env, error) {
+	if err := os.MkdirAll(p.scratch, 0o755); err != nil {
+		return nil, recovery.APIError(err, "create the scratch directory")
+	}
+	dir, err := os.MkdirTemp(p.scratch, "recovery-selftest-")
+	if err != nil {
+		return nil, recovery.APIError(err, "create the scratch directory")
+	}
+	e := &env{dir: dir}
+	if e.srv, err = faultserver.Start(); err != nil {
+		e.close()
+		return nil, recovery.APIError(err, "start the loopback fault server")
+	}
+	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	e.dl = download.New(download.Options{Client: e.client, NoReserve: true, Connections: 1})
+	if e.db, err = store.Open(filepath.Join(dir, "db"), nil); err != nil {
+		e.close()
+		return nil, recovery.APIError(err, "open the scratch store")
+	}
+	opts := p.agent.Options()
+	opts.Logger = p.log
+	e.r = recovery.New(e.db, nil, opts)
+	e.r.Register(recovery.Definition{Name: operation, Steps: []recovery.Step{{Name: "download", Run: func(ctx context.Context, op *recovery.Op) error {
+		var url, sum string
+		if err := op.DecodeMeta("url", &url); err != nil {
+			return err
+		}
+		_ = op.DecodeMeta("sha256", &sum)
+		if attemptTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, attemptTimeout)
+			defer cancel()
+		}
+		return e.fetch(ctx, url, sum, download.OpCheckpointer{Op: op}, op.ID())
+	}}}})
+	if err := e.r.Start(ctx); err != nil {
+		e.close()
+		return nil, recovery.APIError(err, "start the scratch runner")
+	}
+	return e, nil
+}
+
+// fetch downloads url into the scratch directory through the real downloader and removes the
+// file again (the measurement is the transfer, not the disk filling up).
+func (e *env) fetch(ctx context.Context, url, sum string, cp download.Checkpointer, name string) error {
+	if name == "" {
+		name = fmt.Sprintf("f%d", e.seq.Add(1))
+	}
+	dest := filepath.Join(e.dir, "files", name+".bin")
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	_, err := e.dl.Fetch(ctx, download.Request{URL: url, Dest: dest, Part: dest + ".part", SHA256: sum}, cp, nil)
+	_ = os.Remove(dest)
+	_ = os.Remove(dest + ".part")
+	if err != nil {
+		return recovery.WithClass(recovery.Class(download.ClassOf(err)), err)
+	}
+	return nil
+}
+
+// close stops the runner, closes the store and removes the scratch directory.
+func (e *env) close() {
+	if e.r != nil {
+		_ = e.r.Stop(context.Background())
+	}
+	if e.db != nil {
+		_ = e.db.Close()
+	}
+	if e.srv != nil {
+		e.srv.Close()
+	}
+	_ = os.RemoveAll(e.dir)
+}
+
+// memCheckpoint keeps a baseline transfer's resume state in memory: the baseline has no
+// recovery layer, so nothing would read a persisted one.
+type memCheckpoint struct {
+	st download.State
+	ok bool
+}
+
+func (m *memCheckpoint) Save(s download.State) error { m.st, m.ok = s, true; return nil }
+func (m *memCheckpoint) Load(s *download.State) (bool, error) {
+	if m.ok {
+		*s = m.st
+	}
+	return m.ok, nil
+}
+
+// Run says what a measurement ran, so a reader can judge the numbers.
+type Run struct {
+	// Policies are the agent's configured per-class retry policies the scratch runner used.
+	Policies map[string]PolicyView `json:"policies"`
+	Breaker  BreakerView           `json:"breaker"`
+	Workers  int                   `json:"workers"`
+	// MaxAttempts is [recovery] max_attempts.
+	MaxAttempts int `json:"max_attempts"`
+	// Store is the kind of store the operations were persisted in.
+	Store string `json:"store"`
+	// Downloader is the component that performed the transfers.
+	Downloader string `json:"downloader"`
+	// Server is what served the transfers.
+	Server string `json:"server"`
+	// Parameters are the effective request parameters, defaults filled in.
+	Parameters map[string]any `json:"parameters"`
+}
+
+// PolicyView is one class's policy with readable durations.
+type PolicyView struct {
+	Retry       bool   `json:"retry"`
+	MaxAttempts int    `json:"max_attempts"`
+	BaseDelay   string `json:"base_delay"`
+	MaxDelay    string `json:"max_delay"`
+}
+
+// BreakerView is the configured circuit breaker.
+type BreakerView struct {
+	Threshold   int    `json:"threshold"`
+	OpenTimeout string `json:"open_timeout"`
+	HalfOpenMax int    `json:"half_open_max"`
+}
+
+func (p *Perf) describe(params map[string]any) Run {
+	o := p.agent.Options()
+	run := Run{
+		Policies: map[string]PolicyView{}, Workers: o.Workers, MaxAttempts: o.MaxAttempts,
+		Breaker:    BreakerView{Threshold: o.Breaker.Threshold, OpenTimeout: o.Breaker.OpenTimeout.String(), HalfOpenMax: o.Breaker.HalfOpenMax},
+		Store:      "scratch nutsdb store on disk under data_dir/tmp, removed after the run",
+		Downloader: "models/download (the agent's downloader: resumable, sha256-verified)",
+		Server:     "loopback fault server (recovery/faultserver)",
+		Parameters: params,
+	}
+	classes := make([]string, 0, len(o.Policies))
+	for c := range o.Policies {
+		classes = append(classes, string(c))
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		pol := o.Policies[recovery.Class(c)]
+		run.Policies[c] = PolicyView{Retry: pol.Retry, MaxAttempts: pol.MaxAttempts, BaseDelay: pol.BaseDelay.String(), MaxDelay: pol.MaxDelay.String()}
+	}
+	return run
+}
+
+func invalid(format string, args ...any) *apierr.Error {
+	return apierr.Newf(apierr.Invalid, "ValidationError", format, args...)
+}
+
+// body is a deterministic transfer payload of n bytes.
+func body(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + i%26)
+	}
+	return b
+}
