@@ -21,7 +21,7 @@ const usage = `launcher: the ComfyUI Launcher agent
 Usage:
   launcher serve [--config PATH]     run the agent (reads ./launcher.toml, --config or $LAUNCHER_CONFIG)
   launcher doctor [--config PATH]    check config, directories, tools and ports, and print fixes
-  launcher version                   print the version
+  launcher version                   print the version, commit and Go version
 %s
 Run 'launcher COMMAND --help' for a command's flags.
 `
@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "launcher", buildVersion())
+		printVersion(stdout)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprintf(stdout, usage, extra)

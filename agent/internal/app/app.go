@@ -21,7 +21,9 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/metrics"
 	"github.com/comfylauncher/launcher/agent/internal/models"
+	"github.com/comfylauncher/launcher/agent/internal/project"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
@@ -38,6 +40,10 @@ type App struct {
 	hub *hub.Hub
 	api *api.Server
 	gpu *gpu.Manager
+
+	metrics  *metrics.Registry
+	projects *project.Manager
+	probes   probes
 
 	recovery *recovery.Runner
 	models   *models.Service
@@ -77,6 +83,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.db = db
 	a.stoppers = append(a.stoppers, func(context.Context) error { return db.Close() })
 
+	a.metrics = metrics.New(version)
 	a.api = api.New(api.Options{
 		Version:     version,
 		Token:       tok,
@@ -84,8 +91,9 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 		MaxBody:     cfg.Server.MaxBodyBytes,
 		Debug:       cfg.Server.Debug,
 		Logger:      logger.With("component", "http"),
-		Public:      []string{"/api/health"},
+		Public:      []string{"/api/health", livezPath, readyzPath},
 		SelfAuth:    []string{"/socket.io/"},
+		Observe:     a.metrics.HTTP.Observe,
 	})
 	a.api.AddHealth("store", func() (bool, any) {
 		return true, map[string]any{"state": "open", "dir": db.Dir(), "salvaged_bytes": db.Salvaged}
@@ -108,7 +116,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err

@@ -32,6 +32,7 @@ type Config struct {
 	Manager   ManagerConfig   `toml:"manager"`
 	Events    EventsConfig    `toml:"events"`
 	Workflow  WorkflowConfig  `toml:"workflow"`
+	Log       LogConfig       `toml:"log"`
 	Projects  []ProjectConfig `toml:"projects"`
 
 	// File is the path the config was read from, empty for embedded defaults.
@@ -143,6 +144,7 @@ func Default() *Config {
 	c.Downloads.setDefaults()
 	c.Sources.setDefaults()
 	c.Recovery.setDefaults()
+	c.Log.setDefaults()
 	return c
 }
 
@@ -293,6 +295,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Downloads.validate()...)
 	errs = append(errs, c.Sources.validate()...)
 	errs = append(errs, c.Recovery.validate()...)
+	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, validateProjects(c.Projects, c.Ports)...)
 	return errors.Join(errs...)
 }
