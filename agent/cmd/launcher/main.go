@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -59,8 +61,8 @@ type exitCoder interface{ ExitCode() int }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	extra := ""
-	for name, c := range extraCommands {
-		extra += fmt.Sprintf("  launcher %-27s%s\n", name+" ...", c.help)
+	for _, name := range slices.Sorted(maps.Keys(extraCommands)) { // a fixed order, not the map's
+		extra += fmt.Sprintf("  launcher %-26s%s\n", name+" ...", extraCommands[name].help)
 	}
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, extra)
