@@ -44,7 +44,9 @@ func withCode(code int, err error) error {
 }
 
 // usageErr is a usage mistake: exit status 2.
-func usageErr(format string, args ...any) error { return withCode(exitUsage, fmt.Errorf(format, args...)) }
+func usageErr(format string, args ...any) error {
+	return withCode(exitUsage, fmt.Errorf(format, args...))
+}
 
 // ExitCode maps the agent's answer to an exit status.
 func (e *apiError) ExitCode() int {
@@ -125,4 +127,3 @@ func isTerminal(w io.Writer) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
-

@@ -233,12 +233,16 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	return nil
 }
 
-// resolveToken returns the API token: server.token, else the content of server.token_file
+// resolveToken returns the API token: server.token, else the systemd credential api-token,
+// else the content of server.token_file
 // (generated when missing), else — for a non-loopback listen address — a token generated into
 // <data_dir>/api-token. Generated files are 0600 and their path is printed.
 func resolveToken(cfg *config.Config, stderr io.Writer) (string, error) {
 	if cfg.Server.Token != "" {
 		return cfg.Server.Token, nil
+	}
+	if tok, err := credentialToken(); tok != "" || err != nil {
+		return tok, err
 	}
 	path := cfg.Server.TokenFile
 	if path == "" {
