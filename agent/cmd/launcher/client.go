@@ -127,3 +127,14 @@ func isTerminal(w io.Writer) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
+
+// wantOneArg checks that exactly one positional argument was given; otherwise it prints the
+// usage to stderr and returns a usage error with the formatted message.
+func wantOneArg(fs *flag.FlagSet, stderr io.Writer, format string, args ...any) error {
+	if fs.NArg() == 1 {
+		return nil
+	}
+	fs.SetOutput(stderr)
+	fs.Usage()
+	return usageErr(format, args...)
+}

@@ -102,10 +102,8 @@ func opsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return usageErr("ops show: want exactly one operation ID")
+	if err := wantOneArg(fs, stderr, "ops show: want exactly one operation ID"); err != nil {
+		return err
 	}
 	var res struct {
 		Operation opView `json:"operation"`

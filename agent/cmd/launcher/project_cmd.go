@@ -181,10 +181,8 @@ func projectCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return usageErr("project create: want exactly one NAME")
+	if err := wantOneArg(fs, stderr, "project create: want exactly one NAME"); err != nil {
+		return err
 	}
 	body := map[string]any{"name": fs.Arg(0), "template_id": *template, "restart": *restart}
 	if *port != 0 {
@@ -202,10 +200,8 @@ func projectImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return usageErr("project import: want exactly one FILE")
+	if err := wantOneArg(fs, stderr, "project import: want exactly one FILE"); err != nil {
+		return err
 	}
 	raw, err := os.ReadFile(fs.Arg(0))
 	if err != nil {
@@ -395,10 +391,8 @@ func projectRm(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return usageErr("project rm: want exactly one project ID")
+	if err := wantOneArg(fs, stderr, "project rm: want exactly one project ID"); err != nil {
+		return err
 	}
 	printed, err := call(ctx, c, http.MethodPost, "/api/projects/"+url.PathEscape(fs.Arg(0))+"/delete", nil, *asJSON, stdout, nil)
 	if printed || err != nil {
@@ -433,10 +427,8 @@ func projectLogs(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return usageErr("project logs: want exactly one project ID")
+	if err := wantOneArg(fs, stderr, "project logs: want exactly one project ID"); err != nil {
+		return err
 	}
 	id := fs.Arg(0)
 	seen := 0

@@ -151,29 +151,13 @@ func Default() *Config {
 // Load reads path (or, when path is empty, $LAUNCHER_CONFIG, then ./launcher.toml if it exists)
 // over the defaults and validates the result.
 func Load(path string) (*Config, error) {
-	if path == "" {
-		path = os.Getenv(EnvConfig)
+	c, err := Read(path)
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
-		if _, err := os.Stat("launcher.toml"); err == nil {
-			path = "launcher.toml"
-		}
-	}
-	c := Default()
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w (pass --config PATH or set %s)", err, EnvConfig)
-		}
-		if err := Decode(data, c); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		c.File = path
-	}
-	c.resolve()
 	if err := c.Validate(); err != nil {
-		if path != "" {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if c.File != "" {
+			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func Read(path string) (*Config, error) {
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
+			return nil, fmt.Errorf("read config: %w (pass --config PATH or set %s)", err, EnvConfig)
 		}
 		if err := Decode(data, c); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
