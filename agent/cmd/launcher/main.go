@@ -15,8 +15,12 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=... -X main.commit=...";
+// commit defaults to the VCS stamp of the build info.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 const usage = `launcher: the ComfyUI Launcher agent
 

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -172,7 +174,30 @@ seed_dir = ""
 	if code != 0 || !strings.Contains(out, "step") {
 		t.Fatalf("ops show: exit %d %q", code, out)
 	}
-	// Starting a running project again is a conflict or a no-op, never a crash; stop works.
+	if _, errOut, code := cliRun(t, "ops", "cancel", a, opID); code != exitConflict {
+		t.Fatalf("cancelling a finished operation: exit %d, want %d (conflict)\n%s", code, exitConflict, errOut)
+	}
+
+	// logs -f prints what exists, then what a restart adds, until cancelled.
+	before := strings.Count(func() string { o, _, _ := cliRun(t, "project", "logs", a, id); return o }(), "\n")
+	follow := &lockedBuffer{}
+	fctx, stopFollow := context.WithCancel(context.Background())
+	followed := make(chan error, 1)
+	go func() { followed <- run(fctx, []string{"project", "logs", "-f", "--interval", "50ms", a, id}, follow, io.Discard) }()
+	out, errOut, code = cliRun(t, "project", "restart", a, "--interval", "50ms", id)
+	if code != 0 || !strings.Contains(out, "is running on port") {
+		t.Fatalf("restart: exit %d %q %s", code, out, errOut)
+	}
+	for deadline := time.Now().Add(30 * time.Second); strings.Count(follow.String(), "\n") <= before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("logs -f printed no new entry after a restart (%d lines before):\n%s", before, follow.String())
+		}
+	}
+	stopFollow()
+	if err := <-followed; err != nil {
+		t.Fatalf("logs -f ended with %v after Ctrl-C", err)
+	}
+
 	out, errOut, code = cliRun(t, "project", "stop", a, id)
 	if code != 0 || !strings.Contains(out, "ready") {
 		t.Fatalf("stop: exit %d %q %s", code, out, errOut)
@@ -194,11 +219,38 @@ seed_dir = ""
 		{"bad usage", []string{"project", "start", a}, exitUsage},
 		{"unknown flag", []string{"ops", "ls", a, "--bogus"}, exitUsage},
 		{"unknown operation", []string{"ops", "show", a, "op_nope"}, exitNotFound},
+		{"import of a missing file", []string{"project", "import", a, filepath.Join(tmp, "nope.json")}, exitUsage},
+		{"import of a file that is not JSON", []string{"project", "import", a, cfg}, exitUsage},
 	} {
 		if _, errOut, code := cliRun(t, tc.args...); code != tc.want {
 			t.Errorf("%s: exit %d, want %d\n%s", tc.name, code, tc.want, errOut)
 		}
 	}
+
+	// systemd learns that the agent stops.
+	agent.cmd.Process.Signal(syscall.SIGTERM)
+	notify.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := notify.Read(buf); err != nil || string(buf[:n]) != "STOPPING=1" {
+		t.Fatalf("systemd got %q, %v at shutdown; want STOPPING=1", buf[:n], err)
+	}
+}
+
+// lockedBuffer is an io.Writer safe for a writing goroutine and a reading test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestUsageOrderAndHelpOnce: the command list is in a fixed order, and every --help prints

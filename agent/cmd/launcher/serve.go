@@ -68,17 +68,25 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 }
 
 // notifySystemdWhenReady sends READY=1 to systemd (Type=notify) once the agent serves and is
-// ready: the store is open, operations resumed and declared projects reconciled.
+// ready: the store is open, operations resumed and declared projects reconciled. STOPPING=1
+// follows when shutdown begins.
 func notifySystemdWhenReady(ctx context.Context, ready <-chan struct{}, log *slog.Logger) {
 	select {
 	case <-ready:
 	case <-ctx.Done():
 		return
 	}
-	if sent, err := sdnotify.Notify(sdnotify.Ready); err != nil {
+	sent, err := sdnotify.Notify(sdnotify.Ready)
+	if err != nil {
 		log.Warn("notify systemd", "err", err)
-	} else if sent {
-		log.Info("notified systemd: ready")
+	}
+	if !sent {
+		return
+	}
+	log.Info("notified systemd: ready")
+	<-ctx.Done()
+	if _, err := sdnotify.Notify(sdnotify.Stopping); err != nil {
+		log.Warn("notify systemd", "err", err)
 	}
 }
 

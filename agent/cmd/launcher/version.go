@@ -18,12 +18,18 @@ type buildDetails struct {
 
 func readBuildDetails() buildDetails {
 	d := buildDetails{Version: buildVersion(), Commit: "unknown", GoVersion: "unknown"}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return d
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		d.GoVersion = bi.GoVersion
+		d.readSettings(bi.Settings)
 	}
-	d.GoVersion = bi.GoVersion
-	for _, s := range bi.Settings {
+	if commit != "" { // -X main.commit wins over the VCS stamp
+		d.Commit = commit
+	}
+	return d
+}
+
+func (d *buildDetails) readSettings(settings []debug.BuildSetting) {
+	for _, s := range settings {
 		switch s.Key {
 		case "vcs.revision":
 			d.Commit = s.Value
@@ -33,7 +39,6 @@ func readBuildDetails() buildDetails {
 			d.Modified = s.Value == "true"
 		}
 	}
-	return d
 }
 
 // printVersion is `launcher version`: the version, the commit and the Go version.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -181,6 +182,17 @@ func TestMetricsAfterScenario(t *testing.T) {
 		t.Fatal("a 404 download succeeded")
 	}
 
+	// One event client on /ws while scraping.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), "connected") {
+		t.Fatalf("/ws greeting: %q %v", msg, err)
+	}
+
 	fams := scrape(t, base)
 	expect := func(name string, labels map[string]string, want float64) {
 		t.Helper()
@@ -222,7 +234,8 @@ func TestMetricsAfterScenario(t *testing.T) {
 	atLeast("launcher_gpu_memory_used_bytes", map[string]string{"uuid": gpuUUID}, 1024<<20)
 	expect("launcher_gpu_memory_reserved_bytes", map[string]string{"uuid": gpuUUID}, 2048<<20)
 	expect("launcher_gpu_projects", map[string]string{"uuid": gpuUUID}, 1)
-	expect("launcher_event_clients", nil, 0)
+	expect("launcher_event_clients", map[string]string{"transport": "ws"}, 1)
+	expect("launcher_event_clients", map[string]string{"transport": "socketio"}, 0)
 	expect("launcher_event_clients_dropped_total", nil, 0)
 	atLeast("go_goroutines", nil, 1)
 	if t.Failed() {

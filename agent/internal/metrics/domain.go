@@ -26,7 +26,8 @@ func Hub(h HubStats) prometheus.Collector {
 		descs: []*prometheus.Desc{descClients, descSessions, descDropped},
 		collect: func(ch chan<- prometheus.Metric) {
 			s := h.Stats()
-			ch <- gauge(descClients, float64(s.Clients))
+			ch <- gauge(descClients, float64(s.WS), "ws")
+			ch <- gauge(descClients, float64(s.SocketIO), "socketio")
 			ch <- gauge(descSessions, float64(s.Sessions))
 			ch <- counter(descDropped, float64(s.Overflows))
 		},
@@ -34,7 +35,7 @@ func Hub(h HubStats) prometheus.Collector {
 }
 
 var (
-	descClients  = desc("event_clients", "Clients connected for events: /ws connections and Socket.IO sockets.")
+	descClients  = desc("event_clients", "Clients connected for events, by transport: ws (/ws) or socketio (/socket.io/ sockets).", "transport")
 	descSessions = desc("socketio_sessions", "Engine.IO sessions, including those that have not sent a Socket.IO CONNECT yet.")
 	descDropped  = desc("event_clients_dropped_total", "Event clients disconnected because they read too slowly and their queue overflowed.")
 )
