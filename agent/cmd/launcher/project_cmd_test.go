@@ -227,6 +227,22 @@ seed_dir = ""
 		}
 	}
 
+	// import FILE: a launcher JSON becomes a project (detached: the install is create's).
+	lj := filepath.Join(tmp, "imported.json")
+	os.WriteFile(lj, []byte(`{"format":"comfyui_launcher","version":"1.0","workflow_json":{"nodes":[]},
+"snapshot_json":{"comfyui":null,"git_custom_nodes":{}},"files":[],"pip_requirements":[]}`), 0o644)
+	out, errOut, code = cliRun(t, "project", "import", a, "--detach", "--json", lj)
+	var imported struct{ ID string }
+	if code != 0 || json.Unmarshal([]byte(out), &imported) != nil || imported.ID != "imported" {
+		t.Fatalf("import: exit %d %q %s", code, out, errOut)
+	}
+	if out, _, _ := cliRun(t, "project", "ls", a); !strings.Contains(out, "imported") {
+		t.Fatalf("the imported project is not listed: %q", out)
+	}
+	if _, errOut, code := cliRun(t, "project", "rm", a, "imported"); code != 0 {
+		t.Fatalf("rm imported: exit %d %s", code, errOut)
+	}
+
 	// systemd learns that the agent stops.
 	agent.cmd.Process.Signal(syscall.SIGTERM)
 	notify.SetReadDeadline(time.Now().Add(30 * time.Second))
