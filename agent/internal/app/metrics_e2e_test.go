@@ -222,7 +222,11 @@ func TestMetricsAfterScenario(t *testing.T) {
 	expect("launcher_operations", map[string]string{"function": "download_model", "state": "success"}, 1)
 	expect("launcher_operations", map[string]string{"function": "download_model", "state": failedState}, 1)
 	expect("launcher_operations_finished_total", map[string]string{"state": "success"}, 2)
-	atLeast("launcher_operation_retries_total", nil, 0)
+	expect("launcher_operation_retries_total", nil, 0) // max_attempts = 1: no retries
+	host := strings.TrimPrefix(files.URL, "http://")
+	expect("launcher_operation_breaker_state", map[string]string{"operation_type": "download_model", "target": host, "state": "CLOSED"}, 1)
+	expect("launcher_operation_breaker_state", map[string]string{"operation_type": "download_model", "target": host, "state": "OPEN"}, 0)
+	expect("launcher_operation_breaker_trips_total", map[string]string{"operation_type": "download_model", "target": host}, 0)
 	expect("launcher_download_bytes", map[string]string{"state": "success"}, float64(len(model)))
 	expect("launcher_downloads_active", nil, 0)
 	expect("launcher_download_throughput_bytes_per_second", nil, 0)
