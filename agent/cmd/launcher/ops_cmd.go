@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 const opsUsage = `Usage: launcher ops COMMAND [flags]
@@ -32,28 +34,6 @@ func runOpsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}, args, stdout, stderr)
 }
 
-// opView is the part of an operation the CLI shows.
-type opView struct {
-	ID            string    `json:"operation_id"`
-	Function      string    `json:"function_name"`
-	State         string    `json:"state"`
-	Attempt       int       `json:"attempt"`
-	MaxAttempts   int       `json:"max_attempts"`
-	Error         string    `json:"error"`
-	ErrorClass    string    `json:"error_class"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	TotalAttempts int       `json:"total_attempts"`
-	Suggestions   []string  `json:"suggestions"`
-	Metadata      map[string]any
-	Steps         []struct {
-		Name     string `json:"name"`
-		State    string `json:"state"`
-		Attempts int    `json:"attempts"`
-		Error    string `json:"error"`
-	} `json:"steps"`
-}
-
 func opsLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := agentFlags("ops ls", "Usage: launcher ops ls [flags]\n\nList operations, newest first.\n\nFlags:\n", stdout)
 	asJSON := fs.Bool("json", false, "print the agent's JSON")
@@ -74,7 +54,7 @@ func opsLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		q.Set("limit", fmt.Sprint(*limit))
 	}
 	var list struct {
-		Operations []opView `json:"operations"`
+		Operations []recovery.Operation `json:"operations"`
 	}
 	if printed, err := call(ctx, c, http.MethodGet, "/api/recovery/operations?"+q.Encode(), nil, *asJSON, stdout, &list); printed || err != nil {
 		return err
@@ -82,7 +62,7 @@ func opsLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFUNCTION\tSTATE\tATTEMPT\tUPDATED\tERROR")
 	for _, op := range list.Operations {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", op.ID, op.Function, op.State, op.Attempt, op.MaxAttempts,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", op.ID, op.FunctionName, op.State, op.Attempt, op.MaxAttempts,
 			op.UpdatedAt.Local().Format(time.DateTime), oneLine(op.Error, 60))
 	}
 	return tw.Flush()
@@ -106,13 +86,13 @@ func opsShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var res struct {
-		Operation opView `json:"operation"`
+		Operation recovery.Operation `json:"operation"`
 	}
 	if printed, err := call(ctx, c, http.MethodGet, "/api/recovery/operations/"+url.PathEscape(fs.Arg(0)), nil, *asJSON, stdout, &res); printed || err != nil {
 		return err
 	}
 	op := res.Operation
-	fmt.Fprintf(stdout, "operation %s (%s): %s, attempt %d of %d, %d attempts in all\n", op.ID, op.Function, op.State, op.Attempt, op.MaxAttempts, op.TotalAttempts)
+	fmt.Fprintf(stdout, "operation %s (%s): %s, attempt %d of %d, %d attempts in all\n", op.ID, op.FunctionName, op.State, op.Attempt, op.MaxAttempts, op.TotalAttempts)
 	fmt.Fprintf(stdout, "created %s, updated %s\n", op.CreatedAt.Local().Format(time.DateTime), op.UpdatedAt.Local().Format(time.DateTime))
 	for _, s := range op.Steps {
 		line := fmt.Sprintf("  step %-20s %-12s attempts %d", s.Name, s.State, s.Attempts)
