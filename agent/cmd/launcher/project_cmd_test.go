@@ -183,7 +183,9 @@ seed_dir = ""
 	follow := &lockedBuffer{}
 	fctx, stopFollow := context.WithCancel(context.Background())
 	followed := make(chan error, 1)
-	go func() { followed <- run(fctx, []string{"project", "logs", "-f", "--interval", "50ms", a, id}, follow, io.Discard) }()
+	go func() {
+		followed <- run(fctx, []string{"project", "logs", "-f", "--interval", "50ms", a, id}, follow, io.Discard)
+	}()
 	out, errOut, code = cliRun(t, "project", "restart", a, "--interval", "50ms", id)
 	if code != 0 || !strings.Contains(out, "is running on port") {
 		t.Fatalf("restart: exit %d %q %s", code, out, errOut)
