@@ -74,13 +74,25 @@ func agentFlags(cmd, usage string, stdout io.Writer) (*flag.FlagSet, *agentClien
 		def = "http://127.0.0.1:4000"
 	}
 	fs.StringVar(&c.base, "agent", def, "agent URL (default $LAUNCHER_AGENT)")
-	fs.StringVar(&c.token, "token", os.Getenv("LAUNCHER_TOKEN"), "API token (default $LAUNCHER_TOKEN, else the agent's token file)")
+	// No default shown: --help must not print the token of $LAUNCHER_TOKEN.
+	fs.StringVar(&c.token, "token", "", "API token (default $LAUNCHER_TOKEN, else the agent's token file)")
 	fs.StringVar(&c.configPath, "config", "", "the agent's launcher.toml, to find its token file (default ./launcher.toml or $LAUNCHER_CONFIG)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	return fs, c
+}
+
+// resolveToken fills in the token on first use when --token was not given.
+func (c *agentClient) resolveToken() {
+	if c.token != "" || c.tokenRead {
+		return
+	}
+	c.tokenRead = true
+	if c.token = os.Getenv("LAUNCHER_TOKEN"); c.token == "" {
+		c.token = tokenFromAgentConfig(c.configPath)
+	}
 }
 
 // tokenFromAgentConfig reads the token an agent on this machine uses; "" when none is found.

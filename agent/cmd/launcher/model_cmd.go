@@ -119,9 +119,7 @@ func (c *agentClient) do(ctx context.Context, method, path string, body, out any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token == "" && !c.tokenRead {
-		c.token, c.tokenRead = tokenFromAgentConfig(c.configPath), true
-	}
+	c.resolveToken()
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -222,6 +222,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down")
+	a.probes.stopping.Store(true) // /readyz says 503 so load balancers stop routing here
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
 	a.hub.Close() // long-lived connections would hold Shutdown until its deadline

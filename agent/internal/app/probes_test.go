@@ -71,4 +71,11 @@ func TestProbes(t *testing.T) {
 	if code, body := probe("/readyz"); code != 200 || body["status"] != "ready" {
 		t.Fatalf("/readyz after start: %d %v", code, body)
 	}
+	a.probes.stopping.Store(true) // what Serve does when shutdown begins
+	if code, body := probe("/readyz"); code != 503 || body["status"] != "stopping" {
+		t.Fatalf("/readyz while stopping: %d %v", code, body)
+	}
+	if code, _ := probe("/livez"); code != 200 {
+		t.Fatalf("/livez while stopping: %d", code)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/julienschmidt/httprouter"
@@ -21,6 +22,8 @@ type probes struct {
 	once    sync.Once
 	started chan struct{} // closed when every start hook has run
 	ready   chan struct{} // closed when started and reconciled
+	// stopping is set when shutdown begins: not ready any more.
+	stopping atomic.Bool
 }
 
 // wireProbes registers /livez and /readyz. Call it last: its start hook runs after every
@@ -54,6 +57,10 @@ func (a *App) awaitReady() {
 func (a *App) Ready() <-chan struct{} { return a.probes.ready }
 
 func (a *App) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if a.probes.stopping.Load() {
+		api.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "stopping", "waiting_for": []string{}})
+		return
+	}
 	select {
 	case <-a.probes.ready:
 		api.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
