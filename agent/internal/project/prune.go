@@ -137,6 +137,8 @@ func (m *Manager) pruneEntries(now time.Time, r LogRetention, rep *PruneReport) 
 	sort.Slice(entries, func(i, j int) bool { return entries[i].at < entries[j].at })
 	cutoff := now.Add(-r.EntriesMaxAge).UnixNano()
 	var errs []error
+	pruned := map[string]bool{}
+	defer func() { m.logs.recount(pruned) }()
 	for _, e := range entries {
 		tooOld := r.EntriesMaxAge > 0 && e.at < cutoff
 		tooMuch := r.EntriesMaxBytes > 0 && total > r.EntriesMaxBytes
@@ -148,6 +150,9 @@ func (m *Manager) pruneEntries(now time.Time, r LogRetention, rep *PruneReport) 
 			continue
 		}
 		total -= e.size
+		if i := strings.LastIndexByte(e.key, '/'); i >= 0 {
+			pruned[e.key[:i]] = true
+		}
 		rep.EntriesDeleted++
 		rep.EntryBytes += e.size
 	}
@@ -166,4 +171,14 @@ func entryTime(key string) int64 {
 		return 0
 	}
 	return n
+}
+
+// recount makes the log book count the entries of these projects again at their next line:
+// its running counts decide when to trim, and pruning just removed entries behind its back.
+func (b *logBook) recount(projects map[string]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id := range projects {
+		delete(b.counts, id)
+	}
 }

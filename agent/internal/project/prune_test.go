@@ -109,6 +109,7 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	m, db, _ := pruneManager(t)
 	b := newLogBook(db, nil, func() time.Time { return now }, 10_000)
+	m.logs = b
 	// Two projects, one entry an hour for 10 days, oldest first.
 	for h := 240; h > 0; h-- {
 		at := now.Add(-time.Duration(h) * time.Hour)
@@ -129,6 +130,15 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 	}
 	if got := count("a/"); got != 72 {
 		t.Fatalf("project a keeps %d entries after a 72h age limit, want 72", got)
+	}
+	// The log book forgets its running counts of pruned projects (they decide when it trims)
+	// and counts what is left at their next line.
+	b.mu.Lock()
+	_, staleA := b.counts["a"]
+	_, staleB := b.counts["b"]
+	b.mu.Unlock()
+	if staleA || staleB {
+		t.Fatal("the log book still counts the entries pruning deleted")
 	}
 	if rep.EntriesDeleted != 2*(240-72) {
 		t.Fatalf("deleted %d entries, want %d", rep.EntriesDeleted, 2*(240-72))
