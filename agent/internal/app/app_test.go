@@ -12,7 +12,7 @@ import (
 )
 
 // newTestApp wires a whole agent on a temp data dir, started and served by httptest.
-func newTestApp(t *testing.T, edit func(c *config.Config)) (*App, *httptest.Server) {
+func newTestApp(t testing.TB, edit func(c *config.Config)) (*App, *httptest.Server) {
 	t.Helper()
 	tmp := t.TempDir()
 	cfg := config.Default()
