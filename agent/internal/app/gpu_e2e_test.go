@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -30,17 +29,9 @@ func repoRoot(t *testing.T) string {
 // two 6 GB GPUs: two projects start on different GPUs (pinned by UUID, as the fake ComfyUI
 // reports from CUDA_VISIBLE_DEVICES), and a third is refused with a 409 that says why.
 func TestGPUPlacementEndToEnd(t *testing.T) {
-	for _, tool := range []string{"git", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: needed to install projects", tool)
-		}
-	}
+	fixtures := makeFixtures(t)
 	root := repoRoot(t)
 	tmp := t.TempDir()
-	fixtures := filepath.Join(tmp, "fixtures")
-	if out, err := exec.Command(filepath.Join(root, "scripts", "make-fixtures.sh"), fixtures).CombinedOutput(); err != nil {
-		t.Fatalf("make fixtures: %v\n%s", err, out)
-	}
 	bin := filepath.Join(tmp, "bin")
 	os.MkdirAll(bin, 0o755)
 	if err := os.Symlink(filepath.Join(root, "scripts", "fake-nvidia-smi"), filepath.Join(bin, "nvidia-smi")); err != nil {

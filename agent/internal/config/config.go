@@ -45,6 +45,9 @@ type ServerConfig struct {
 	Token       string   `toml:"token"`
 	TokenFile   string   `toml:"token_file"`
 	CORSOrigins []string `toml:"cors_origins"`
+	// AllowedHosts are host names (no port) the agent answers to besides loopback ones while
+	// it runs without a token; "*" allows any. Other Host headers get 403 (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
 	// MaxBodyBytes caps request bodies; larger ones get 413.
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// Debug adds tracebacks to error responses.
@@ -249,6 +252,11 @@ func (c *Config) Validate() error {
 	for _, o := range c.Server.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			add("server.cors_origins entry %q must be \"*\" or start with http:// or https://", o)
+		}
+	}
+	for _, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(h) == nil {
+			add("server.allowed_hosts entry %q must be a host name or address without scheme or port, e.g. \"launcher.lan\"", h)
 		}
 	}
 	if c.Ports.Min < 1024 || c.Ports.Max > 65535 {
