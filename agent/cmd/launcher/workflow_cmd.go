@@ -65,21 +65,16 @@ func defaultManagerDir() string {
 }
 
 func runWorkflowInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := inspectFlags(stderr)
+	fs := inspectFlags(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, workflowUsage)
+		fmt.Fprint(fs.Output(), workflowUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprint(stdout, workflowUsage)
-			fs.PrintDefaults()
-			return nil
-		}
+	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
+		fs.SetOutput(stderr)
 		fs.Usage()
 		return errors.New("workflow inspect: want exactly one FILE")
 	}

@@ -21,7 +21,9 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/metrics"
 	"github.com/comfylauncher/launcher/agent/internal/models"
+	"github.com/comfylauncher/launcher/agent/internal/project"
 	"github.com/comfylauncher/launcher/agent/internal/proxy"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
@@ -39,6 +41,10 @@ type App struct {
 	hub *hub.Hub
 	api *api.Server
 	gpu *gpu.Manager
+
+	metrics  *metrics.Registry
+	projects *project.Manager
+	probes   probes
 
 	recovery *recovery.Runner
 	models   *models.Service
@@ -78,6 +84,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.db = db
 	a.stoppers = append(a.stoppers, func(context.Context) error { return db.Close() })
 
+	a.metrics = metrics.New(version)
 	a.api = api.New(api.Options{
 		Version:     version,
 		Token:       tok,
@@ -85,8 +92,9 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 		MaxBody:     cfg.Server.MaxBodyBytes,
 		Debug:       cfg.Server.Debug,
 		Logger:      logger.With("component", "http"),
-		Public:      []string{"/api/health"},
+		Public:      []string{"/api/health", livezPath, readyzPath},
 		SelfAuth:    []string{"/socket.io/"},
+		Observe:     a.metrics.HTTP.Observe,
 		// ComfyUI's page loads scripts, images and its WebSocket without the token (a cookie
 		// carries it), and uploads images larger than API bodies (ComfyUI limits them).
 		CookieAuth:   []string{proxy.Prefix},
@@ -114,7 +122,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -205,6 +213,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down")
+	a.probes.stopping.Store(true) // /readyz says 503 so load balancers stop routing here
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
 	a.hub.Close() // long-lived connections would hold Shutdown until its deadline
@@ -216,12 +225,16 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	return nil
 }
 
-// resolveToken returns the API token: server.token, else the content of server.token_file
+// resolveToken returns the API token: server.token, else the systemd credential api-token,
+// else the content of server.token_file
 // (generated when missing), else — for a non-loopback listen address — a token generated into
 // <data_dir>/api-token. Generated files are 0600 and their path is printed.
 func resolveToken(cfg *config.Config, stderr io.Writer) (string, error) {
 	if cfg.Server.Token != "" {
 		return cfg.Server.Token, nil
+	}
+	if tok, err := credentialToken(); tok != "" || err != nil {
+		return tok, err
 	}
 	path := cfg.Server.TokenFile
 	if path == "" {
