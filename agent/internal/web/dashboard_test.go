@@ -1,0 +1,257 @@
+package web_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/comfylauncher/launcher/agent/internal/config"
+)
+
+// recordCard keeps, in window.__seen, every distinct "state:progress" the card of project id
+// shows, so the test can tell the bar moved through live updates.
+const recordCard = `(() => {
+  window.__seen = [];
+  const rec = () => {
+    const c = document.querySelector('article.project[data-id="%s"]');
+    if (!c) return;
+    const p = c.querySelector('.install-progress progress');
+    const v = c.dataset.state + ':' + (p ? p.value : '');
+    if (window.__seen[window.__seen.length - 1] !== v) window.__seen.push(v);
+  };
+  new MutationObserver(rec).observe(document.getElementById('view'), {subtree: true, childList: true, attributes: true});
+  rec();
+  return true;
+})()`
+
+// TestDashboardProjectLifecycle creates a project against the fake ComfyUI, watches its
+// progress bar reach ready through live events, starts it, opens ComfyUI through the proxy,
+// follows its logs, stops and deletes it — all through the dashboard.
+func TestDashboardProjectLifecycle(t *testing.T) {
+	fx := fixtures(t)
+	ag := startAgent(t, func(c *config.Config) { c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git") })
+	ctx := tab(t)
+	dir := shotDir(t)
+	reqs := watchRequests(ctx)
+	run(t, ctx, chromedp.Navigate(ag.url+"/"), chromedp.WaitVisible(chromedp.CSS("#create-form")))
+	waitJS(t, ctx, `document.getElementById('live').dataset.state === 'on'`, 10*time.Second)
+	if s := text(t, ctx, `document.querySelector('#new-template').innerText`); !strings.Contains(s, "AnimateDiff") || !strings.Contains(s, "Empty") {
+		t.Fatalf("template choices %q miss the shipped templates", s)
+	}
+	shoot(t, ctx, dir, "projects-empty", false)
+
+	run(t, ctx, do(strings.Replace(recordCard, "%s", "browser-test", 1)),
+		chromedp.SendKeys(chromedp.CSS("#new-name"), "Browser Test"),
+		chromedp.Click(chromedp.CSS(`#create-form button[type=submit]`)))
+	waitJS(t, ctx, `!!document.querySelector('article.project[data-id="browser-test"]')`, 10*time.Second)
+	before := reqs.count("/api/projects")
+	waitJS(t, ctx, `document.querySelector('article.project[data-id="browser-test"]').dataset.state === 'ready'`, 3*time.Minute)
+	seen := eval[[]string](t, ctx, `window.__seen`)
+	bars := map[string]bool{}
+	for _, s := range seen {
+		if state, pct, _ := strings.Cut(s, ":"); pct != "" && state != "ready" {
+			bars[pct] = true
+		}
+	}
+	if len(bars) < 2 || seen[len(seen)-1] != "ready:" {
+		t.Fatalf("the progress bar should move through several values and end ready; saw %v", seen)
+	}
+	// The bar moved by events: at most a re-read of the project when it became ready.
+	if n := reqs.count("/api/projects") - before; n > 3 {
+		t.Fatalf("the page fetched /api/projects %d times during the install: it polls instead of following events", n)
+	}
+	shoot(t, ctx, dir, "projects-ready", false)
+
+	card := `article.project[data-id="browser-test"] `
+	run(t, ctx, chromedp.Click(chromedp.CSS(card+`button[data-action="start"]`)))
+	waitJS(t, ctx, `document.querySelector('article.project[data-id="browser-test"]').dataset.state === 'running'`, time.Minute)
+	href := text(t, ctx, `document.querySelector('article.project[data-id="browser-test"] a[data-action="open"]').getAttribute('href')`)
+	target := text(t, ctx, `document.querySelector('article.project[data-id="browser-test"] a[data-action="open"]').target`)
+	if href != "/comfy/browser-test/" || target != "_blank" {
+		t.Fatalf("Open ComfyUI links to %q (target %q), want /comfy/browser-test/ in a new tab", href, target)
+	}
+	shoot(t, ctx, dir, "projects-running", false)
+
+	// ComfyUI through the proxy, in its own tab.
+	comfy, cancel := chromedp.NewContext(ctx)
+	run(t, comfy, chromedp.Navigate(ag.url+href))
+	body := text(t, comfy, `document.body.innerText`)
+	if !strings.Contains(body, "fake ComfyUI") {
+		t.Fatalf("the proxied ComfyUI page says %q", body)
+	}
+	shoot(t, comfy, dir, "comfyui-proxied", false)
+	cancel()
+
+	// Live logs on the detail page: stopping adds lines without a reload.
+	run(t, ctx, chromedp.Click(chromedp.CSS(card+`a[href="#/project/browser-test"]`)))
+	waitJS(t, ctx, `(document.getElementById('logs')||{}).innerText?.includes('ComfyUI is running')`, 20*time.Second)
+	if s := text(t, ctx, `document.getElementById('logs').innerText`); !strings.Contains(s, "step install_comfyui") {
+		t.Fatalf("the log lacks the install steps:\n%s", s)
+	}
+	shoot(t, ctx, dir, "project-detail", true)
+	logLoads := reqs.count("/api/logs/")
+	run(t, ctx, chromedp.Click(chromedp.CSS(`button[data-action="stop"]`)))
+	waitJS(t, ctx, `document.getElementById('logs').innerText.includes('ComfyUI stopped')`, 30*time.Second)
+	if n := reqs.count("/api/logs/") - logLoads; n != 0 {
+		t.Fatalf("the log was re-fetched %d times; new lines should arrive as events", n)
+	}
+	// Level filter: only warnings and errors remain.
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#log-level"), "error"), do(`document.getElementById('log-level').dispatchEvent(new Event('change'))`))
+	waitJS(t, ctx, `[...document.querySelectorAll('#logs .log')].every(l => l.classList.contains('error'))`, 10*time.Second)
+
+	// Delete from the projects page.
+	run(t, ctx, chromedp.Navigate(ag.url+"/#/projects"), chromedp.WaitVisible(chromedp.CSS(card+`button[data-action="delete"]`)),
+		do(`window.confirm = () => true`), chromedp.Click(chromedp.CSS(card+`button[data-action="delete"]`)))
+	waitJS(t, ctx, `!document.querySelector('article.project[data-id="browser-test"]')`, 30*time.Second)
+	if code := ag.call("GET", "/api/projects/browser-test", "", nil); code != http.StatusNotFound {
+		t.Fatalf("after delete GET /api/projects/browser-test = %d, want 404", code)
+	}
+}
+
+// TestDashboardImport previews a workflow (the testdata fixture, and a corpus workflow when
+// the shared corpus is present), sees its missing models, is told MISSING_MODELS with
+// suggestions on import, imports it skipping them, and sees the failed install with Retry.
+func TestDashboardImport(t *testing.T) {
+	ag := startAgent(t, nil)
+	ctx := tab(t)
+	dir := shotDir(t)
+	files := map[string][]string{
+		"fixture": {filepath.Join("testdata", "two_models_ui.json"), "browser_fixture_base.safetensors", "browser_fixture_style.safetensors"},
+	}
+	corpus := filepath.Join(repoRoot(), "..", "shared", "corpus", "workflows", "comfyui-web-templates__default.json")
+	if _, err := os.Stat(corpus); err == nil {
+		files["corpus"] = []string{corpus, "v1-5-pruned-emaonly"}
+	} else {
+		t.Logf("corpus workflow %s absent: previewing the testdata fixture only", corpus)
+	}
+	for name, f := range files {
+		t.Run(name, func(t *testing.T) {
+			abs, _ := filepath.Abs(f[0])
+			run(t, ctx, chromedp.Navigate(ag.url+"/#/import"), chromedp.WaitReady(chromedp.CSS("#wf-file")),
+				chromedp.SetUploadFiles(chromedp.CSS("#wf-file"), []string{abs}))
+			waitJS(t, ctx, `!!document.getElementById('pv-models')`, 20*time.Second)
+			for _, model := range f[1:] {
+				if s := text(t, ctx, `[...document.querySelectorAll('#pv-models tr[data-status="missing"]')].map(r => r.innerText).join('\n')`); !strings.Contains(s, model) {
+					t.Fatalf("missing models shown:\n%s\nwant %s among them", s, model)
+				}
+			}
+			if s := text(t, ctx, `document.getElementById('pv-vram').innerText`); !strings.Contains(s, "B") {
+				t.Fatalf("VRAM estimate %q", s)
+			}
+			shoot(t, ctx, dir, "import-"+name, name == "fixture")
+		})
+	}
+
+	// The fixture is on screen last only if its subtest ran last; load it again to import it.
+	abs, _ := filepath.Abs(files["fixture"][0])
+	run(t, ctx, chromedp.Navigate(ag.url+"/#/import"), chromedp.WaitReady(chromedp.CSS("#wf-file")), chromedp.SetUploadFiles(chromedp.CSS("#wf-file"), []string{abs}))
+	waitJS(t, ctx, `!!document.getElementById('import-form')`, 20*time.Second)
+	run(t, ctx, chromedp.SetValue(chromedp.CSS("#import-name"), "Imported Flow"), chromedp.Click(chromedp.CSS(`#import-form button[type=submit]`)))
+	waitJS(t, ctx, `document.querySelector('#import-form + div .alert.bad')?.innerText.includes('MISSING_MODELS')`, 20*time.Second)
+	if s := text(t, ctx, `document.querySelector('#import-form + div .alert.bad').innerText`); !strings.Contains(s, "skipping_model_validation") {
+		t.Fatalf("the MISSING_MODELS error shows no suggestions: %q", s)
+	}
+	run(t, ctx, chromedp.Click(chromedp.CSS("#import-skip")), chromedp.Click(chromedp.CSS(`#import-form button[type=submit]`)))
+	waitJS(t, ctx, `location.hash === '#/project/imported-flow'`, 20*time.Second)
+	// The agent's ComfyUI repository does not exist: the install fails, and the page says where
+	// and what to do.
+	waitJS(t, ctx, `!!document.querySelector('.failure .alert.bad') && !!document.querySelector('button[data-action="retry"]')`, time.Minute)
+	if s := text(t, ctx, `document.querySelector('.failure').innerText`); !strings.Contains(s, "download comfyui") || !strings.Contains(s, "comfyui.repo") {
+		t.Fatalf("failure box %q should name the step and suggest checking comfyui.repo", s)
+	}
+	shoot(t, ctx, dir, "project-failed", true)
+}
+
+// TestDashboardLogin logs in against an agent with a token: a wrong token is refused with the
+// API's message, the right one opens the dashboard, survives a reload (sessionStorage), opens
+// the live event stream, and presents the token under /comfy/ for ComfyUI's cookie.
+func TestDashboardLogin(t *testing.T) {
+	const token = "browser-login-token-0123456789"
+	ag := startAgent(t, func(c *config.Config) { c.Server.Token = token })
+	ctx := tab(t)
+	dir := shotDir(t)
+	reqs := watchRequests(ctx)
+	run(t, ctx, chromedp.Navigate(ag.url+"/"), chromedp.WaitVisible(chromedp.CSS("#token")))
+	shoot(t, ctx, dir, "login", true)
+	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#token"), "wrong-token"), submit(".login form"))
+	waitJS(t, ctx, `document.querySelector('.login .alert.bad')?.innerText.includes('invalid API token')`, 10*time.Second)
+	if s := text(t, ctx, `document.querySelector('.login .alert.bad').innerText`); !strings.Contains(s, "Bearer") {
+		t.Fatalf("the refusal shows no suggestions: %q", s)
+	}
+	run(t, ctx, do(`document.getElementById("token").value = ""`), chromedp.SendKeys(chromedp.CSS("#token"), token), submit(".login form"))
+	waitJS(t, ctx, `!!document.getElementById('create-form')`, 10*time.Second)
+	waitJS(t, ctx, `document.getElementById('live').dataset.state === 'on'`, 10*time.Second)
+	if got := text(t, ctx, `sessionStorage.getItem('launcher_token')`); got != token {
+		t.Fatalf("sessionStorage holds %q", got)
+	}
+	run(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#create-form")))
+	waitJS(t, ctx, `document.getElementById('live').dataset.state === 'on'`, 10*time.Second)
+	comfy := reqs.withPath("/comfy/")
+	if len(comfy) < 2 || comfy[len(comfy)-1].auth != "Bearer "+token {
+		t.Fatalf("the dashboard did not present the token under /comfy/ at login and on reload (requests: %q)", comfy)
+	}
+}
+
+// TestDashboardPages visits every page with data on it: a fake GPU, a model in the store, a
+// finished and a failed download, the settings form; and screenshots each at 1280x800 and
+// phone width, light and dark.
+func TestDashboardPages(t *testing.T) {
+	blob := strings.Repeat("model-bytes ", 4096)
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/good.safetensors" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(blob))
+	}))
+	defer files.Close()
+	ag := startAgent(t, func(c *config.Config) {
+		c.GPU.Provider = "fake"
+		c.GPU.Fake = []config.FakeGPU{{UUID: "GPU-11111111-2222-3333-4444-555555555555", Name: "Fake RTX 4090", MemoryTotalMB: 24564, MemoryUsedMB: 3100}}
+		c.Downloads.MaxAttempts = 1
+	})
+	os.MkdirAll(filepath.Join(ag.cfg.Paths.ModelsDir, "loras"), 0o755)
+	os.WriteFile(filepath.Join(ag.cfg.Paths.ModelsDir, "loras", "style.safetensors"), []byte(strings.Repeat("x", 300000)), 0o644)
+	ctx := tab(t)
+	dir := shotDir(t)
+
+	run(t, ctx, chromedp.Navigate(ag.url+"/#/downloads"), chromedp.WaitVisible(chromedp.CSS("#dl-url")),
+		chromedp.SendKeys(chromedp.CSS("#dl-url"), files.URL+"/good.safetensors"), submit("#dl-url"))
+	waitJS(t, ctx, `[...document.querySelectorAll('#downloads tbody tr')].some(r => r.innerText.includes('success'))`, 30*time.Second)
+	run(t, ctx, do(`document.getElementById("dl-url").value = ""`), chromedp.SendKeys(chromedp.CSS("#dl-url"), files.URL+"/missing.safetensors"), submit("#dl-url"))
+	waitJS(t, ctx, `[...document.querySelectorAll('#downloads tbody tr')].some(r => /failed|exhausted/.test(r.innerText))`, 60*time.Second)
+	shoot(t, ctx, dir, "downloads", true)
+
+	pages := []struct{ hash, ready, want string }{
+		{"models", "#models", "good.safetensors"},
+		{"gpus", "article.gpu", "Fake RTX 4090"},
+		{"operations", "#operations", "download_model"},
+		{"extensions", "#extensions > *", ""},
+		{"settings", "#settings-form", "civitai"},
+		{"projects", "#create-form", "New project"},
+	}
+	for _, p := range pages {
+		run(t, ctx, chromedp.Navigate(ag.url+"/#/"+p.hash), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		if s := text(t, ctx, `document.getElementById('view').innerText`); !strings.Contains(s, p.want) {
+			t.Fatalf("%s page lacks %q:\n%s", p.hash, p.want, s)
+		}
+		shoot(t, ctx, dir, p.hash, true)
+	}
+	run(t, ctx, do(`location.hash = '#/models'`))
+	waitJS(t, ctx, `!!document.querySelector('#by-type .chart') && document.querySelector('#by-type').innerText.includes('loras')`, 10*time.Second)
+
+	// Settings: the token is saved with a visible confirmation and shown masked afterwards.
+	run(t, ctx, chromedp.Navigate(ag.url+"/#/settings"), chromedp.WaitVisible(chromedp.CSS("#token-civitai")),
+		chromedp.SendKeys(chromedp.CSS("#token-civitai"), "civitai-secret-9876"), submit("#settings-form"))
+	waitJS(t, ctx, `document.getElementById('settings-status').innerText.includes('Saved')`, 10*time.Second)
+	if s := text(t, ctx, `document.getElementById('token-civitai').placeholder`); strings.Contains(s, "civitai-secret") || !strings.HasSuffix(s, "9876") {
+		t.Fatalf("saved token shown as %q, want it masked", s)
+	}
+	shoot(t, ctx, dir, "settings-saved", false)
+}
