@@ -122,23 +122,27 @@ func TestDashboardImport(t *testing.T) {
 	ctx := tab(t)
 	dir := shotDir(t)
 	files := map[string][]string{
-		"fixture": {filepath.Join("testdata", "two_models_ui.json"), "browser_fixture_base.safetensors", "browser_fixture_style.safetensors"},
+		"fixture": {filepath.Join("testdata", "two_models_ui.json"), "missing browser_fixture_base.safetensors", "missing browser_fixture_style.safetensors"},
 	}
 	corpus := filepath.Join(repoRoot(), "..", "shared", "corpus", "workflows", "comfyui-web-templates__default.json")
 	if _, err := os.Stat(corpus); err == nil {
-		files["corpus"] = []string{corpus, "v1-5-pruned-emaonly"}
+		// Its node lists the model with a Hugging Face URL: not in the store, downloadable.
+		files["corpus"] = []string{corpus, "downloadable v1-5-pruned-emaonly", "huggingface.co"}
 	} else {
 		t.Logf("corpus workflow %s absent: previewing the testdata fixture only", corpus)
 	}
 	for name, f := range files {
 		t.Run(name, func(t *testing.T) {
 			abs, _ := filepath.Abs(f[0])
-			run(t, ctx, chromedp.Navigate(ag.url+"/#/import"), chromedp.WaitReady(chromedp.CSS("#wf-file")),
+			// A new query string makes a fresh page load (a hash change alone keeps the old preview).
+			run(t, ctx, chromedp.Navigate(ag.url+"/?"+name+"#/import"), chromedp.WaitReady(chromedp.CSS("#wf-file")),
 				chromedp.SetUploadFiles(chromedp.CSS("#wf-file"), []string{abs}))
 			waitJS(t, ctx, `!!document.getElementById('pv-models')`, 20*time.Second)
+			// Models not in the store are "missing", or "downloadable" with the host they come from.
+			notInStore := text(t, ctx, `[...document.querySelectorAll('#pv-models tr:not([data-status="present"])')].map(r => r.dataset.status + ' ' + r.innerText).join('\n')`)
 			for _, model := range f[1:] {
-				if s := text(t, ctx, `[...document.querySelectorAll('#pv-models tr[data-status="missing"]')].map(r => r.innerText).join('\n')`); !strings.Contains(s, model) {
-					t.Fatalf("missing models shown:\n%s\nwant %s among them", s, model)
+				if !strings.Contains(notInStore, model) {
+					t.Fatalf("models not in the store:\n%s\nwant %s among them", notInStore, model)
 				}
 			}
 			if s := text(t, ctx, `document.getElementById('pv-vram').innerText`); !strings.Contains(s, "B") {
@@ -150,7 +154,7 @@ func TestDashboardImport(t *testing.T) {
 
 	// The fixture is on screen last only if its subtest ran last; load it again to import it.
 	abs, _ := filepath.Abs(files["fixture"][0])
-	run(t, ctx, chromedp.Navigate(ag.url+"/#/import"), chromedp.WaitReady(chromedp.CSS("#wf-file")), chromedp.SetUploadFiles(chromedp.CSS("#wf-file"), []string{abs}))
+	run(t, ctx, chromedp.Navigate(ag.url+"/?import#/import"), chromedp.WaitReady(chromedp.CSS("#wf-file")), chromedp.SetUploadFiles(chromedp.CSS("#wf-file"), []string{abs}))
 	waitJS(t, ctx, `!!document.getElementById('import-form')`, 20*time.Second)
 	run(t, ctx, chromedp.SetValue(chromedp.CSS("#import-name"), "Imported Flow"), chromedp.Click(chromedp.CSS(`#import-form button[type=submit]`)))
 	waitJS(t, ctx, `document.querySelector('#import-form + div .alert.bad')?.innerText.includes('MISSING_MODELS')`, 20*time.Second)

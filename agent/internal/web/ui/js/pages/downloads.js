@@ -86,7 +86,7 @@ function startForm(onStarted) {
       }
     },
   },
-  h('label', { for: 'dl-url' }, 'URL', url), h('label', { for: 'dl-folder' }, 'Folder', folder),
+  h('label', { for: 'dl-url', class: 'wide' }, 'URL', url), h('label', { for: 'dl-folder' }, 'Folder', folder),
   h('label', { for: 'dl-name' }, 'File name (optional)', name), h('button', { type: 'submit', class: 'primary' }, 'Download'));
   return h('section', { class: 'panel', 'aria-labelledby': 'dl-h' }, h('h2', { id: 'dl-h' }, 'Start a download'), form, err);
 }

@@ -35,7 +35,8 @@ export async function render(view, scope, [id]) {
     else drawHead();
   });
 
-  view.append(logsPanel(id, scope), await modelsPanel(id));
+  view.append(logsPanel(id, scope)); // attached first, so follow can scroll it
+  view.append(await modelsPanel(id));
 }
 
 function settingsPanel(p) {
