@@ -98,7 +98,7 @@ func repoRoot() string {
 }
 
 // fixtures builds the fake ComfyUI git repositories once per package run.
-func fixtures(t *testing.T) string {
+func fixtures(t testing.TB) string {
 	t.Helper()
 	for _, tool := range []string{"git", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -130,7 +130,7 @@ type agent struct {
 	cfg *config.Config
 }
 
-func startAgent(t *testing.T, edit func(c *config.Config)) *agent {
+func startAgent(t testing.TB, edit func(c *config.Config)) *agent {
 	t.Helper()
 	tmp := t.TempDir()
 	cfg := config.Default()
@@ -203,7 +203,7 @@ func (ag *agent) call(method, path, body string, out any) int {
 }
 
 // tab opens a new browser tab for the test, 1280x800, light, with network events on.
-func tab(t *testing.T) context.Context {
+func tab(t testing.TB) context.Context {
 	t.Helper()
 	if browserCtx == nil {
 		t.Skip(browserSkip)
@@ -239,7 +239,7 @@ func pageText(ctx context.Context) string {
 	return s
 }
 
-func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+func run(t testing.TB, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		t.Fatalf("browser: %v\npage text:\n%s", err, pageText(ctx))
@@ -247,7 +247,7 @@ func run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.
 }
 
 // eval evaluates a JavaScript expression and decodes its value.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
@@ -266,16 +266,16 @@ func submit(sel string) chromedp.Action[chromedp.Void] {
 }
 
 // waitJS polls a JavaScript expression in the page until it is true.
-func waitJS(t *testing.T, ctx context.Context, expr string, timeout time.Duration) {
+func waitJS(t testing.TB, ctx context.Context, expr string, timeout time.Duration) {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		t.Fatalf("waiting for %s: %v\npage text:\n%s", expr, err, pageText(ctx))
 	}
 }
 
-func text(t *testing.T, ctx context.Context, expr string) string { return eval[string](t, ctx, expr) }
+func text(t testing.TB, ctx context.Context, expr string) string { return eval[string](t, ctx, expr) }
 
-func shotDir(t *testing.T) string {
+func shotDir(t testing.TB) string {
 	if d := os.Getenv("LAUNCHER_SCREENSHOTS"); d != "" {
 		os.MkdirAll(d, 0o755)
 		return d
@@ -284,7 +284,7 @@ func shotDir(t *testing.T) string {
 }
 
 // shoot saves a full-page PNG of the current page; all=true adds phone width and dark mode.
-func shoot(t *testing.T, ctx context.Context, dir, name string, all bool) {
+func shoot(t testing.TB, ctx context.Context, dir, name string, all bool) {
 	t.Helper()
 	type variant struct {
 		suffix string

@@ -132,6 +132,16 @@ func TestEmbeddedDashboard(t *testing.T) {
 	if again := get(t, "GET", ag.url+"/js/main.js", map[string]string{"If-None-Match": js.etag}); again.code != http.StatusNotModified {
 		t.Fatalf("revalidation = %d, want 304", again.code)
 	}
+	req, _ := http.NewRequest("GET", ag.url+"/js/main.js", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	gz, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz.Body.Close()
+	if gz.Header.Get("Content-Encoding") != "gzip" || gz.ContentLength >= int64(len(js.body)) {
+		t.Fatalf("gzip: encoding %q, %d bytes for %d", gz.Header.Get("Content-Encoding"), gz.ContentLength, len(js.body))
+	}
 	if a := get(t, "GET", ag.url+"/no/such/page", nil); a.code != 200 || !strings.Contains(a.body, "js/main.js") {
 		t.Fatalf("fallback = %d", a.code)
 	}

@@ -5,6 +5,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -41,7 +42,10 @@ type Handler struct {
 	isRoute func(r *http.Request) bool
 
 	etagMu sync.Mutex
-	etags  map[string]string // embedded only: content never changes while the agent runs
+	// Embedded only (the content never changes while the agent runs): content hashes and
+	// gzipped copies, computed on first use.
+	etags map[string]string
+	gz    map[string][]byte
 }
 
 // New returns a Handler. A Dir that does not exist or holds no index.html is an error that
@@ -55,6 +59,7 @@ func New(opts Options) (*Handler, error) {
 		}
 		h.files = sub
 		h.etags = map[string]string{}
+		h.gz = map[string][]byte{}
 	} else {
 		// os.Root confines every open to the folder, symlinks included.
 		root, err := os.OpenRoot(opts.Dir)
@@ -119,7 +124,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		// The embedded dashboard loads nothing from elsewhere.
 		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; "+
 			"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-		if tag, err := h.etag(name, rs); err == nil {
+		hd.Add("Vary", "Accept-Encoding")
+		tag, gz, err := h.encoded(name, rs)
+		if err == nil && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") && r.Header.Get("Range") == "" {
+			hd.Set("ETag", strings.TrimSuffix(tag, `"`)+`-gz"`)
+			hd.Set("Content-Encoding", "gzip")
+			rs = bytes.NewReader(gz)
+		} else if err == nil {
 			hd.Set("ETag", tag)
 		}
 	}
@@ -155,22 +166,29 @@ func (h *Handler) open(name string) (fs.File, string, error) {
 	return f, name, nil
 }
 
-// etag is the content hash of an embedded file, computed once.
-func (h *Handler) etag(name string, rs io.ReadSeeker) (string, error) {
+// encoded returns the content hash (as an ETag) and the gzipped bytes of an embedded file,
+// computed once.
+func (h *Handler) encoded(name string, rs io.ReadSeeker) (string, []byte, error) {
 	h.etagMu.Lock()
 	defer h.etagMu.Unlock()
 	if tag, ok := h.etags[name]; ok {
-		return tag, nil
+		return tag, h.gz[name], nil
 	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, rs); err != nil {
-		return "", err
+	var raw bytes.Buffer
+	if _, err := io.Copy(&raw, rs); err != nil {
+		return "", nil, err
 	}
 	if _, err := rs.Seek(0, io.SeekStart); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	sum := sha256.Sum256(buf.Bytes())
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	zw.Write(raw.Bytes())
+	if err := zw.Close(); err != nil {
+		return "", nil, err
+	}
+	sum := sha256.Sum256(raw.Bytes())
 	tag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	h.etags[name] = tag
-	return tag, nil
+	h.etags[name], h.gz[name] = tag, gz.Bytes()
+	return tag, gz.Bytes(), nil
 }

@@ -30,7 +30,9 @@ function route() {
   }
   replace(view);
   view.dataset.page = name;
-  Promise.resolve(page.render(view, scope, rest.map(decodeURIComponent))).catch((err) => view.append(errorBox(err)));
+  Promise.resolve(page.render(view, scope, rest.map(decodeURIComponent)))
+    .then(() => performance.mark('page-rendered')) // read by scripts/bench/web.sh
+    .catch((err) => view.append(errorBox(err)));
 }
 
 function showLogin(message) {
