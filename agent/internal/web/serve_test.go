@@ -5,10 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
@@ -187,5 +189,48 @@ func TestTemplatesAPI(t *testing.T) {
 	sugg, _ := json.Marshal(out["suggestions"])
 	if code != http.StatusNotFound || out["type"] != "TemplateNotFoundError" || !strings.Contains(string(sugg), "animate_diff") {
 		t.Fatalf("missing template: %d %v", code, out)
+	}
+}
+
+// TestLauncherInputFileInstall installs a launcher JSON whose files put an example image
+// under input/ (as the original templates do): the install downloads it into the project's
+// ComfyUI input folder.
+func TestLauncherInputFileInstall(t *testing.T) {
+	t.Parallel()
+	fx := fixtures(t)
+	img := []byte("\x89PNG example for the template")
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(img) }))
+	defer files.Close()
+	ag := startAgent(t, func(c *config.Config) { c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git") })
+	lj := `{"format":"comfyui_launcher","version":"1.0","workflow_json":{"nodes":[]},"snapshot_json":{"comfyui":null,"git_custom_nodes":{}},` +
+		`"files":[[{"download_url":"` + files.URL + `/example.png","dest_relative_path":"input/example.png","sha256_checksum":"","size":0}]],"pip_requirements":[]}`
+	var out map[string]any
+	if code := ag.call("POST", "/api/create_project", `{"name":"with input","launcher_json":`+lj+`}`, &out); code != 200 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var p struct {
+			State struct {
+				State string `json:"state"`
+				Error string `json:"error"`
+			} `json:"state"`
+			Path string `json:"project_folder_path"`
+		}
+		ag.call("GET", "/api/projects/with-input", "", &p)
+		if p.State.State == "failed" {
+			t.Fatalf("install failed: %s", p.State.Error)
+		}
+		if p.State.State == "ready" {
+			got, err := os.ReadFile(filepath.Join(p.Path, "comfyui", "input", "example.png"))
+			if err != nil || string(got) != string(img) {
+				t.Fatalf("input/example.png = %q, %v", got, err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %s", p.State.State)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -13,6 +13,7 @@ export async function render(view, scope) {
     listErr, list);
 
   const cards = new Map(); // id -> {el, project}
+  const seenOps = new Set(); // install operations of projects not listed yet
   let placement = {}; // project id -> {gpu, reserved_mb, used_mb}
 
   async function loadPlacement() {
@@ -101,8 +102,12 @@ export async function render(view, scope) {
       refreshOne(d.project_id);
     }
   });
+  // A project another client creates shows up with its install operation.
+  scope.subscribe('recovery', { operation_id: 'all' });
   scope.on('recovery_update', (d) => {
-    if (d.function_name === 'install_project' && d.state === 'pending') refresh();
+    if (d.function_name !== 'install_project') return;
+    const known = [...cards.values()].some((c) => (c.project.state || {}).install_op === d.operation_id);
+    if (!known && !seenOps.has(d.operation_id)) { seenOps.add(d.operation_id); refresh(); }
   });
   await refresh();
 }
