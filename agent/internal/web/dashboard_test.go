@@ -215,13 +215,26 @@ func TestDashboardPages(t *testing.T) {
 		w.Write([]byte(blob))
 	}))
 	defer files.Close()
+	fx := fixtures(t)
+	// A python that never returns holds the project's install in install_comfyui, so the
+	// projects page shows its progress bar.
+	py := filepath.Join(t.TempDir(), "python3")
+	os.WriteFile(py, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
 	ag := startAgent(t, func(c *config.Config) {
+		c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git")
+		c.ComfyUI.Python = py
 		c.GPU.Provider = "fake"
 		c.GPU.Fake = []config.FakeGPU{{UUID: "GPU-11111111-2222-3333-4444-555555555555", Name: "Fake RTX 4090", MemoryTotalMB: 24564, MemoryUsedMB: 3100}}
 		c.Downloads.MaxAttempts = 1
 	})
 	os.MkdirAll(filepath.Join(ag.cfg.Paths.ModelsDir, "loras"), 0o755)
 	os.WriteFile(filepath.Join(ag.cfg.Paths.ModelsDir, "loras", "style.safetensors"), []byte(strings.Repeat("x", 300000)), 0o644)
+	// The project uses the lora in the store (for the in-use guard below).
+	lj := `{"format":"comfyui_launcher","version":"1.0","workflow_json":{"nodes":[]},"snapshot_json":{"comfyui":null,"git_custom_nodes":{}},` +
+		`"files":[[{"download_url":"https://example.invalid/style.safetensors","dest_relative_path":"models/loras/style.safetensors"}]]}`
+	if code := ag.call("POST", "/api/create_project", `{"name":"uses style","launcher_json":`+lj+`}`, nil); code != 200 {
+		t.Fatalf("create a project using the lora: %d", code)
+	}
 	ctx := tab(t)
 	dir := shotDir(t)
 
@@ -238,7 +251,7 @@ func TestDashboardPages(t *testing.T) {
 		{"operations", "#operations", "download_model"},
 		{"extensions", "#extensions > *", ""},
 		{"settings", "#settings-form", "civitai"},
-		{"projects", "#create-form", "New project"},
+		{"projects", `article.project[data-id="uses-style"] .install-progress`, "install comfyui"},
 	}
 	for _, p := range pages {
 		run(t, ctx, chromedp.Navigate(ag.url+"/#/"+p.hash), chromedp.WaitVisible(chromedp.CSS(p.ready)))
@@ -249,6 +262,23 @@ func TestDashboardPages(t *testing.T) {
 	}
 	run(t, ctx, do(`location.hash = '#/models'`))
 	waitJS(t, ctx, `!!document.querySelector('#by-type .chart') && document.querySelector('#by-type').innerText.includes('loras')`, 10*time.Second)
+
+	// The in-use guard: a model a project uses is deleted only after a second confirmation.
+	style := filepath.Join(ag.cfg.Paths.ModelsDir, "loras", "style.safetensors")
+	row := `tr[data-path="loras/style.safetensors"]`
+	run(t, ctx, chromedp.Navigate(ag.url+"/?guard#/models"), chromedp.WaitVisible(chromedp.CSS(row)))
+	waitJS(t, ctx, "document.querySelector(`"+row+"`).innerText.includes('uses-style')", 10*time.Second)
+	run(t, ctx, do(`window.confirm = () => false`), chromedp.Click(chromedp.CSS(row+" button")))
+	waitJS(t, ctx, `document.querySelector('#view .alert.bad')?.innerText.includes('in use')`, 10*time.Second)
+	if _, err := os.Stat(style); err != nil {
+		t.Fatalf("a model in use was deleted without the second confirmation: %v", err)
+	}
+	shoot(t, ctx, dir, "models-in-use", false)
+	run(t, ctx, do(`window.confirm = () => true`), chromedp.Click(chromedp.CSS(row+" button")))
+	waitJS(t, ctx, "!document.querySelector(`"+row+"`)", 10*time.Second)
+	if _, err := os.Stat(style); !os.IsNotExist(err) {
+		t.Fatalf("confirmed delete left the file: %v", err)
+	}
 
 	// Settings: the token is saved with a visible confirmation and shown masked afterwards.
 	run(t, ctx, chromedp.Navigate(ag.url+"/#/settings"), chromedp.WaitVisible(chromedp.CSS("#token-civitai")),
