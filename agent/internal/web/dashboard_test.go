@@ -289,3 +289,36 @@ func TestDashboardPages(t *testing.T) {
 	}
 	shoot(t, ctx, dir, "settings-saved", false)
 }
+
+// TestDashboardKeyboard uses the dashboard with the keyboard alone: Tab reaches the skip link,
+// every section and the create form; Enter creates a project; Tab then reaches its Retry
+// button once the install failed (the agent's ComfyUI repository does not exist).
+func TestDashboardKeyboard(t *testing.T) {
+	ag := startAgent(t, nil)
+	ctx := tab(t)
+	run(t, ctx, chromedp.Navigate(ag.url+"/"), chromedp.WaitVisible(chromedp.CSS("#create-form")))
+	focused := func() string {
+		return text(t, ctx, `(() => { const e = document.activeElement; return e.id || e.dataset.action || e.getAttribute('href') || e.textContent.trim(); })()`)
+	}
+	tabTo := func(want string, max int) {
+		t.Helper()
+		var seen []string
+		for i := 0; i < max; i++ {
+			run(t, ctx, chromedp.KeyEvent("\t"))
+			if f := focused(); f == want {
+				return
+			} else {
+				seen = append(seen, f)
+			}
+		}
+		t.Fatalf("Tab never reached %q; focus went through %q", want, seen)
+	}
+	tabTo("#view", 1) // the skip link
+	for _, section := range []string{"#/projects", "#/import", "#/downloads", "#/models", "#/gpus", "#/operations", "#/extensions", "#/settings"} {
+		tabTo(section, 2)
+	}
+	tabTo("new-name", 3)
+	run(t, ctx, chromedp.KeyEvent("Keyboard only\r"))
+	waitJS(t, ctx, `document.querySelector('article.project[data-id="keyboard-only"]')?.dataset.state === 'failed'`, time.Minute)
+	tabTo("retry", 12)
+}
