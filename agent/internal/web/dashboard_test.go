@@ -34,6 +34,7 @@ const recordCard = `(() => {
 // progress bar reach ready through live events, starts it, opens ComfyUI through the proxy,
 // follows its logs, stops and deletes it — all through the dashboard.
 func TestDashboardProjectLifecycle(t *testing.T) {
+	t.Parallel()
 	fx := fixtures(t)
 	ag := startAgent(t, func(c *config.Config) { c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git") })
 	ctx := tab(t)
@@ -118,6 +119,7 @@ func TestDashboardProjectLifecycle(t *testing.T) {
 // the shared corpus is present), sees its missing models, is told MISSING_MODELS with
 // suggestions on import, imports it skipping them, and sees the failed install with Retry.
 func TestDashboardImport(t *testing.T) {
+	t.Parallel()
 	ag := startAgent(t, nil)
 	ctx := tab(t)
 	dir := shotDir(t)
@@ -176,6 +178,7 @@ func TestDashboardImport(t *testing.T) {
 // API's message, the right one opens the dashboard, survives a reload (sessionStorage), opens
 // the live event stream, and presents the token under /comfy/ for ComfyUI's cookie.
 func TestDashboardLogin(t *testing.T) {
+	t.Parallel()
 	const token = "browser-login-token-0123456789"
 	ag := startAgent(t, func(c *config.Config) { c.Server.Token = token })
 	ctx := tab(t)
@@ -206,6 +209,7 @@ func TestDashboardLogin(t *testing.T) {
 // finished and a failed download, the settings form; and screenshots each at 1280x800 and
 // phone width, light and dark.
 func TestDashboardPages(t *testing.T) {
+	t.Parallel()
 	blob := strings.Repeat("model-bytes ", 4096)
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/good.safetensors" {
@@ -294,6 +298,7 @@ func TestDashboardPages(t *testing.T) {
 // every section and the create form; Enter creates a project; Tab then reaches its Retry
 // button once the install failed (the agent's ComfyUI repository does not exist).
 func TestDashboardKeyboard(t *testing.T) {
+	t.Parallel()
 	ag := startAgent(t, nil)
 	ctx := tab(t)
 	run(t, ctx, chromedp.Navigate(ag.url+"/"), chromedp.WaitVisible(chromedp.CSS("#create-form")))
