@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +327,38 @@ func TestDashboardKeyboard(t *testing.T) {
 	run(t, ctx, chromedp.KeyEvent("Keyboard only\r"))
 	waitJS(t, ctx, `document.querySelector('article.project[data-id="keyboard-only"]')?.dataset.state === 'failed'`, time.Minute)
 	tabTo("retry", 12)
+}
+
+// TestDashboardDownloadControls pauses, resumes and cancels a download from the Downloads
+// page while its server holds the transfer half way (no timing: it waits for each state).
+func TestDashboardDownloadControls(t *testing.T) {
+	t.Parallel()
+	const total, first = 1 << 20, 64 << 10
+	done := make(chan struct{})
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(total))
+		w.WriteHeader(http.StatusOK) // no Range support: each resume starts again
+		w.Write(make([]byte, first))
+		w.(http.Flusher).Flush()
+		select { // hold the rest until the agent gives up this attempt
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}))
+	defer files.Close()
+	defer close(done)
+	ag := startAgent(t, nil)
+	ctx := tab(t)
+	dir := shotDir(t)
+	row := `document.querySelector('#downloads tbody tr[data-id]')`
+	run(t, ctx, chromedp.Navigate(ag.url+"/#/downloads"), chromedp.WaitVisible(chromedp.CSS("#dl-url")),
+		chromedp.SendKeys(chromedp.CSS("#dl-url"), files.URL+"/held.safetensors"), submit("#dl-url"))
+	waitJS(t, ctx, row+`?.innerText.includes('in_progress') && !!`+row+`.querySelector('button[data-label="Pause"]')`, 30*time.Second)
+	shoot(t, ctx, dir, "download-running", false)
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#downloads tr[data-id] button[data-label="Pause"]`)))
+	waitJS(t, ctx, row+`?.innerText.includes('paused') && !!`+row+`.querySelector('button[data-label="Resume"]')`, 30*time.Second)
+	run(t, ctx, chromedp.Click(chromedp.CSS(`#downloads tr[data-id] button[data-label="Resume"]`)))
+	waitJS(t, ctx, `!`+row+`?.innerText.includes('paused') && !!`+row+`.querySelector('button[data-label="Pause"]')`, 30*time.Second)
+	run(t, ctx, do(`window.confirm = () => true`), chromedp.Click(chromedp.CSS(`#downloads tr[data-id] button[data-label="Cancel"]`)))
+	waitJS(t, ctx, row+`?.innerText.includes('cancelled')`, 30*time.Second)
 }

@@ -89,7 +89,7 @@ export function progress(value, label) {
 
 /** button runs an async action, disabled while it runs; errors become a toast plus the box in errTarget. */
 export function actionButton(label, fn, opts = {}) {
-  const b = h('button', { type: 'button', class: opts.class, 'aria-label': opts.aria, title: opts.title });
+  const b = h('button', { type: 'button', class: opts.class, 'aria-label': opts.aria, title: opts.title, dataset: { label } });
   b.textContent = label;
   b.addEventListener('click', async () => {
     if (opts.confirm && !window.confirm(opts.confirm)) return;
