@@ -38,8 +38,9 @@ type Options struct {
 
 // Handler serves the UI in front of the API handler.
 type Handler struct {
-	files   fs.FS
-	isRoute func(r *http.Request) bool
+	files    fs.FS
+	embedded bool // the agent's own dashboard, not server.ui_dir
+	isRoute  func(r *http.Request) bool
 
 	etagMu sync.Mutex
 	// Embedded only (the content never changes while the agent runs): content hashes and
@@ -57,7 +58,7 @@ func New(opts Options) (*Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		h.files = sub
+		h.files, h.embedded = sub, true
 		h.etags = map[string]string{}
 		h.gz = map[string][]byte{}
 	} else {
@@ -120,8 +121,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-cache") // revalidate: a new agent may ship a new UI
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
-	if h.etags != nil {
-		// The embedded dashboard loads nothing from elsewhere.
+	if h.embedded {
+		// The dashboard loads nothing from elsewhere.
 		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; "+
 			"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 		hd.Add("Vary", "Accept-Encoding")
@@ -135,7 +136,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var modTime time.Time // embedded files have none; their ETag stands in
-	if st, err := f.Stat(); err == nil && h.etags == nil {
+	if st, err := f.Stat(); err == nil && !h.embedded {
 		modTime = st.ModTime()
 	}
 	http.ServeContent(w, r, name, modTime, rs)
