@@ -38,6 +38,7 @@ function route() {
 function showLogin(message) {
   needLogin = true;
   scope.dispose();
+  document.getElementById('live').textContent = 'locked';
   view.dataset.page = 'login';
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'current-password', required: true, id: 'token' });
   const msg = h('div');
