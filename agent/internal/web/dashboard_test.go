@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,7 +106,22 @@ func TestDashboardProjectLifecycle(t *testing.T) {
 	}
 	// Level filter: only warnings and errors remain.
 	run(t, ctx, chromedp.SetValue(chromedp.CSS("#log-level"), "error"), do(`document.getElementById('log-level').dispatchEvent(new Event('change'))`))
-	waitJS(t, ctx, `[...document.querySelectorAll('#logs .log')].every(l => l.classList.contains('error'))`, 10*time.Second)
+	waitJS(t, ctx, `document.getElementById('logs').dataset.loaded === 'error' && [...document.querySelectorAll('#logs .log')].every(l => l.classList.contains('error'))`, 10*time.Second)
+
+	// Older pages: five lines a page, the newest page first, older ones above it on request.
+	run(t, ctx, chromedp.Navigate(ag.url+"/?log_page_size=5#/project/browser-test"))
+	waitJS(t, ctx, `location.search === '?log_page_size=5' && document.getElementById('logs')?.dataset.loaded === 'all'`, 20*time.Second)
+	n := eval[int](t, ctx, `document.querySelectorAll('#logs .log').length`)
+	last := text(t, ctx, `[...document.querySelectorAll('#logs .log')].pop().innerText`)
+	if n < 1 || n > 5 || !strings.Contains(strings.ToLower(last), "stopped") {
+		t.Fatalf("the newest page shows %d lines ending with %q", n, last)
+	}
+	firstBefore := text(t, ctx, `document.querySelector('#logs .log').innerText`)
+	run(t, ctx, chromedp.Click(chromedp.CSS("#log-older")))
+	waitJS(t, ctx, fmt.Sprintf(`document.querySelectorAll('#logs .log').length === %d`, n+5), 10*time.Second)
+	if first := text(t, ctx, `document.querySelector('#logs .log').innerText`); first == firstBefore {
+		t.Fatal("Load older did not put older lines above the newest page")
+	}
 
 	// Delete from the projects page.
 	run(t, ctx, chromedp.Navigate(ag.url+"/#/projects"), chromedp.WaitVisible(chromedp.CSS(card+`button[data-action="delete"]`)),

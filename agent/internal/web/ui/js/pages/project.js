@@ -4,7 +4,8 @@ import * as api from '../api.js';
 import { h, replace, errorBox, fmtBytes, fmtTime } from '../dom.js';
 import { stateBadge, installProgress, failureBox, isInstalling, projectActions } from './common.js';
 
-const PER_PAGE = 100;
+// Log lines per page; ?log_page_size=N in the address changes it.
+const PER_PAGE = Math.min(1000, Math.max(1, Number(new URLSearchParams(location.search).get('log_page_size')) || 100));
 
 export async function render(view, scope, [id]) {
   const enc = encodeURIComponent(id);
@@ -65,6 +66,8 @@ function logsPanel(id, scope) {
   const older = h('button', { type: 'button', id: 'log-older' }, 'Load older');
   const seen = new Set();
   let oldestPage = 1;
+  let newest = 0; // time of the newest line shown: older live lines belong to older pages
+  let pending = null; // live lines that arrive while a page loads
 
   const key = (e) => e.timestamp + '|' + e.level + '|' + e.message;
   const line = (e) => h('div', { class: 'log ' + e.level },
@@ -72,8 +75,11 @@ function logsPanel(id, scope) {
   const wanted = (e) => !level.value || e.level === level.value;
 
   async function load() {
+    delete box.dataset.loaded;
     replace(box);
     seen.clear();
+    newest = 0;
+    pending = [];
     const q = (page) => `/api/logs/${encodeURIComponent(id)}?per_page=${PER_PAGE}&page=${page}${level.value ? '&level=' + level.value : ''}`;
     try {
       const first = await api.get(q(1));
@@ -81,6 +87,9 @@ function logsPanel(id, scope) {
       const last = pages === 1 ? first : await api.get(q(pages));
       oldestPage = pages;
       for (const e of last.logs) add(e, false);
+      const live = pending;
+      pending = null;
+      for (const e of live) add(e, false);
       older.disabled = oldestPage <= 1;
       older.onclick = async () => {
         try {
@@ -94,13 +103,18 @@ function logsPanel(id, scope) {
       };
       replace(err);
       scroll();
+      box.dataset.loaded = level.value || 'all';
     } catch (e) {
+      pending = null;
       replace(err, errorBox(e));
     }
   }
   function add(e, live) {
-    if (!wanted(e) || seen.has(key(e))) return;
+    if (pending && live) { pending.push(e); return; }
+    const at = Date.parse(e.timestamp) || 0;
+    if (!wanted(e) || seen.has(key(e)) || at < newest) return;
     seen.add(key(e));
+    newest = at;
     box.append(line(e));
     if (live) scroll();
   }
