@@ -30,7 +30,7 @@ func BenchmarkDashboard(b *testing.B) {
 	py := filepath.Join(b.TempDir(), "python3")
 	os.WriteFile(py, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
 	ag := startAgent(b, func(c *config.Config) {
-		c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git")
+		c.ComfyUI.Repo = fx
 		c.ComfyUI.Python = py
 	})
 	if code := ag.call("POST", "/api/create_project", `{"name":"bench"}`, nil); code != 200 {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // The browser tests drive the embedded dashboard in a real headless Chromium (one browser for
@@ -32,11 +33,12 @@ import (
 // screenshots there; otherwise they go to the test's temp dir.
 
 var (
-	browserCtx  context.Context
-	browserSkip string
-	fixturesDir string
-	fixturesErr error
-	fixtureOnce sync.Once
+	browserCtx   context.Context
+	browserSkip  string
+	fixturesDir  string
+	fixturesRepo string
+	fixturesErr  error
+	fixtureOnce  sync.Once
 )
 
 func TestMain(m *testing.M) {
@@ -75,8 +77,9 @@ func TestMain(m *testing.M) {
 		}
 		defer func() {
 			if fixturesDir != "" {
-				os.RemoveAll(filepath.Dir(fixturesDir))
+				os.RemoveAll(fixturesDir)
 			}
+			projecttest.Cleanup()
 		}()
 		return m.Run()
 	}()
@@ -97,7 +100,8 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
-// fixtures builds the fake ComfyUI git repositories once per package run.
+// fixtures builds the fake ComfyUI git repositories once per package run and returns the
+// ComfyUI repository.
 func fixtures(t testing.TB) string {
 	t.Helper()
 	for _, tool := range []string{"git", "python3"} {
@@ -111,16 +115,14 @@ func fixtures(t testing.TB) string {
 			fixturesErr = err
 			return
 		}
-		fixturesDir = filepath.Join(tmp, "fixtures")
-		out, err := exec.Command(filepath.Join(repoRoot(), "scripts", "make-fixtures.sh"), fixturesDir).CombinedOutput()
-		if err != nil {
-			fixturesErr = fmt.Errorf("make fixtures: %v\n%s", err, out)
-		}
+		fixturesDir = tmp
+		f, err := projecttest.Build(tmp)
+		fixturesRepo, fixturesErr = f.ComfyUI, err
 	})
 	if fixturesErr != nil {
 		t.Fatal(fixturesErr)
 	}
-	return fixturesDir
+	return fixturesRepo
 }
 
 // agent runs a whole agent on a temp data dir, listening on an ephemeral loopback port.

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // recordCard keeps, in window.__seen, every distinct "state:progress" the card of project id
@@ -38,7 +39,10 @@ const recordCard = `(() => {
 func TestDashboardProjectLifecycle(t *testing.T) {
 	t.Parallel()
 	fx := fixtures(t)
-	ag := startAgent(t, func(c *config.Config) { c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git") })
+	ag := startAgent(t, func(c *config.Config) {
+		c.ComfyUI.Repo = fx
+		c.ComfyUI.Python = projecttest.Python(t)
+	})
 	ctx := tab(t)
 	dir := shotDir(t)
 	reqs := watchRequests(ctx)
@@ -51,6 +55,7 @@ func TestDashboardProjectLifecycle(t *testing.T) {
 
 	run(t, ctx, do(strings.Replace(recordCard, "%s", "browser-test", 1)),
 		chromedp.SendKeys(chromedp.CSS("#new-name"), "Browser Test"),
+		chromedp.SendKeys(chromedp.CSS("#new-port"), strconv.Itoa(projecttest.FreePort(t))),
 		chromedp.Click(chromedp.CSS(`#create-form button[type=submit]`)))
 	waitJS(t, ctx, `!!document.querySelector('article.project[data-id="browser-test"]')`, 10*time.Second)
 	before := reqs.count("/api/projects")
@@ -242,7 +247,7 @@ func TestDashboardPages(t *testing.T) {
 	py := filepath.Join(t.TempDir(), "python3")
 	os.WriteFile(py, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
 	ag := startAgent(t, func(c *config.Config) {
-		c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git")
+		c.ComfyUI.Repo = fx
 		c.ComfyUI.Python = py
 		c.GPU.Provider = "fake"
 		c.GPU.Fake = []config.FakeGPU{{UUID: "GPU-11111111-2222-3333-4444-555555555555", Name: "Fake RTX 4090", MemoryTotalMB: 24564, MemoryUsedMB: 3100}}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 type answer struct {
@@ -201,7 +202,10 @@ func TestLauncherInputFileInstall(t *testing.T) {
 	img := []byte("\x89PNG example for the template")
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(img) }))
 	defer files.Close()
-	ag := startAgent(t, func(c *config.Config) { c.ComfyUI.Repo = filepath.Join(fx, "ComfyUI.git") })
+	ag := startAgent(t, func(c *config.Config) {
+		c.ComfyUI.Repo = fx
+		c.ComfyUI.Python = projecttest.Python(t)
+	})
 	lj := `{"format":"comfyui_launcher","version":"1.0","workflow_json":{"nodes":[]},"snapshot_json":{"comfyui":null,"git_custom_nodes":{}},` +
 		`"files":[[{"download_url":"` + files.URL + `/example.png","dest_relative_path":"input/example.png","sha256_checksum":"","size":0}]],"pip_requirements":[]}`
 	var out map[string]any

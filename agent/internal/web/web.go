@@ -24,8 +24,8 @@ import (
 //go:embed ui
 var embedded embed.FS
 
-// Reserved are the path prefixes the UI never serves, whether or not a route matches.
-var Reserved = []string{"/api", "/ws", "/socket.io", "/comfy"}
+// reserved are the path prefixes the UI never serves, whether or not a route matches.
+var reserved = []string{"/api", "/ws", "/socket.io", "/comfy"}
 
 // Options configures a Handler.
 type Options struct {
@@ -82,7 +82,7 @@ func New(opts Options) (*Handler, error) {
 // else (reserved prefixes, registered routes, other methods) to api.
 func (h *Handler) Wrap(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || IsReserved(r.URL.Path) || h.isRoute(r) {
+		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || isReserved(r.URL.Path) || h.isRoute(r) {
 			api.ServeHTTP(w, r)
 			return
 		}
@@ -90,9 +90,9 @@ func (h *Handler) Wrap(api http.Handler) http.Handler {
 	})
 }
 
-// IsReserved reports whether p belongs to the API's prefixes.
-func IsReserved(p string) bool {
-	for _, pre := range Reserved {
+// isReserved reports whether p belongs to the API's prefixes.
+func isReserved(p string) bool {
+	for _, pre := range reserved {
 		if p == pre || strings.HasPrefix(p, pre+"/") {
 			return true
 		}
