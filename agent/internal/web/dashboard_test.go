@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
@@ -224,6 +226,18 @@ func TestDashboardLogin(t *testing.T) {
 	comfy := reqs.withPath("/comfy/")
 	if len(comfy) < 2 || comfy[len(comfy)-1].auth != "Bearer "+token {
 		t.Fatalf("the dashboard did not present the token under /comfy/ at login and on reload (requests: %q)", comfy)
+	}
+	// That left the HttpOnly cookie ComfyUI pages under /comfy/ load their assets with.
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{ag.url + "/comfy/some-project/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cookies.Cookies {
+		found = found || (c.Name == api.SessionCookie && c.HTTPOnly && strings.HasPrefix(c.Path, "/comfy"))
+	}
+	if !found {
+		t.Fatalf("no HttpOnly %s cookie for /comfy/ after login: %+v", api.SessionCookie, cookies.Cookies)
 	}
 }
 
