@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -396,4 +397,46 @@ func TestDashboardDownloadControls(t *testing.T) {
 	waitJS(t, ctx, `!`+row+`?.innerText.includes('paused') && !!`+row+`.querySelector('button[data-label="Pause"]')`, 30*time.Second)
 	run(t, ctx, do(`window.confirm = () => true`), chromedp.Click(chromedp.CSS(`#downloads tr[data-id] button[data-label="Cancel"]`)))
 	waitJS(t, ctx, row+`?.innerText.includes('cancelled')`, 30*time.Second)
+}
+
+// TestDashboardExtensions renders GET /api/extensions in the shape the extension registry
+// serves (its Status: state, capabilities, stats, last error). The extension system is built
+// elsewhere, so the browser answers that one request itself (DevTools Fetch interception); the
+// agent's own 404 for it is TestDashboardPages' "no extension system".
+func TestDashboardExtensions(t *testing.T) {
+	t.Parallel()
+	ag := startAgent(t, nil)
+	ctx := tab(t)
+	body := []byte(`{"extensions":[
+	  {"id":"hf-mirror","version":"1.2.0","transport":"wasm","capabilities":["model_source"],"state":"ready",
+	   "stats":{"calls":12,"errors":1,"timeouts":0,"p50_ms":3.5,"p99_ms":41.2}},
+	  {"id":"civitai-plus","version":"0.3.1","transport":"plugin","capabilities":["model_source","workflow_parser"],"state":"failed",
+	   "last_error":"plugin exited: signal: killed","last_error_at":"2026-01-02T03:04:05Z","stats":{"calls":3,"errors":3,"timeouts":2}}]}`)
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/api/extensions"}}}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			chromedp.Call(ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 200,
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}}, Body: body})
+		}
+	}()
+	run(t, ctx, chromedp.Navigate(ag.url+"/#/extensions"), chromedp.WaitVisible(chromedp.CSS(`article[data-id="civitai-plus"]`)))
+	ok := text(t, ctx, `document.querySelector('article[data-id="hf-mirror"]').innerText`)
+	bad := text(t, ctx, `document.querySelector('article[data-id="civitai-plus"]').innerText`)
+	for _, want := range []string{"ready", "wasm", "model_source", "12 calls, 1 errors", "p50 3.5 ms"} {
+		if !strings.Contains(ok, want) {
+			t.Fatalf("hf-mirror card lacks %q:\n%s", want, ok)
+		}
+	}
+	for _, want := range []string{"failed", "model_source, workflow_parser", "2 timeouts", "Last error", "plugin exited: signal: killed"} {
+		if !strings.Contains(bad, want) {
+			t.Fatalf("civitai-plus card lacks %q:\n%s", want, bad)
+		}
+	}
+	shoot(t, ctx, shotDir(t), "extensions-listed", true)
 }
