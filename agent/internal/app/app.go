@@ -27,6 +27,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/proxy"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
+	"github.com/comfylauncher/launcher/agent/internal/web"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
 
@@ -50,6 +51,7 @@ type App struct {
 	models   *models.Service
 	catalog  workflow.ModelCatalog
 	workflow *workflow.Service
+	web      *web.Handler
 
 	// bgCancel stops goroutines started with background.
 	bgCancel context.CancelFunc
@@ -122,7 +124,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -132,7 +134,12 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 }
 
 // Handler is the agent's HTTP handler (tests serve it with httptest).
-func (a *App) Handler() http.Handler { return a.api.Handler() }
+func (a *App) Handler() http.Handler {
+	if a.web != nil {
+		return a.web.Wrap(a.api.Handler())
+	}
+	return a.api.Handler()
+}
 
 // Token is the API token in force ("" when auth is off).
 func (a *App) Token() string { return a.token }

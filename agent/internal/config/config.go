@@ -55,6 +55,8 @@ type ServerConfig struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel        string   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// UIDir, when set, is a static web UI build served at / instead of the embedded dashboard.
+	UIDir string `toml:"ui_dir"`
 }
 
 // PathsConfig is the [paths] section.
@@ -213,6 +215,9 @@ func (c *Config) resolve() {
 	c.Paths.ModelsDir = absPath(c.Paths.ModelsDir)
 	if c.Server.TokenFile != "" {
 		c.Server.TokenFile = absPath(c.Server.TokenFile)
+	}
+	if c.Server.UIDir != "" {
+		c.Server.UIDir = absPath(c.Server.UIDir)
 	}
 }
 
