@@ -21,6 +21,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
@@ -43,6 +44,8 @@ type App struct {
 	models   *models.Service
 	catalog  workflow.ModelCatalog
 	workflow *workflow.Service
+	// managerData is the one ComfyUI-Manager data component (wire_managerdata.go).
+	managerData *managerdata.Data
 
 	// bgCancel stops goroutines started with background.
 	bgCancel context.CancelFunc
@@ -108,7 +111,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireWorkflow, a.wireProject} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err

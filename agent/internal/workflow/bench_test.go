@@ -1,13 +1,19 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/api"
 )
 
 // BenchmarkAnalyzeLargestCorpus: the largest corpus file (LTX-2 ICLoRA, 370 KB, 6 subgraph
@@ -97,6 +103,35 @@ func BenchmarkParse10MB(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := Parse(raw, Limits{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPreviewHTTPLargestCorpus: POST /api/workflow/preview with the largest corpus workflow
+// over loopback HTTP, through the API server's real middleware chain and the real handler, with
+// the real Manager data. Each iteration sends the request and reads the whole answer.
+func BenchmarkPreviewHTTPLargestCorpus(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join(corpusDir(b, "workflows"), "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"workflow_json": ` + string(raw) + `}`)
+	srv := api.New(api.Options{})
+	NewService(Options{Manager: seededManager(b)}).Routes(srv.Router)
+	ts := httptest.NewServer(srv.Handler())
+	b.Cleanup(ts.Close)
+	client := ts.Client()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Post(ts.URL+"/api/workflow/preview", "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("preview: status %d, %v", resp.StatusCode, err)
 		}
 	}
 }

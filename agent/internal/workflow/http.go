@@ -2,18 +2,26 @@ package workflow
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 )
 
 // Routes registers the workflow routes.
 func (s *Service) Routes(r *httprouter.Router) {
 	r.POST("/api/workflow/preview", s.handlePreview)
 	r.POST("/api/workflow/validate", s.handleValidate)
+	// The Manager data routes: /api/manager-data is their home; the /api/workflow/ spellings
+	// stay for clients written against them.
+	r.GET("/api/manager-data", s.handleManagerStatus)
+	r.POST("/api/manager-data/refresh", s.handleManagerRefresh)
+	r.POST("/api/manager-data/import", s.handleManagerImport)
 	r.GET("/api/workflow/manager-data", s.handleManagerStatus)
 	r.POST("/api/workflow/manager-data/refresh", s.handleManagerRefresh)
 }
@@ -82,16 +90,69 @@ func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ httpr
 }
 
 func (s *Service) handleManagerStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"files": s.manager.Status(), "warnings": nonNilStrings(s.manager.Warnings())})
+	st := s.manager.Status()
+	api.WriteJSON(w, http.StatusOK, managerStatusBody(st))
+}
+
+// managerStatusBody is the Status with "warnings" never null.
+func managerStatusBody(st managerdata.Status) managerdata.Status {
+	st.Warnings = nonNilStrings(st.Warnings)
+	return st
 }
 
 func (s *Service) handleManagerRefresh(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	if err := s.manager.Refresh(r.Context()); err != nil {
 		api.WriteError(w, r, apierr.Wrap(apierr.Unavailable, "ManagerDataUnavailable", err, "",
-			"Check the agent can reach the Manager data URLs ([workflow] manager_urls), or seed the cache directory by hand"))
+			"Check the agent can reach the URLs of manager.extension_node_map_url, manager.github_stats_url, manager.model_list_url and manager.custom_node_list_url in launcher.toml",
+			"On a node without internet, load a copy with POST /api/manager-data/import or `launcher manager-data import DIR|URL`"))
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "files": s.manager.Status()})
+	st := managerStatusBody(s.manager.Status())
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "files": st.Files, "status": st})
+}
+
+// managerImportBody is the body of POST /api/manager-data/import.
+type managerImportBody struct {
+	// Source is a directory on the agent's machine or an http(s) URL of a folder holding the
+	// Manager files.
+	Source string `json:"source"`
+	// FetchedAt optionally dates the copy (RFC 3339); default: the source's own date.
+	FetchedAt string `json:"fetched_at"`
+}
+
+func (s *Service) handleManagerImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var body managerImportBody
+	if err := api.DecodeJSON(w, r, &body, 0); err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	if body.Source == "" {
+		api.WriteError(w, r, apierr.New(apierr.Invalid, "ValidationError", "source is required",
+			`Send {"source": "/path/on/the/agent/machine"} or {"source": "https://mirror/manager/"}: a folder holding extension-node-map.json, github-stats.json, model-list.json and custom-node-list.json`))
+		return
+	}
+	var at time.Time
+	if body.FetchedAt != "" {
+		t, err := time.Parse(time.RFC3339, body.FetchedAt)
+		if err != nil {
+			api.WriteError(w, r, apierr.Newf(apierr.Invalid, "ValidationError", "fetched_at %q is not an RFC 3339 time", body.FetchedAt).
+				Suggest(`Write it like "2026-11-30T12:00:00Z", or leave it out to use the files' own date`))
+			return
+		}
+		at = t
+	}
+	res, err := s.manager.Import(r.Context(), body.Source, at)
+	switch {
+	case errors.Is(err, managerdata.ErrBadSource):
+		api.WriteError(w, r, apierr.Wrap(apierr.Invalid, "ManagerDataImportError", err, "",
+			"Give an absolute directory on the agent's machine, or an http(s) URL, that holds extension-node-map.json, github-stats.json, model-list.json and custom-node-list.json as ComfyUI-Manager publishes them"))
+		return
+	case err != nil:
+		api.WriteError(w, r, apierr.Wrap(apierr.Internal, "ManagerDataImportError", err, "",
+			"Check that the agent can write its Manager cache (paths.data_dir/manager)"))
+		return
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "import": res, "status": managerStatusBody(s.manager.Status())})
 }
 
 func nonNilStrings(s []string) []string {

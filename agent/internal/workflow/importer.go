@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
@@ -115,7 +116,7 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 				}
 				if mm.Folder == "" && c.Folder != "" {
 					// The workflow did not say where the file goes; the source knows.
-					mm.Folder = CanonicalFolder(c.Folder)
+					mm.Folder = comfy.CanonicalFolder(c.Folder)
 					mm.DestRelativePath = DestPath(mm.Folder, m.Filename)
 				}
 				mm.Suggestions = append(mm.Suggestions, suggestionFrom(c, m))

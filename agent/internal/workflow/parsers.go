@@ -7,25 +7,9 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
-
-// modelExts are file extensions treated as model files (ComfyUI's supported_pt_extensions plus
-// .gguf and .onnx).
-var modelExts = []string{".safetensors", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl", ".sft", ".gguf", ".onnx"}
-
-// HasModelExt reports whether s ends in a model file extension.
-func HasModelExt(s string) bool {
-	if len(s) > 16 {
-		s = s[len(s)-16:] // only the tail matters; long prompts are common
-	}
-	l := strings.ToLower(s)
-	for _, e := range modelExts {
-		if strings.HasSuffix(l, e) {
-			return true
-		}
-	}
-	return false
-}
 
 // notAFile are loader values that name no file (VAELoader's built-in choices, empty choices).
 var notAFile = map[string]bool{
@@ -113,7 +97,7 @@ func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 			if !ok {
 				continue
 			}
-			folder := CanonicalFolder(em.Directory)
+			folder := comfy.CanonicalFolder(em.Directory)
 			sha := ""
 			if strings.EqualFold(em.HashType, "sha256") {
 				sha = strings.ToLower(em.Hash)
@@ -131,7 +115,7 @@ func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 		if name == "" {
 			name = urlFilename(em.URL)
 		}
-		folder := CanonicalFolder(em.Directory)
+		folder := comfy.CanonicalFolder(em.Directory)
 		sha := ""
 		if strings.EqualFold(em.HashType, "sha256") {
 			sha = strings.ToLower(em.Hash)
@@ -191,7 +175,7 @@ func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 				return
 			}
 			name := urlFilename(s)
-			if !HasModelExt(name) || out.HasName(name) {
+			if !comfy.HasModelExt(name) || out.HasName(name) {
 				return
 			}
 			folder := in.Manager.FolderOf(name)
@@ -221,7 +205,7 @@ func (p *extensionParser) Parse(_ context.Context, in *Input, out *Findings) err
 			continue
 		}
 		n.Strings(func(key, s string) {
-			if isURL(s) || !HasModelExt(s) || strings.ContainsAny(s, "\n\t") || len(s) > 512 || out.HasName(s) {
+			if isURL(s) || !comfy.HasModelExt(s) || strings.ContainsAny(s, "\n\t") || len(s) > 512 || out.HasName(s) {
 				return
 			}
 			folder := in.Manager.FolderOf(s)
