@@ -47,9 +47,14 @@ type App struct {
 	// managerData is the one ComfyUI-Manager data component (wire_managerdata.go).
 	managerData *managerdata.Data
 
-	// bgCancel stops goroutines started with background.
+	// bgCancel stops goroutines started with background and whenServing.
 	bgCancel context.CancelFunc
+	bgCtx    context.Context
 	bg       []func(ctx context.Context)
+	// afterServing are background goroutines that start once the listener serves (or at the end
+	// of Start when the caller serves the Handler itself), so start-up work that can wait does
+	// not compete with it.
+	afterServing []func(ctx context.Context)
 
 	snapshots []hub.SnapshotFunc
 	starters  []func(ctx context.Context) error
@@ -156,11 +161,22 @@ func (a *App) checkOrigin(r *http.Request) bool {
 // background registers a goroutine that runs from Start until shutdown.
 func (a *App) background(fn func(ctx context.Context)) { a.bg = append(a.bg, fn) }
 
+// whenServing registers a goroutine that starts once the agent serves and runs until shutdown.
+func (a *App) whenServing(fn func(ctx context.Context)) { a.afterServing = append(a.afterServing, fn) }
+
 // Start runs the subsystems' start hooks (restoring state, resuming operations) and their
-// background loops.
+// background loops, including those that wait for serving (the caller serves Handler).
 func (a *App) Start(ctx context.Context) error {
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	a.startAfterServing()
+	return nil
+}
+
+func (a *App) start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.Background())
-	a.bgCancel = cancel
+	a.bgCtx, a.bgCancel = bgCtx, cancel
 	for _, fn := range a.bg {
 		go fn(bgCtx)
 	}
@@ -170,6 +186,12 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (a *App) startAfterServing() {
+	for _, fn := range a.afterServing {
+		go fn(a.bgCtx)
+	}
 }
 
 // shutdown stops background loops and runs stop hooks in reverse order.
@@ -193,7 +215,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w (another process may use the port: change server.listen)", a.cfg.Server.Listen, err)
 	}
-	if err := a.Start(ctx); err != nil {
+	if err := a.start(ctx); err != nil {
 		ln.Close()
 		a.shutdown(context.Background())
 		return err
@@ -210,6 +232,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	a.startAfterServing()
 	select {
 	case err := <-errc:
 		a.shutdown(context.Background())

@@ -14,7 +14,7 @@ const managerRefreshCheck = time.Hour
 
 // wireManagerData builds the one ComfyUI-Manager data component that the workflow parser and
 // the comfyui-manager model source share, and reports it in /api/health. The cache is read in
-// the background, so the agent serves at once; analyses wait for the load (bounded) meanwhile.
+// the background once the agent serves; analyses wait for the load (bounded) meanwhile.
 func (a *App) wireManagerData() error {
 	data := managerdata.New(managerdata.OptionsFromConfig(a.cfg))
 	a.managerData = data
@@ -23,7 +23,7 @@ func (a *App) wireManagerData() error {
 		ok, st := data.Healthy()
 		return ok, st
 	})
-	a.background(func(ctx context.Context) {
+	a.whenServing(func(ctx context.Context) {
 		if err := data.Load(ctx); err != nil {
 			log.Warn("ComfyUI-Manager data cache partly unreadable", "dir", data.CacheDir(), "err", err)
 		}

@@ -50,10 +50,15 @@ type patternPack struct {
 	repo string
 }
 
-// nodeMap is extension-node-map.json.
+// nodeMap is extension-node-map.json. Its 40,000 node types dominate the index's memory, so
+// their names live in one string (the map keys are slices of it) and each maps to a small
+// number instead of a slice.
 type nodeMap struct {
-	core      map[string]bool
-	typeRepos map[string][]string
+	core map[string]bool
+	// typeRepo is repos index + 1 of the one pack listing the type, or multiRepos|i for the
+	// packs in multi[i].
+	typeRepo  map[string]uint32
+	multi     [][]string
 	preempt   map[string]string
 	patterns  []patternPack
 	titles    map[string]string
@@ -175,8 +180,8 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	n := &nodeMap{core: map[string]bool{}, typeRepos: map[string][]string{}, preempt: map[string]string{},
-		titles: map[string]string{}}
+	n := &nodeMap{core: map[string]bool{}, preempt: map[string]string{}, titles: map[string]string{}}
+	typeRepos := map[string][]string{}
 	// Sorted so that "first claim wins" rules are deterministic.
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -215,7 +220,7 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 			continue
 		}
 		for _, t := range types {
-			n.typeRepos[t] = append(n.typeRepos[t], repo)
+			typeRepos[t] = append(typeRepos[t], repo)
 		}
 		for _, t := range meta.Preemptions {
 			if _, taken := n.preempt[t]; !taken {
@@ -229,10 +234,42 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 		}
 	}
 	sort.Slice(n.patterns, func(i, j int) bool { return n.patterns[i].repo < n.patterns[j].repo })
-	for t := range n.typeRepos {
-		sort.Strings(n.typeRepos[t])
-	}
+	n.compactTypes(typeRepos)
 	return n, nil
+}
+
+// multiRepos flags a typeRepo value that indexes multi.
+const multiRepos = 1 << 31
+
+// compactTypes stores typeRepos in the compact form: names in one arena string, one number each.
+func (n *nodeMap) compactTypes(typeRepos map[string][]string) {
+	repoIdx := make(map[string]uint32, len(n.repos))
+	for i, r := range n.repos {
+		repoIdx[r] = uint32(i) + 1
+	}
+	size := 0
+	for t := range typeRepos {
+		size += len(t)
+	}
+	var arena strings.Builder
+	arena.Grow(size)
+	offs := make(map[string]int, len(typeRepos))
+	for t := range typeRepos {
+		offs[t] = arena.Len()
+		arena.WriteString(t)
+	}
+	all := arena.String()
+	n.typeRepo = make(map[string]uint32, len(typeRepos))
+	for t, repos := range typeRepos {
+		key := all[offs[t] : offs[t]+len(t)]
+		if len(repos) == 1 {
+			n.typeRepo[key] = repoIdx[repos[0]]
+			continue
+		}
+		sort.Strings(repos)
+		n.typeRepo[key] = multiRepos | uint32(len(n.multi))
+		n.multi = append(n.multi, repos)
+	}
 }
 
 func parseStats(b []byte) (map[string]int, error) {
@@ -386,12 +423,20 @@ func (ix *Index) Has(name string) bool {
 // CoreType reports whether the node map lists the type under ComfyUI itself.
 func (ix *Index) CoreType(t string) bool { return ix != nil && ix.nodes != nil && ix.nodes.core[t] }
 
-// ReposOfType are the packs whose node list has the type, sorted.
+// ReposOfType are the packs whose node list has the type, sorted; callers must not modify it.
 func (ix *Index) ReposOfType(t string) []string {
 	if ix == nil || ix.nodes == nil {
 		return nil
 	}
-	return ix.nodes.typeRepos[t]
+	v, ok := ix.nodes.typeRepo[t]
+	switch {
+	case !ok:
+		return nil
+	case v&multiRepos != 0:
+		return ix.nodes.multi[v&^multiRepos]
+	default:
+		return []string{ix.nodes.repos[v-1]}
+	}
 }
 
 // Preemptor is the pack that claims the type ahead of every other (the node map's
