@@ -57,12 +57,12 @@ type nodeMap struct {
 	core map[string]bool
 	// typeRepo is repos index + 1 of the one pack listing the type, or multiRepos|i for the
 	// packs in multi[i].
-	typeRepo  map[string]uint32
-	multi     [][]string
-	preempt   map[string]string
-	patterns  []patternPack
-	titles    map[string]string
-	repos     []string // sorted
+	typeRepo map[string]uint32
+	multi    [][]string
+	preempt  map[string]string
+	patterns []patternPack
+	titles   map[string]string
+	repos    []string // sorted
 }
 
 // customList is custom-node-list.json.
