@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 )
@@ -26,6 +28,7 @@ func BenchmarkAnalyzeLargestCorpus(b *testing.B) {
 	s := NewService(Options{Manager: seededManager(b)})
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		if _, err := s.Analyze(context.Background(), raw); err != nil {
 			b.Fatal(err)
@@ -123,6 +126,7 @@ func BenchmarkPreviewHTTPLargestCorpus(b *testing.B) {
 	client := ts.Client()
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		resp, err := client.Post(ts.URL+"/api/workflow/preview", "application/json", bytes.NewReader(body))
 		if err != nil {
@@ -134,4 +138,22 @@ func BenchmarkPreviewHTTPLargestCorpus(b *testing.B) {
 			b.Fatalf("preview: status %d, %v", resp.StatusCode, err)
 		}
 	}
+}
+
+// reportCPU adds a cpu-ns/op metric: the process's CPU time (client and server together) per
+// iteration, which a loaded machine disturbs far less than wall time. Call the result after
+// the loop (defer reportCPU(b)()).
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() {
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,9 +1,12 @@
 package workflow
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -30,17 +33,79 @@ type workflowBody struct {
 	WorkflowJSON json.RawMessage `json:"workflow_json"`
 }
 
-// readWorkflow decodes {"workflow_json": ...}; the body may be a little larger than the workflow.
-func (s *Service) readWorkflow(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readWorkflow reads {"workflow_json": ...} and decodes the workflow; the body may be a little
+// larger than the workflow. The body is parsed once, and the workflow is the parsed value of
+// its field (no second parse, no re-encoding). Anything unusual (malformed JSON, a field
+// spelled in another case, too deep, too large) takes readWorkflowSlow, whose errors are the
+// precise ones.
+func (s *Service) readWorkflow(w http.ResponseWriter, r *http.Request) (*Document, error) {
+	limit := int64(s.lim.MaxBytes) + 4096
+	if r.Body == nil {
+		return s.readWorkflowSlow(w, r, limit)
+	}
+	body, err := readBody(io.LimitReader(r.Body, limit+1), r.ContentLength)
+	if err != nil || int64(len(body)) > limit {
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+		return s.readWorkflowSlow(w, r, limit)
+	}
+	spans := map[string][2]int{}
+	v, ok := parseJSONFast(body, s.lim.MaxDepth+1, spans)
+	obj, isObj := v.(map[string]any)
+	span, has := spans["workflow_json"]
+	if ok && isObj && has && !hasFoldedTwin(spans, "workflow_json") {
+		raw := body[span[0]:span[1]]
+		if string(raw) != "null" && len(raw) <= s.lim.MaxBytes {
+			return decodeValue(obj["workflow_json"], raw, 0)
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return s.readWorkflowSlow(w, r, limit)
+}
+
+// readBody reads r to its end into one buffer sized by the request's Content-Length (when
+// given), so a large workflow is not copied through a series of doubling buffers.
+func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
+	if sizeHint < 0 || sizeHint > 1<<30 {
+		sizeHint = 0
+	}
+	buf := make([]byte, 0, sizeHint+1) // +1: the read that sees EOF needs no growth
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// hasFoldedTwin reports whether another key matches name case-insensitively, as encoding/json
+// matches struct fields: then the last one would win there, so the slow path decides.
+func hasFoldedTwin(spans map[string][2]int, name string) bool {
+	for k := range spans {
+		if k != name && strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// readWorkflowSlow is readWorkflow through encoding/json.
+func (s *Service) readWorkflowSlow(w http.ResponseWriter, r *http.Request, limit int64) (*Document, error) {
 	var body workflowBody
-	if err := api.DecodeJSON(w, r, &body, int64(s.lim.MaxBytes)+4096); err != nil {
+	if err := api.DecodeJSON(w, r, &body, limit); err != nil {
 		return nil, err
 	}
 	if len(body.WorkflowJSON) == 0 || string(body.WorkflowJSON) == "null" {
 		return nil, apierr.New(apierr.Invalid, "ValidationError", "workflow_json is required",
 			`Send {"workflow_json": <the workflow file's JSON>}`)
 	}
-	return body.WorkflowJSON, nil
+	return Decode(body.WorkflowJSON, s.lim)
 }
 
 // PreviewResponse is the body of POST /api/workflow/preview.
@@ -50,12 +115,12 @@ type PreviewResponse struct {
 }
 
 func (s *Service) handlePreview(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	raw, err := s.readWorkflow(w, r)
+	doc, err := s.readWorkflow(w, r)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	a, err := s.Analyze(r.Context(), raw)
+	a, err := s.AnalyzeDocument(r.Context(), doc)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -73,12 +138,12 @@ type ValidateResponse struct {
 }
 
 func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	raw, err := s.readWorkflow(w, r)
+	doc, err := s.readWorkflow(w, r)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	v, err := s.Validate(r.Context(), raw)
+	v, err := s.ValidateDocument(r.Context(), doc)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return

@@ -254,3 +254,56 @@ func TestManagerDataImportRoute(t *testing.T) {
 		t.Errorf("preview after import: %d %v", status, out)
 	}
 }
+
+// TestPreviewFastPathSameAnswers: the one-parse path of the preview route answers exactly as
+// analysing the workflow file does, for every test workflow and for bodies only the
+// encoding/json path reads (other spellings of the field, trailing data).
+func TestPreviewFastPathSameAnswers(t *testing.T) {
+	s := testService(t, defaultCatalog())
+	srv := newTestServer(t, s)
+	files, _ := filepath.Glob("testdata/workflows/*.json")
+	if len(files) == 0 {
+		t.Fatal("no test workflows")
+	}
+	metadataOf := func(t *testing.T, body string) string {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/api/workflow/preview", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Metadata json.RawMessage `json:"metadata"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		return string(out.Metadata)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.Analyze(context.Background(), raw)
+			if err != nil {
+				t.Skipf("not a valid workflow: %v", err)
+			}
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			enc.Encode(a.Metadata)
+			for name, body := range map[string]string{
+				"fast":       `{"workflow_json": ` + string(raw) + `}`,
+				"other case": `{"Workflow_JSON": ` + string(raw) + `}`,
+				"trailing":   `{"workflow_json": ` + string(raw) + `} trailing`,
+				"twin":       `{"workflow_json": {"nodes": []}, "WORKFLOW_JSON": ` + string(raw) + `}`,
+			} {
+				if got := metadataOf(t, body); got != strings.TrimSpace(want.String()) {
+					t.Errorf("%s: metadata differs from Analyze:\n got %.300s\nwant %.300s", name, got, want.String())
+				}
+			}
+		})
+	}
+}

@@ -74,7 +74,16 @@ type Validation struct {
 // Validate analyses raw, checks every required model against the store and, for the missing
 // ones, asks the model sources for suggestions. With nothing missing it builds the launcher JSON.
 func (s *Service) Validate(ctx context.Context, raw []byte) (*Validation, error) {
-	a, err := s.Analyze(ctx, raw)
+	doc, err := Decode(raw, s.lim)
+	if err != nil {
+		return nil, err
+	}
+	return s.ValidateDocument(ctx, doc)
+}
+
+// ValidateDocument is Validate for a decoded document.
+func (s *Service) ValidateDocument(ctx context.Context, doc *Document) (*Validation, error) {
+	a, err := s.AnalyzeDocument(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
