@@ -34,14 +34,15 @@ type jsonParser struct {
 }
 
 func (p *jsonParser) skipSpace() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
+	i, b := p.i, p.b
+	for i < len(b) {
+		c := b[i]
+		if c > ' ' || (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+			break
 		}
+		i++
 	}
+	p.i = i
 }
 
 func (p *jsonParser) value(depth int) (any, bool) {

@@ -53,9 +53,14 @@ func (ix *ManagerIndex) patternRepos(t string) []string {
 		return r
 	}
 	r := ix.data.PatternRepos(t)
-	ix.patterns[t] = r
+	if len(ix.patterns) < maxPatternMemo { // requests choose the types: bound what they add
+		ix.patterns[t] = r
+	}
 	return r
 }
+
+// maxPatternMemo bounds the remembered pattern lookups (the node map lists about 40,000 types).
+const maxPatternMemo = 100_000
 
 // ListedModels returns the model-list entries for a file name (any subfolder); folder "" matches
 // any folder.
