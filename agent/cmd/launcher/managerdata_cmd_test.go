@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,22 +14,19 @@ import (
 // internet) and whose max_age is long enough that no copy counts as stale on any test date.
 func offlineConfig(t *testing.T, dataDir string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-[paths]
-data_dir = %q
-[gpu]
-provider = "none"
-[manager]
+	p := writeTestConfig(t, dataDir)
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(`[manager]
 max_age = "876000h"
 extension_node_map_url = "http://127.0.0.1:1/extension-node-map.json"
 github_stats_url = "http://127.0.0.1:1/github-stats.json"
 model_list_url = "http://127.0.0.1:1/model-list.json"
 custom_node_list_url = "http://127.0.0.1:1/custom-node-list.json"
-`, dataDir)
-	p := filepath.Join(t.TempDir(), "launcher.toml")
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+`); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -4,7 +4,11 @@
 // the model store, the workflow parser and the model sources share one table.
 package comfy
 
-import "strings"
+import (
+	"net/url"
+	"path"
+	"strings"
+)
 
 // Folder is one ComfyUI model folder key and the directories (relative to models_dir) that
 // hold it. The first directory is where downloads go.
@@ -136,4 +140,19 @@ func HasModelExt(name string) bool {
 		}
 	}
 	return false
+}
+
+// URLFileName is the name a model file downloaded from rawURL is stored under: the last
+// segment of the URL's path, unescaped ("" when there is none). ComfyUI-Manager names its
+// "<huggingface>" model-list entries this way.
+func URLFileName(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	b := path.Base(u.Path)
+	if b == "." || b == "/" {
+		return ""
+	}
+	return b
 }

@@ -1,6 +1,10 @@
 package comfy
 
-import "testing"
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
 
 func TestFolderNames(t *testing.T) {
 	cases := []struct {
@@ -55,6 +59,49 @@ func TestHasModelExt(t *testing.T) {
 	} {
 		if got := HasModelExt(name); got != want {
 			t.Errorf("HasModelExt(%q) = %v", name, got)
+		}
+	}
+}
+
+func TestURLFileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://hf.co/a/resolve/main/sub/x%20y.safetensors?download=1": "x y.safetensors",
+		"https://hf.co/": "", "https://hf.co": "", "::bad": "",
+	} {
+		if got := URLFileName(in); got != want {
+			t.Errorf("URLFileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestLeafImports guards the layering: comfy is a leaf (nothing of the agent), and the Manager
+// data component it serves imports nothing of the HTTP API or the event hub. (managerdata's
+// transitive edge config -> gpu -> api is the config package's to cut.)
+func TestLeafImports(t *testing.T) {
+	const mod = "github.com/comfylauncher/launcher/"
+	cases := []struct {
+		pkg, format string
+		banned      []string
+	}{
+		{mod + "agent/internal/comfy", `{{join .Deps " "}}`, []string{mod}},
+		{mod + "agent/internal/managerdata", `{{join .Imports " "}}`, []string{mod + "agent/internal/api", mod + "agent/internal/hub",
+			"github.com/julienschmidt/httprouter"}},
+	}
+	for _, c := range cases {
+		out, err := exec.Command("go", "list", "-f", c.format, c.pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", c.pkg, err, out)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) == 0 {
+			t.Fatalf("go list %s listed nothing: the guard would prove nothing", c.pkg)
+		}
+		for _, dep := range deps {
+			for _, b := range c.banned {
+				if strings.HasPrefix(dep, b) {
+					t.Errorf("%s depends on %s", c.pkg, dep)
+				}
+			}
 		}
 	}
 }

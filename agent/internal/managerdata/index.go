@@ -3,7 +3,6 @@ package managerdata
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"path"
 	"regexp"
 	"sort"
@@ -346,7 +345,7 @@ func parseModelList(b []byte) (map[string][]Model, error) {
 		file := m.Filename
 		if file == "" || strings.HasPrefix(file, "<") {
 			// "<huggingface>": the file is named like the URL's last segment.
-			file = urlFilename(m.URL)
+			file = comfy.URLFileName(m.URL)
 		}
 		if file == "" {
 			continue
@@ -368,19 +367,6 @@ func parseModelList(b []byte) (map[string][]Model, error) {
 		out[k] = append(out[k], e)
 	}
 	return out, nil
-}
-
-// urlFilename returns the file name at the end of a URL's path.
-func urlFilename(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	b := path.Base(u.Path)
-	if b == "." || b == "/" {
-		return ""
-	}
-	return b
 }
 
 // ParseSize parses Manager sizes like "67.0MB", "1.2 GB", "512KB" into bytes (0 when unknown).

@@ -3,8 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"path"
 	"regexp"
 	"strings"
 
@@ -19,19 +17,6 @@ var notAFile = map[string]bool{
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
-}
-
-// urlFilename returns the file name at the end of a URL's path.
-func urlFilename(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	b := path.Base(u.Path)
-	if b == "." || b == "/" {
-		return ""
-	}
-	return b
 }
 
 func activeFields(n *Node) (bool, string) { return n.Inactive, n.InactiveReason }
@@ -70,7 +55,7 @@ func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error 
 				Source: "loader", AutoDownload: s.Auto, Directory: s.Dir, Inactive: inactive, InactiveReason: reason,
 			}
 			if isURL(str) {
-				m.URL, m.Filename, m.Source = str, urlFilename(str), "url"
+				m.URL, m.Filename, m.Source = str, comfy.URLFileName(str), "url"
 			}
 			out.AddModel(m)
 		}
@@ -113,7 +98,7 @@ func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, em := range in.Graph.Models {
 		name := NormalizeName(em.Name)
 		if name == "" {
-			name = urlFilename(em.URL)
+			name = comfy.URLFileName(em.URL)
 		}
 		folder := comfy.CanonicalFolder(em.Directory)
 		sha := ""
@@ -174,7 +159,7 @@ func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 			if !isURL(s) {
 				return
 			}
-			name := urlFilename(s)
+			name := comfy.URLFileName(s)
 			if !comfy.HasModelExt(name) || out.HasName(name) {
 				return
 			}
