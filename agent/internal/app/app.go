@@ -46,6 +46,8 @@ type App struct {
 	workflow *workflow.Service
 	// managerData is the one ComfyUI-Manager data component (wire_managerdata.go).
 	managerData *managerdata.Data
+	// managerChecked is closed once the cache is loaded and the first refresh check is done.
+	managerChecked chan struct{}
 
 	// bgCancel stops goroutines started with background and whenServing.
 	bgCancel context.CancelFunc

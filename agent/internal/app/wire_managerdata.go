@@ -18,6 +18,8 @@ const managerRefreshCheck = time.Hour
 func (a *App) wireManagerData() error {
 	data := managerdata.New(managerdata.OptionsFromConfig(a.cfg))
 	a.managerData = data
+	checked := make(chan struct{})
+	a.managerChecked = checked
 	log := a.log.With("component", "manager-data")
 	a.api.AddHealth("manager_data", func() (bool, any) {
 		ok, st := data.Healthy()
@@ -32,11 +34,14 @@ func (a *App) wireManagerData() error {
 		debug.FreeOSMemory()
 		tick := time.NewTicker(managerRefreshCheck)
 		defer tick.Stop()
-		for {
+		for first := true; ; first = false {
 			if fetched, err := data.RefreshIfStale(ctx); err != nil {
 				log.Warn("refresh ComfyUI-Manager data (the cached copy stays in use)", "err", err)
 			} else if fetched {
 				debug.FreeOSMemory()
+			}
+			if first {
+				close(checked)
 			}
 			select {
 			case <-ctx.Done():

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -305,5 +306,27 @@ func TestPreviewFastPathSameAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPreviewWhileManagerDataLoads: a preview during the start-up load waits at most LoadWait,
+// then answers with what it has and says the data is still loading.
+func TestPreviewWhileManagerDataLoads(t *testing.T) {
+	data := managerdata.New(managerdata.Options{SeedDir: "testdata/manager"}) // never loaded
+	srv := newTestServer(t, NewService(Options{Manager: data, LoadWait: time.Nanosecond}))
+	body := `{"workflow_json": {"1": {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "x.gguf"}}}}`
+	status, out := post(t, srv.URL+"/api/workflow/preview", body)
+	md, _ := out["metadata"].(map[string]any)
+	if status != 200 || !strings.Contains(fmt.Sprint(md["warnings"]), "still loading") {
+		t.Fatalf("preview during the load: %d %v", status, out)
+	}
+	if err := data.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	status, out = post(t, srv.URL+"/api/workflow/preview", body)
+	md, _ = out["metadata"].(map[string]any)
+	if status != 200 || strings.Contains(fmt.Sprint(md["warnings"]), "still loading") ||
+		!strings.Contains(fmt.Sprint(md["required_custom_nodes"]), "ComfyUI-GGUF") {
+		t.Errorf("preview after the load: %d %v", status, out)
 	}
 }
