@@ -45,7 +45,9 @@ seed_cache() {
 
 printf 'manager data: %s (%s)\n' "$seed" "$(du -sh "$seed" | cut -f1)"
 printf '%-8s %-5s %-18s %-14s\n' cache run start_to_serving idle_rss_kib
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for mode in empty cached; do
+  : >"$tmp/ms" ; : >"$tmp/rss"
   for i in $(seq 1 "$runs"); do
     data="$tmp/$mode$i"
     config "$data" >"$tmp/$mode$i.toml"
@@ -69,5 +71,7 @@ for mode in empty cached; do
     rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
     kill -TERM $pid; wait $pid || true
     printf '%-8s %-5s %-18s %-14s\n' "$mode" "$i" "$(( (ready-start)/1000000 )) ms" "$rss"
+    echo $(( (ready-start)/1000000 )) >>"$tmp/ms"; echo "$rss" >>"$tmp/rss"
   done
+  printf '%-8s %-5s %-18s %-14s\n' "$mode" median "$(median <"$tmp/ms") ms" "$(median <"$tmp/rss")"
 done
