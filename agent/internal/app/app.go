@@ -21,6 +21,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/agent/internal/metrics"
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/project"
@@ -52,10 +53,19 @@ type App struct {
 	catalog  workflow.ModelCatalog
 	workflow *workflow.Service
 	web      *web.Handler
+	// managerData is the one ComfyUI-Manager data component (wire_managerdata.go).
+	managerData *managerdata.Data
+	// managerChecked is closed once the cache is loaded and the first refresh check is done.
+	managerChecked chan struct{}
 
-	// bgCancel stops goroutines started with background.
+	// bgCancel stops goroutines started with background and whenServing.
 	bgCancel context.CancelFunc
+	bgCtx    context.Context
 	bg       []func(ctx context.Context)
+	// afterServing are background goroutines that start once the listener serves (or at the end
+	// of Start when the caller serves the Handler itself), so start-up work that can wait does
+	// not compete with it.
+	afterServing []func(ctx context.Context)
 
 	snapshots []hub.SnapshotFunc
 	starters  []func(ctx context.Context) error
@@ -124,7 +134,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
+	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -159,11 +169,22 @@ func (a *App) snapshot(kind, id string) []hub.Event {
 // background registers a goroutine that runs from Start until shutdown.
 func (a *App) background(fn func(ctx context.Context)) { a.bg = append(a.bg, fn) }
 
+// whenServing registers a goroutine that starts once the agent serves and runs until shutdown.
+func (a *App) whenServing(fn func(ctx context.Context)) { a.afterServing = append(a.afterServing, fn) }
+
 // Start runs the subsystems' start hooks (restoring state, resuming operations) and their
-// background loops.
+// background loops, including those that wait for serving (the caller serves Handler).
 func (a *App) Start(ctx context.Context) error {
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	a.startAfterServing()
+	return nil
+}
+
+func (a *App) start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.Background())
-	a.bgCancel = cancel
+	a.bgCtx, a.bgCancel = bgCtx, cancel
 	for _, fn := range a.bg {
 		go fn(bgCtx)
 	}
@@ -173,6 +194,12 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func (a *App) startAfterServing() {
+	for _, fn := range a.afterServing {
+		go fn(a.bgCtx)
+	}
 }
 
 // shutdown stops background loops and runs stop hooks in reverse order.
@@ -196,7 +223,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w (another process may use the port: change server.listen)", a.cfg.Server.Listen, err)
 	}
-	if err := a.Start(ctx); err != nil {
+	if err := a.start(ctx); err != nil {
 		ln.Close()
 		a.shutdown(context.Background())
 		return err
@@ -213,6 +240,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	a.startAfterServing()
 	select {
 	case err := <-errc:
 		a.shutdown(context.Background())
