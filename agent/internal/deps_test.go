@@ -21,7 +21,9 @@ var transport = map[string]bool{
 	"agent/internal/proxy": true,
 	"agent/internal/web":   true,
 	"agent/internal/app":   true,
-	"agent/cmd/launcher":   true,
+	// metrics observes every component, the hub's client counts included.
+	"agent/internal/metrics": true,
+	"agent/cmd/launcher":     true,
 }
 
 // transportDeps are what no domain package may depend on, directly or through another package.
@@ -38,6 +40,8 @@ var transportDeps = []string{
 // the API server package either. recovery, models, project, gpu and workflow still register
 // their own routes (issue 16 item 3 moves them) and are checked against transportDeps only.
 var noAPI = []string{
+	"agent/internal/comfy",
+	"agent/internal/managerdata",
 	"agent/internal/config",
 	"agent/internal/events",
 	"agent/internal/store",
@@ -50,7 +54,7 @@ var noAPI = []string{
 }
 
 // noHTTP must not depend on net/http at all: parsing launcher.toml is not a network matter.
-var noHTTP = []string{"agent/internal/config", "agent/internal/events", "agent/internal/gpu/gpupref"}
+var noHTTP = []string{"agent/internal/config", "agent/internal/events", "agent/internal/gpu/gpupref", "agent/internal/comfy"}
 
 // testSupport packages are fixtures for tests (loopback servers, fixture builders, end-to-end
 // harnesses); they may use httptest and the app.
