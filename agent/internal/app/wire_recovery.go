@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
@@ -12,6 +13,7 @@ import (
 func (a *App) wireRecovery() error {
 	opts := recovery.OptionsFromConfig(a.cfg.Recovery)
 	opts.Logger = a.log.With("component", "recovery")
+	opts.ScratchDir = filepath.Join(a.cfg.Paths.DataDir, "tmp")
 	rr := recovery.New(a.db, a.hub, opts)
 	a.recovery = rr
 	rr.Routes(a.api.Router)

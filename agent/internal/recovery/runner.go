@@ -78,6 +78,9 @@ type Options struct {
 	Breaker  BreakerOptions
 	// MaxTestDuration caps the self-test and benchmark endpoints (60s).
 	MaxTestDuration time.Duration
+	// ScratchDir holds the scratch stores of self-tests, scenarios and benchmarks, each in its
+	// own directory removed afterwards (the app passes <data_dir>/tmp; empty: os.TempDir()).
+	ScratchDir string
 	// ProgressInterval throttles persisting Op.Progress (2s).
 	ProgressInterval time.Duration
 	// MaxRetryAfter caps a server's Retry-After hint (10m).

@@ -282,7 +282,12 @@ func (r *Runner) RunScenarios(ctx context.Context, ids []string, budget time.Dur
 		return nil, APIError(err, "start the loopback fault server")
 	}
 	defer srv.Close()
-	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, log: r.opts}
+	sc, err := newScratch(r.opts.ScratchDir)
+	if err != nil {
+		return nil, APIError(err, "create the scenarios' scratch stores")
+	}
+	defer sc.close()
+	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, log: r.opts, scratch: sc}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	var out []ScenarioResult

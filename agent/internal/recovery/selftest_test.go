@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 )
@@ -32,10 +33,14 @@ func TestScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs loopback scenarios")
 	}
-	h := newHarness(t, Options{})
+	scratch := t.TempDir()
+	h := newHarness(t, Options{ScratchDir: scratch})
 	res, err := h.r.RunScenarios(context.Background(), nil, 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(scratch); len(left) != 0 {
+		t.Errorf("the scenarios' scratch stores were not removed: %v", left)
 	}
 	if len(res) != len(Scenarios()) {
 		t.Fatalf("%d results for %d scenarios", len(res), len(Scenarios()))

@@ -63,6 +63,8 @@ type BenchScenarioResult struct {
 	Succeeded           int     `json:"succeeded"`
 	InjectedFaults      int     `json:"injected_faults"`
 	AverageAttempts     float64 `json:"average_attempts"`
+	// LastError is the error of the last iteration that failed, if any.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Benchmark runs iterations of each named scenario (a real download that meets one or two
@@ -210,6 +212,9 @@ func (a *aggregate) collect(ctx context.Context, r *recovery.Runner, ids []strin
 		}
 		res.Iterations++
 		a.attempts += op.TotalAttempts
+		if op.State != recovery.StateSuccess && op.Error != "" {
+			res.LastError = op.Error
+		}
 		if op.State == recovery.StateSuccess {
 			res.Succeeded++
 			if op.FirstFailureAt != nil && op.FinishedAt != nil {

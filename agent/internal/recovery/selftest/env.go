@@ -27,14 +27,18 @@ import (
 // Perf serves the validate and benchmark endpoints for the agent's runner.
 type Perf struct {
 	agent   *recovery.Runner
-	scratch string // parent of the per-run scratch directories (<data_dir>/tmp)
+	scratch string // parent of the per-run scratch directories: Options.ScratchDir
 	log     *slog.Logger
 }
 
-// New measures agent's configuration; scratch runs live in directories under scratchRoot,
-// removed after each run.
-func New(agent *recovery.Runner, scratchRoot string, log *slog.Logger) *Perf {
-	return &Perf{agent: agent, scratch: scratchRoot, log: log}
+// New measures agent's configuration; scratch runs live in directories under the runner's
+// Options.ScratchDir (os.TempDir() when empty), removed after each run.
+func New(agent *recovery.Runner, log *slog.Logger) *Perf {
+	dir := agent.Options().ScratchDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return &Perf{agent: agent, scratch: dir, log: log}
 }
 
 // env is one measured run: the fault server, a real downloader writing under dir, and a
