@@ -54,7 +54,7 @@ var noAPI = []string{
 }
 
 // noHTTP must not depend on net/http at all: parsing launcher.toml is not a network matter.
-var noHTTP = []string{"agent/internal/config", "agent/internal/events", "agent/internal/gpu/gpupref", "agent/internal/comfy"}
+var noHTTP = []string{"agent/internal/config", "agent/internal/events", "agent/internal/gpu/gpupref", "agent/internal/comfy", "agent/internal/atomicfile", "agent/internal/bytesize"}
 
 // testSupport packages are fixtures for tests (loopback servers, fixture builders, end-to-end
 // harnesses); they may use httptest and the app.

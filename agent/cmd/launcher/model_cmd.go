@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/bytesize"
 )
 
 const modelUsage = `Usage: launcher model COMMAND [flags]
@@ -312,24 +314,13 @@ func progressLine(v downloadView) string {
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", width-filled)
 	total := "?"
 	if v.TotalBytes > 0 {
-		total = human(v.TotalBytes)
+		total = bytesize.Format(v.TotalBytes)
 	}
-	s := fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s/s  %s", bar, v.Progress, human(v.BytesDownloaded), total, human(int64(v.SpeedBps)), v.State)
+	s := fmt.Sprintf("[%s] %5.1f%%  %s / %s  %s/s  %s", bar, v.Progress, bytesize.Format(v.BytesDownloaded), total, bytesize.Format(int64(v.SpeedBps)), v.State)
 	if v.State == "recovering" && v.Error != "" {
 		s += " (retrying: " + v.ErrorClass + ")"
 	}
 	return s + "   "
-}
-
-func human(n int64) string {
-	units := []string{"B", "KB", "MB", "GB", "TB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.2f %s", f, units[i])
 }
 
 func modelRm(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 )
 
 // metaFile records, next to the cached files, when and from where each one was obtained: the
@@ -49,23 +51,5 @@ func writeMeta(dir string, m cacheMeta) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, metaFile), b)
-}
-
-// writeAtomic writes through a temporary file so a crash never leaves a torn cache file.
-func writeAtomic(p string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return atomicfile.Write(filepath.Join(dir, metaFile), b, 0o644)
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 )
 
 // Manager data file names, as in the ComfyUI-Manager repository.
@@ -234,7 +236,7 @@ func (d *Data) Load(ctx context.Context) error {
 		if !d.install(f, b, rec) || d.opts.CacheDir == "" {
 			continue
 		}
-		if err := writeAtomic(filepath.Join(d.opts.CacheDir, f), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(d.opts.CacheDir, f), b, 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("cache %s: %w", f, err))
 			continue
 		}
@@ -346,7 +348,7 @@ func (d *Data) store(name string, b []byte, rec fileMeta) error {
 		if err := os.MkdirAll(d.opts.CacheDir, 0o755); err != nil {
 			return fmt.Errorf("create manager cache dir: %w", err)
 		}
-		if err := writeAtomic(filepath.Join(d.opts.CacheDir, name), b); err != nil {
+		if err := atomicfile.Write(filepath.Join(d.opts.CacheDir, name), b, 0o644); err != nil {
 			return fmt.Errorf("cache %s: %w", name, err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/comfylauncher/launcher/agent/internal/bytesize"
 )
 
 // linkInto makes rel a hard link of the stored file src (a copy across devices), published
@@ -176,7 +178,7 @@ func (s *Service) Dedupe(ctx context.Context, dryRun bool) (DedupeReport, error)
 			rep.BytesReclaimed += e.Size
 		}
 	}
-	rep.ReclaimedHuman = humanSize(rep.BytesReclaimed)
+	rep.ReclaimedHuman = bytesize.Format(rep.BytesReclaimed)
 	s.ix.scan()
 	return rep, nil
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
@@ -175,12 +176,8 @@ func (s *Service) ExtraModelPathsYAML() []byte { return s.layout.ExtraModelPaths
 
 // WriteExtraModelPaths writes that file atomically to path.
 func (s *Service) WriteExtraModelPaths(path string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, s.ExtraModelPathsYAML(), 0o644); err != nil {
-		return fmt.Errorf("write extra_model_paths.yaml: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write extra_model_paths.yaml: %w", err)
+	if err := atomicfile.Write(path, s.ExtraModelPathsYAML(), 0o644); err != nil {
+		return fmt.Errorf("extra_model_paths.yaml: %w", err)
 	}
 	return nil
 }
@@ -246,16 +243,4 @@ func (s *Service) EnsureFile(ctx context.Context, req DownloadRequest) error {
 		return fmt.Errorf("download %s: %s: %s", sub.Path, op.State, op.Error)
 	}
 	return nil
-}
-
-// humanSize formats bytes 1024-based with two decimals, as the spec's examples do.
-func humanSize(n int64) string {
-	units := []string{"B", "KB", "MB", "GB", "TB", "PB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.2f %s", f, units[i])
 }

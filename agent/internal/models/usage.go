@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/comfylauncher/launcher/agent/internal/bytesize"
 )
 
 // ModelInfo is one model in GET /api/models (spec/api.md) plus the index's extras.
@@ -75,7 +77,7 @@ func (s *Service) List() (ModelList, error) {
 			u = []string{}
 		}
 		out.Models = append(out.Models, ModelInfo{
-			Filename: filepath.Base(e.Path), Path: e.Path, Type: e.Folder, Size: e.Size, SizeHuman: humanSize(e.Size),
+			Filename: filepath.Base(e.Path), Path: e.Path, Type: e.Folder, Size: e.Size, SizeHuman: bytesize.Format(e.Size),
 			Modified: e.ModTime.Local().Format(specTime), Created: e.Created.Local().Format(specTime),
 			UsedByProjects: u, SHA256: e.SHA256, Source: e.Source, SourceURL: e.SourceURL,
 		})
@@ -84,7 +86,7 @@ func (s *Service) List() (ModelList, error) {
 	// Largest first, as the original launcher lists them.
 	sort.SliceStable(out.Models, func(i, j int) bool { return out.Models[i].Size > out.Models[j].Size })
 	out.TotalCount = len(out.Models)
-	out.TotalSizeHuman = humanSize(out.TotalSize)
+	out.TotalSizeHuman = bytesize.Format(out.TotalSize)
 	return out, nil
 }
 
@@ -136,9 +138,9 @@ func (s *Service) Usage() (Usage, error) {
 	entries := s.ix.snapshot()
 	u := Usage{ByType: map[string]SizeHuman{}, ByProject: map[string]SizeHuman{}, ModelsDir: s.root}
 	for _, f := range s.layout.Folders() {
-		u.ByType[f.Key] = SizeHuman{HumanReadable: humanSize(0)}
+		u.ByType[f.Key] = SizeHuman{HumanReadable: bytesize.Format(0)}
 	}
-	u.ByType["other"] = SizeHuman{HumanReadable: humanSize(0)}
+	u.ByType["other"] = SizeHuman{HumanReadable: bytesize.Format(0)}
 	type inode struct{ dev, ino uint64 }
 	counted := map[inode]bool{}
 	for _, e := range entries {
@@ -157,7 +159,7 @@ func (s *Service) Usage() (Usage, error) {
 		}
 	}
 	for k, t := range u.ByType {
-		t.HumanReadable = humanSize(t.Size)
+		t.HumanReadable = bytesize.Format(t.Size)
 		u.ByType[k] = t
 	}
 	used := s.usedBy(entries)
@@ -173,15 +175,15 @@ func (s *Service) Usage() (Usage, error) {
 	for pid := range s.projectModels() {
 		c := u.ByProject[pid]
 		c.Size = sizes[pid]
-		c.HumanReadable = humanSize(c.Size)
+		c.HumanReadable = bytesize.Format(c.Size)
 		u.ByProject[pid] = c
 	}
-	u.TotalHumanReadable = humanSize(u.TotalSize)
+	u.TotalHumanReadable = bytesize.Format(u.TotalSize)
 	for _, g := range duplicates(entries) {
 		u.Reclaimable.Bytes += g.Reclaimable
 		u.Reclaimable.DuplicateGroups++
 	}
-	u.Reclaimable.HumanReadable = humanSize(u.Reclaimable.Bytes)
+	u.Reclaimable.HumanReadable = bytesize.Format(u.Reclaimable.Bytes)
 	if des, err := os.ReadDir(s.partDir); err == nil {
 		for _, d := range des {
 			if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
@@ -190,7 +192,7 @@ func (s *Service) Usage() (Usage, error) {
 			}
 		}
 	}
-	u.Partial.HumanReadable = humanSize(u.Partial.Size)
+	u.Partial.HumanReadable = bytesize.Format(u.Partial.Size)
 	if total, used, free, err := diskUsage(s.root); err == nil && total > 0 {
 		// psutil's definition: percent of the space available to users that is used.
 		pct := 0.0
@@ -198,7 +200,7 @@ func (s *Service) Usage() (Usage, error) {
 			pct = round2(float64(used) * 100 / float64(used+free))
 		}
 		u.Disk = Disk{Total: total, Used: used, Free: free, Percent: pct,
-			TotalHumanReadable: humanSize(int64(total)), UsedHumanReadable: humanSize(int64(used)), FreeHumanReadable: humanSize(int64(free))}
+			TotalHumanReadable: bytesize.Format(int64(total)), UsedHumanReadable: bytesize.Format(int64(used)), FreeHumanReadable: bytesize.Format(int64(free))}
 	}
 	return u, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 )
 
 // Step names of the install operation; they equal the project states shown meanwhile.
@@ -151,15 +152,7 @@ func (m *Manager) setMarker(id, name, fingerprint string) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, []byte(fingerprint))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(p, []byte(fingerprint), 0o644)
 }
 
 func fingerprint(parts ...string) string {
@@ -296,7 +289,7 @@ func (m *Manager) stepInstallComfyUI(ctx context.Context, id string) error {
 			return stepErr(stepInstallComfyUI, ClassDependency, err)
 		}
 		// A new venv id invalidates every pip marker made for an earlier venv.
-		if err := writeFileAtomic(filepath.Join(venv, ".launcher-venv-id"), []byte(newOpID())); err != nil {
+		if err := atomicfile.Write(filepath.Join(venv, ".launcher-venv-id"), []byte(newOpID()), 0o644); err != nil {
 			return stepErr(stepInstallComfyUI, ClassDisk, err)
 		}
 		if err := m.setMarker(id, "venv", fp); err != nil {
@@ -435,7 +428,7 @@ func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
 	if m.deps.Models != nil {
 		yaml = m.deps.Models.ExtraModelPathsYAML()
 	}
-	if err := writeFileAtomic(m.extraModelPaths(id), yaml); err != nil {
+	if err := atomicfile.Write(m.extraModelPaths(id), yaml, 0o644); err != nil {
 		return stepErr(stepDownloadFiles, ClassDisk, err)
 	}
 	lj, err := parseLauncherJSON(p.LauncherJSON)
@@ -510,7 +503,7 @@ func (m *Manager) finishInstall(id string) error {
 		return err
 	}
 	if len(p.LauncherJSON) > 0 {
-		if err := writeFileAtomic(filepath.Join(m.projectDir(id), "launcher.json"), p.LauncherJSON); err != nil {
+		if err := atomicfile.Write(filepath.Join(m.projectDir(id), "launcher.json"), p.LauncherJSON, 0o644); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 )
 
 // State is what a download persists between attempts and across agent restarts. It is saved
@@ -70,27 +71,10 @@ func (p FileState) Save(s State) error {
 	if err != nil {
 		return fmt.Errorf("encode download state: %w", err)
 	}
-	path := string(p)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := atomicfile.Write(string(p), data, 0o644); err != nil {
 		return fmt.Errorf("save download state: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("save download state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save download state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save download state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save download state: %w", err)
-	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // Load reads the state; a missing file is (false, nil).
@@ -124,14 +108,4 @@ func (c OpCheckpointer) Save(s State) error { return c.Op.SaveCheckpoint(s) }
 // Load reads the operation's checkpoint.
 func (c OpCheckpointer) Load(s *State) (bool, error) { return c.Op.LoadCheckpoint(s) }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
