@@ -57,7 +57,7 @@ func TestAPIOperations(t *testing.T) {
 			}
 		}}}},
 	}
-	h := newHarness(t, Options{ScratchDir: t.TempDir()}, defs...)
+	h := newHarness(t, fastAgent(t.TempDir()), defs...)
 	defer close(block)
 	okID, _ := h.r.Submit(context.Background(), "ok_op", map[string]any{"url": "https://example.com/m.safetensors"})
 	h.wait(okID)

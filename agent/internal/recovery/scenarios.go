@@ -23,16 +23,18 @@ type Scenario struct {
 	// Group is the test_summary bucket: integration_tests, end_to_end_tests, performance_tests.
 	Group string `json:"group"`
 	// DurationSeconds is the time budget the scenario gets.
+	// its fixed part; the configured backoff the scenario expects is added (see budget).
 	DurationSeconds float64 `json:"duration_seconds"`
 	run             func(ctx context.Context, e *scenarioEnv) (string, error)
+	wait            func(Options) time.Duration
 }
 
-// scenarioEnv is what a scenario runs against: the fault server, a loopback client and
-// runners with millisecond backoff so a scenario takes well under a second.
+// scenarioEnv is what a scenario runs against: the fault server, a loopback client, scratch
+// stores on disk and runners with the agent's configured policies and breaker.
 type scenarioEnv struct {
 	srv     *faultserver.Server
 	client  *http.Client
-	log     Options
+	opts    Options // the agent's configured options: every scenario runner uses them
 	scratch *scratch
 }
 
@@ -41,19 +43,38 @@ type funcPublisher func(topic, event string, data any)
 
 func (f funcPublisher) Publish(topic, event string, data any) { f(topic, event, data) }
 
-func scenarioOptions() Options {
-	pol := DefaultPolicies()
-	for c, p := range pol {
-		if p.Retry {
-			p.BaseDelay, p.MaxDelay = 5*time.Millisecond, 40*time.Millisecond
-			pol[c] = p
+// budget is the time a scenario gets under o: its fixed work plus the longest backoff the
+// configured policies may draw for the retries it expects (and the breaker's open timeout).
+func (s Scenario) budget(o Options) time.Duration {
+	d := time.Duration(s.DurationSeconds * float64(time.Second))
+	if s.wait != nil {
+		d += s.wait(o)
+	}
+	return d
+}
+
+// retryWait is the sum of the backoff ceilings of n retries of class under o.
+func retryWait(class Class, n int) func(Options) time.Duration {
+	return func(o Options) time.Duration {
+		var d time.Duration
+		for a := 1; a <= n; a++ {
+			d += BackoffCeiling(o.Policies[class], a)
 		}
+		return d
 	}
-	return Options{
-		Workers: 4, MaxAttempts: 5, Policies: pol,
-		Breaker:       BreakerOptions{Threshold: 3, OpenTimeout: 150 * time.Millisecond, HalfOpenMax: 1},
-		MaxRetryAfter: 2 * time.Second,
+}
+
+// retriesAllowed is how many retries class gets under o for a step with the default ceiling.
+func retriesAllowed(o Options, class Class) int {
+	p := o.Policies[class]
+	if !p.Retry {
+		return 0
 	}
+	limit := o.MaxAttempts
+	if p.MaxAttempts > 0 && p.MaxAttempts < limit {
+		limit = p.MaxAttempts
+	}
+	return limit - 1
 }
 
 // startRunner starts a private runner on db (a fresh scratch store on disk when nil).
@@ -65,7 +86,9 @@ func (e *scenarioEnv) startRunner(ctx context.Context, db Store, pub Publisher, 
 		}
 		db = sdb
 	}
-	opts.Logger = e.log.Logger
+	opts.Logger = e.opts.Logger
+	// Scenarios run in real time, whatever clock the agent's runner was given.
+	opts.Clock, opts.Rand = nil, nil
 	r := New(db, pub, opts)
 	for _, d := range defs {
 		r.Register(d)
@@ -120,7 +143,7 @@ func payload(n int) []byte {
 
 // runOne submits one operation of def on a fresh runner and waits for it.
 func (e *scenarioEnv) runOne(ctx context.Context, def Definition, pub Publisher) (Operation, error) {
-	r, err := e.startRunner(ctx, nil, pub, scenarioOptions(), def)
+	r, err := e.startRunner(ctx, nil, pub, e.opts, def)
 	if err != nil {
 		return Operation{}, err
 	}
@@ -177,6 +200,12 @@ func expect(op Operation, state State, attempts int) error {
 // on attempt n+1 with every failure classified wantClass.
 func faultRecovery(kind faultserver.Kind, n int, wantClass Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
 	return func(ctx context.Context, e *scenarioEnv) (string, error) {
+		if allowed := retriesAllowed(e.opts, wantClass); allowed < n {
+			if allowed < 1 {
+				return "", fmt.Errorf("the configured [recovery.policy.%s] does not retry: this agent gives up on the first %s fault", wantClass, kind)
+			}
+			n = allowed // the configured policy allows fewer retries: inject no more faults than it can absorb
+		}
 		body := payload(32 << 10)
 		f := faultserver.Fault{Kind: kind, Delay: 2 * time.Second}
 		var plan []faultserver.Fault
@@ -289,12 +318,13 @@ func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
 	})
 	def := e.fetchDef("scenario_storm", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, "loopback-storm")
 	def.MaxAttempts = 1
-	r, err := e.startRunner(ctx, nil, pub, scenarioOptions(), def)
+	r, err := e.startRunner(ctx, nil, pub, e.opts, def)
 	if err != nil {
 		return "", err
 	}
 	defer r.Stop(context.Background())
-	for i := 0; i < 3; i++ {
+	threshold := r.opts.Breaker.Threshold
+	for i := 0; i < threshold; i++ {
 		id, _ := r.Submit(ctx, def.Name, nil)
 		if op, err := r.Wait(ctx, id); err != nil || op.State != StateExhausted {
 			return "", fmt.Errorf("storm op %d: %s %v", i, op.State, err)
@@ -325,7 +355,7 @@ func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
 	if got != "OPEN->HALF_OPEN->CLOSED" {
 		return "", fmt.Errorf("breaker transitions %s, want OPEN->HALF_OPEN->CLOSED", got)
 	}
-	return "3 consecutive 502s opened the breaker, the next op failed fast without a request, timer announced HALF_OPEN, probe closed it", nil
+	return fmt.Sprintf("%d consecutive 502s (the configured threshold) opened the breaker, the next op failed fast without a request, after open_timeout %s it announced HALF_OPEN, a probe closed it", threshold, r.opts.Breaker.OpenTimeout), nil
 }
 
 func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
@@ -350,7 +380,7 @@ func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
 		}},
 		{Name: "three", Run: func(context.Context, *Op) error { return nil }},
 	}}
-	r1, err := e.startRunner(ctx, db, nil, scenarioOptions(), def)
+	r1, err := e.startRunner(ctx, db, nil, e.opts, def)
 	if err != nil {
 		return "", err
 	}
@@ -369,7 +399,7 @@ func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
 		return "", err
 	}
 	block.Store(false)
-	r2, err := e.startRunner(ctx, after, nil, scenarioOptions(), def)
+	r2, err := e.startRunner(ctx, after, nil, e.opts, def)
 	if err != nil {
 		return "", err
 	}
@@ -394,7 +424,7 @@ func scenarioCancel(ctx context.Context, e *scenarioEnv) (string, error) {
 	started := make(chan struct{}, 1)
 	w := &notifyWriter{CappedWriter: faultserver.NewCappedWriter("x", 1<<30), first: started}
 	def := e.fetchDef("scenario_cancel", url, w, "", time.Minute, "")
-	r, err := e.startRunner(ctx, nil, nil, scenarioOptions(), def)
+	r, err := e.startRunner(ctx, nil, nil, e.opts, def)
 	if err != nil {
 		return "", err
 	}
@@ -451,7 +481,7 @@ func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
 		}
 		return nil
 	}}}}
-	r, err := e.startRunner(ctx, nil, nil, scenarioOptions(), def)
+	r, err := e.startRunner(ctx, nil, nil, e.opts, def)
 	if err != nil {
 		return "", err
 	}
@@ -482,17 +512,17 @@ func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
 // Scenarios returns the scenario catalogue.
 func Scenarios() []Scenario {
 	return []Scenario{
-		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two requests stall past the client timeout; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Stall, 2, ClassTimeout)},
-		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST); the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Reset, 2, ClassNetwork)},
-		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end halfway through the body; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Truncate, 2, ClassNetwork)},
-		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity) and the download restarts once", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Corrupt, 1, ClassIntegrity)},
-		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "The destination fills up (ENOSPC); the error is classified resource and the operation succeeds once space is freed", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull},
+		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two requests stall past the client timeout; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Stall, 2, ClassTimeout), wait: retryWait(ClassTimeout, 2)},
+		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST); the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Reset, 2, ClassNetwork), wait: retryWait(ClassNetwork, 2)},
+		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end halfway through the body; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Truncate, 2, ClassNetwork), wait: retryWait(ClassNetwork, 2)},
+		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity) and the download restarts once", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Corrupt, 1, ClassIntegrity), wait: retryWait(ClassIntegrity, 1)},
+		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "The destination fills up (ENOSPC); the error is classified resource and the operation succeeds once space is freed", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull, wait: retryWait(ClassResource, 1)},
 		{ID: "rate_limited", Name: "Rate Limit Recovery", Description: "The host answers 429 with Retry-After: 1; the retry waits at least that long", Category: "resource", Group: "integration_tests", DurationSeconds: 10, run: scenarioRateLimit},
-		{ID: "server_error_storm", Name: "5xx Storm Trips Circuit Breaker", Description: "Consecutive 502s open the breaker; operations fail fast; the breaker half-opens on its timer and closes after a good probe", Category: "circuit_breaker", Group: "integration_tests", DurationSeconds: 10, run: scenarioBreaker},
+		{ID: "server_error_storm", Name: "5xx Storm Trips Circuit Breaker", Description: "Consecutive 502s open the breaker; operations fail fast; the breaker half-opens on its timer and closes after a good probe", Category: "circuit_breaker", Group: "integration_tests", DurationSeconds: 10, run: scenarioBreaker, wait: func(o Options) time.Duration { return o.Breaker.OpenTimeout }},
 		{ID: "not_found_no_retry", Name: "Not Found Is Not Retried", Description: "A 404 fails the operation once, with suggestions, without retrying", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusNotFound, ClassNotFound)},
 		{ID: "auth_rejected", Name: "Auth Rejection Is Not Retried", Description: "A 401 from a model host fails once as auth with token advice", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusUnauthorized, ClassAuth)},
 		{ID: "crash_resume", Name: "Resume After a Crash", Description: "The runner is abandoned mid-step (no Stop, as a kill leaves it); a new runner over the store files as they were on disk finishes the operation without redoing completed steps", Category: "persistence", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCrashResume},
 		{ID: "cancel_running", Name: "Cancel Stops Running Work", Description: "Cancelling an operation mid-transfer closes the connection and marks it cancelled", Category: "control", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCancel},
-		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent operations, a quarter with an injected reset, all succeed", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput},
+		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent operations, a quarter with an injected reset, all succeed", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput, wait: retryWait(ClassNetwork, 1)},
 	}
 }

@@ -242,7 +242,11 @@ func (r *Runner) handleSelfTest(w http.ResponseWriter, req *http.Request, _ http
 }
 
 func (r *Runner) handleScenarios(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "scenarios": Scenarios()})
+	list := Scenarios()
+	for i := range list {
+		list[i].DurationSeconds = list[i].budget(r.opts).Seconds()
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "scenarios": list})
 }
 
 // ScenarioResult is one scenario's outcome.
@@ -287,13 +291,13 @@ func (r *Runner) RunScenarios(ctx context.Context, ids []string, budget time.Dur
 		return nil, APIError(err, "create the scenarios' scratch stores")
 	}
 	defer sc.close()
-	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, log: r.opts, scratch: sc}
+	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, opts: r.opts, scratch: sc}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	var out []ScenarioResult
 	for _, s := range pick {
 		res := ScenarioResult{ID: s.ID, Name: s.Name, Category: s.Category, Group: s.Group}
-		sctx, scancel := context.WithTimeout(ctx, time.Duration(s.DurationSeconds*float64(time.Second)))
+		sctx, scancel := context.WithTimeout(ctx, s.budget(r.opts))
 		start := time.Now()
 		details, err := runGuarded(sctx, s, env)
 		expired := sctx.Err() != nil
@@ -304,7 +308,7 @@ func (r *Runner) RunScenarios(ctx context.Context, ids []string, budget time.Dur
 		if err != nil {
 			res.Error = err.Error()
 			if expired {
-				res.Error += fmt.Sprintf(" (ran out of time: scenario budget %gs, request budget %s)", s.DurationSeconds, budget)
+				res.Error += fmt.Sprintf(" (ran out of time: scenario budget %s with the configured backoff, request budget %s)", s.budget(r.opts).Round(time.Millisecond), budget)
 			}
 		}
 		out = append(out, res)

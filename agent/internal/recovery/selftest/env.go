@@ -27,18 +27,27 @@ import (
 // Perf serves the validate and benchmark endpoints for the agent's runner.
 type Perf struct {
 	agent   *recovery.Runner
+	dl      Downloads
 	scratch string // parent of the per-run scratch directories: Options.ScratchDir
 	log     *slog.Logger
 }
 
+// Downloads are the agent's configured [downloads] limits the measured downloader gets (a
+// fresh instance, so a run never trips the agent's own host breakers).
+type Downloads struct {
+	PerHostConnections int           `json:"per_host_connections"`
+	BreakerThreshold   int           `json:"breaker_threshold"`
+	BreakerCooldown    time.Duration `json:"breaker_cooldown_ns"`
+}
+
 // New measures agent's configuration; scratch runs live in directories under the runner's
 // Options.ScratchDir (os.TempDir() when empty), removed after each run.
-func New(agent *recovery.Runner, log *slog.Logger) *Perf {
+func New(agent *recovery.Runner, dl Downloads, log *slog.Logger) *Perf {
 	dir := agent.Options().ScratchDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return &Perf{agent: agent, scratch: dir, log: log}
+	return &Perf{agent: agent, dl: dl, scratch: dir, log: log}
 }
 
 // env is one measured run: the fault server, a real downloader writing under dir, and a
@@ -70,7 +79,8 @@ func (p *Perf) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env, 
 		return nil, recovery.APIError(err, "start the loopback fault server")
 	}
 	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	e.dl = download.New(download.Options{Client: e.client, NoReserve: true, Connections: 1})
+	e.dl = download.New(download.Options{Client: e.client, NoReserve: true, Connections: 1,
+		Hosts: download.NewHosts(p.dl.PerHostConnections, p.dl.BreakerThreshold, p.dl.BreakerCooldown, nil)})
 	if e.db, err = store.Open(filepath.Join(dir, "db"), nil); err != nil {
 		e.close()
 		return nil, recovery.APIError(err, "open the scratch store")
@@ -156,8 +166,9 @@ type Run struct {
 	MaxAttempts int `json:"max_attempts"`
 	// Store is the kind of store the operations were persisted in.
 	Store string `json:"store"`
-	// Downloader is the component that performed the transfers.
-	Downloader string `json:"downloader"`
+	// Downloader is the component that performed the transfers, and its host limits.
+	Downloader     string    `json:"downloader"`
+	DownloadLimits Downloads `json:"download_limits"`
 	// Server is what served the transfers.
 	Server string `json:"server"`
 	// Parameters are the effective request parameters, defaults filled in.
@@ -183,11 +194,12 @@ func (p *Perf) describe(params map[string]any) Run {
 	o := p.agent.Options()
 	run := Run{
 		Policies: map[string]PolicyView{}, Workers: o.Workers, MaxAttempts: o.MaxAttempts,
-		Breaker:    BreakerView{Threshold: o.Breaker.Threshold, OpenTimeout: o.Breaker.OpenTimeout.String(), HalfOpenMax: o.Breaker.HalfOpenMax},
-		Store:      "scratch nutsdb store on disk under data_dir/tmp, removed after the run",
-		Downloader: "models/download (the agent's downloader: resumable, sha256-verified)",
-		Server:     "loopback fault server (recovery/faultserver)",
-		Parameters: params,
+		Breaker:        BreakerView{Threshold: o.Breaker.Threshold, OpenTimeout: o.Breaker.OpenTimeout.String(), HalfOpenMax: o.Breaker.HalfOpenMax},
+		Store:          "scratch nutsdb store on disk under data_dir/tmp, removed after the run",
+		Downloader:     "models/download (the agent's downloader: resumable, sha256-verified), one connection per file, with the configured [downloads] host breaker",
+		DownloadLimits: p.dl,
+		Server:         "loopback fault server (recovery/faultserver)",
+		Parameters:     params,
 	}
 	classes := make([]string, 0, len(o.Policies))
 	for c := range o.Policies {

@@ -49,7 +49,7 @@ func serve(t *testing.T, opts recovery.Options) (*httptest.Server, string) {
 	}
 	t.Cleanup(func() { r.Stop(context.Background()) })
 	rt := httprouter.New()
-	New(r, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes(rt)
+	New(r, Downloads{PerHostConnections: 8, BreakerThreshold: 100, BreakerCooldown: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes(rt)
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	return srv, scratch
