@@ -118,6 +118,7 @@ func (s *Supervisor) finish(p *proj) {
 }
 
 func (s *Supervisor) markReady(p *proj, inst *instance) Record {
+	s.drainLog(inst)
 	s.mu.Lock()
 	p.inst, p.ready = inst, true
 	rec := inst.record()
@@ -127,6 +128,14 @@ func (s *Supervisor) markReady(p *proj, inst *instance) Record {
 		s.hooks.OnReady(p.spec.ProjectID, rec)
 	}
 	return rec
+}
+
+// drainLog hands out every complete line written so far, so that the lines before "ready"
+// reach OnLog before OnReady does.
+func (s *Supervisor) drainLog(inst *instance) {
+	if inst.tail != nil {
+		inst.tail.poll(false)
+	}
 }
 
 // supervise waits for inst to exit and applies the restart policy until Stop, Detach or a

@@ -12,6 +12,8 @@ import (
 // Store is the subset of *store.DB the manager uses.
 type Store interface {
 	Put(bucket, key string, v any) error
+	// PutAll stores several records in one transaction (log batches).
+	PutAll(bucket string, records map[string]any) error
 	Get(bucket, key string, v any) error
 	Delete(bucket, key string) error
 	DeletePrefix(bucket, prefix string) (int, error)

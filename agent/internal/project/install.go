@@ -88,8 +88,7 @@ func (m *Manager) installTerminal(_ context.Context, projectID, opID, state stri
 	}
 	switch state {
 	case "success":
-		m.logs.Add(projectID, LevelInfo, "install finished", nil)
-		return // the last step already made the project ready
+		return // the last step logged it and made the project ready
 	case "cancelled":
 		if err == nil {
 			err = errors.New("install was cancelled")
@@ -510,6 +509,8 @@ func (m *Manager) finishInstall(id string) error {
 			return err
 		}
 	}
+	m.logs.Add(id, LevelInfo, "install finished", nil)
+	m.flushLogs()
 	p, err = m.update(id, func(p *Project) {
 		p.Installed = true
 		p.State = StateReady

@@ -286,10 +286,20 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 			return p, err
 		}
 	}
-	if _, err := m.setState(id, StateStarting); err != nil {
+	// The placement is recorded with the state: the process record follows as soon as it is
+	// spawned (OnProcessSpawn), and re-adoption after an agent restart needs both.
+	sp, err := m.update(id, func(p *Project) {
+		p.State = StateStarting
+		p.StatusMessage = statusMessages[StateStarting]
+		p.Failure = nil
+		placed := pl
+		p.Placement = &placed
+	})
+	if err != nil {
 		m.releaseResources(id)
 		return p, err
 	}
+	m.publishState(sp)
 	m.logs.Add(id, LevelInfo, fmt.Sprintf("starting ComfyUI on port %d", port), map[string]any{"port": port, "gpus": pl.GPUUUIDs})
 	rec, err := m.deps.Supervisor.Start(ctx, m.procSpec(p, port, pl))
 	if err != nil {
@@ -300,6 +310,8 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 	if m.deps.GPUs != nil {
 		m.deps.GPUs.BindProcess(id, rec.PGID)
 	}
+	m.logs.Add(id, LevelInfo, fmt.Sprintf("ComfyUI is running (pid %d, port %d)", rec.PID, rec.Port), nil)
+	m.flushLogs()
 	p, err = m.update(id, func(p *Project) {
 		p.State = StateRunning
 		p.StatusMessage = statusMessages[StateRunning]
@@ -309,7 +321,6 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 		p.Placement = &placed
 	})
 	m.publishState(p)
-	m.logs.Add(id, LevelInfo, fmt.Sprintf("ComfyUI is running (pid %d, port %d)", rec.PID, rec.Port), nil)
 	return p, err
 }
 
@@ -399,7 +410,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := m.deps.Store.Delete(store.BucketProjects, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete project record: %w", err)
 	}
-	m.logs.Forget(id)
+	if err := m.logs.Forget(id); err != nil {
+		m.log.Warn("delete project logs", "project", id, "err", err)
+	}
 	// Removing a tree with a venv can take a while; the project is already gone from the API.
 	if err := os.RemoveAll(m.projectDir(id)); err != nil {
 		m.log.Warn("remove project folder", "project", id, "err", err)
@@ -412,8 +425,20 @@ func (m *Manager) OnProcessLog(projectID string, t time.Time, level, msg string)
 	m.logs.AddAt(projectID, t, level, msg, map[string]any{"source": "comfyui"})
 }
 
+// OnProcessSpawn records a spawned ComfyUI before anyone waits for it to answer, so that an
+// agent killed meanwhile finds it again (or ends it) instead of starting a second one. An
+// error makes the supervisor stop the process.
+func (m *Manager) OnProcessSpawn(projectID string, rec ProcRecord) error {
+	_, err := m.update(projectID, func(p *Project) {
+		r := rec
+		p.Process = &r
+	})
+	return err
+}
+
 // OnProcessReady records a (re)started process from the supervisor.
 func (m *Manager) OnProcessReady(projectID string, rec ProcRecord) {
+	m.flushLogs()
 	p, err := m.update(projectID, func(p *Project) {
 		if p.State == StateStopping {
 			return

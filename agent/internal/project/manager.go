@@ -70,7 +70,7 @@ func New(deps Deps, opts Options) *Manager {
 		progress: map[string]Progress{},
 		models:   map[string][]string{},
 	}
-	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries)
+	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries, m.log.With("part", "logs"))
 	m.ops = deps.Ops
 	if m.ops == nil {
 		m.ops = newLocalOps(m.log)
@@ -137,10 +137,13 @@ func (m *Manager) Stop(ctx context.Context) error {
 	go func() { m.bg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := m.logs.Close(); err != nil {
+		return fmt.Errorf("write queued project logs: %w", err)
+	}
+	return nil
 }
 
 func (m *Manager) load() error {
@@ -229,7 +232,9 @@ func (m *Manager) fail(id, step string, err error, retryable bool) (Project, err
 		p.Failure = f
 		f.OpID = p.InstallOp
 		if step == stepStart || step == stepRun {
+			// The supervisor killed the process of a failed start; a crashed one is gone.
 			f.OpID = ""
+			p.Process, p.Placement = nil, nil
 		}
 	})
 	m.logs.Add(id, LevelError, fmt.Sprintf("%s failed: %s", step, f.Error), map[string]any{"step": step, "suggestions": f.Suggestions})
@@ -397,4 +402,11 @@ func (m *Manager) ensureDir(id string) error {
 		}
 	}
 	return nil
+}
+
+// flushLogs writes the queued log lines before a state change that readers take as "done"
+// (ready, running), so whoever sees the state also finds every line logged before it. A
+// failed write is already logged and reported by the logs' health; the state change goes on.
+func (m *Manager) flushLogs() {
+	_ = m.logs.Flush()
 }

@@ -11,16 +11,51 @@ import (
 // processes are re-adopted (pid, start time and port checked by the supervisor), dead ones
 // become ready (stopped) or are restarted per policy, and interrupted installs continue.
 // No project is left "running" with a dead process or stuck in an install step.
+//
+// A process is recorded as soon as it is spawned, so one that was still starting when the
+// agent died is found too. A recorded process of a project that is not meant to run (it was
+// stopping, or the record says ready, failed or installing) is ended before the state is
+// restored: no ComfyUI runs untracked.
 func (m *Manager) restore(ctx context.Context) {
 	for _, p := range m.List() {
+		if p.Process != nil {
+			if p.State == StateRunning || p.State == StateStarting {
+				m.readopt(ctx, p)
+				continue
+			}
+			m.endRecorded(ctx, p)
+			if np, err := m.Get(p.ID); err == nil {
+				p = np
+			}
+		}
 		switch {
 		case p.State.Installing():
 			m.resumeInstall(ctx, p)
-		case p.Process != nil:
-			m.readopt(ctx, p)
 		case p.State == StateStarting || p.State == StateStopping || p.State == StateRunning:
-			_, _ = m.setState(p.ID, StateReady)
+			if _, err := m.setState(p.ID, StateReady); err != nil {
+				m.log.Error("restore project state", "project", p.ID, "err", err)
+			}
 		}
+	}
+}
+
+// endRecorded ends the recorded process of a project that is not meant to run: the
+// supervisor takes it over only if it is still ours (pid with the recorded start time), then
+// stops its group. The record is cleared either way.
+func (m *Manager) endRecorded(ctx context.Context, p Project) {
+	rec := *p.Process
+	var pl gpu.Placement
+	if p.Placement != nil {
+		pl = *p.Placement
+	}
+	if err := m.deps.Supervisor.Adopt(ctx, m.procSpec(p, rec.Port, pl), rec); err == nil {
+		m.logs.Add(p.ID, LevelWarning, fmt.Sprintf("agent restarted: stopping ComfyUI (pid %d) left running while the project was %s", rec.PID, p.State), nil)
+		if err := m.deps.Supervisor.Stop(ctx, p.ID); err != nil {
+			m.log.Warn("stop a process left running", "project", p.ID, "pid", rec.PID, "err", err)
+		}
+	}
+	if _, err := m.update(p.ID, func(p *Project) { p.Process, p.Placement = nil, nil }); err != nil {
+		m.log.Error("clear process record", "project", p.ID, "err", err)
 	}
 }
 
