@@ -105,7 +105,11 @@ func (m *Manager) installTerminal(_ context.Context, projectID, opID, state stri
 	if !State(step).Installing() {
 		step = stepDownloadComfyUI
 	}
-	_, _ = m.fail(projectID, step, err, true)
+	// Nobody waits for this outcome: a failure to record it is logged here and shown by
+	// GET /api/health until a later write succeeds.
+	if _, ferr := m.fail(projectID, step, err, true); ferr != nil {
+		m.log.Error("record the failed install", "project", projectID, "op", opID, "state", state, "step", step, "install_error", err, "err", ferr)
+	}
 }
 
 // stageRange is where each stage sits on the overall 0-100 progress bar.

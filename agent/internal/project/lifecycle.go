@@ -138,7 +138,10 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Project, error
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := m.submitInstall(ctx, id); err != nil {
-		p, _ = m.fail(id, stepDownloadComfyUI, err, true)
+		p, ferr := m.fail(id, stepDownloadComfyUI, err, true)
+		if ferr != nil {
+			return p, fmt.Errorf("submit install: %v; record the failure: %w", err, ferr)
+		}
 		return p, nil
 	}
 	return m.Get(id)
@@ -209,8 +212,7 @@ func (m *Manager) Retry(ctx context.Context, id string) (Project, error) {
 	}
 	if p.InstallOp != "" {
 		if opID, rerr := m.ops.Retry(p.InstallOp, true, 0); rerr == nil {
-			_, _ = m.update(id, func(p *Project) { p.InstallOp = opID })
-			return m.Get(id)
+			return m.update(id, func(p *Project) { p.InstallOp = opID })
 		}
 	}
 	if err := m.submitInstall(ctx, id); err != nil {
@@ -304,7 +306,9 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 	rec, err := m.deps.Supervisor.Start(ctx, m.procSpec(p, port, pl))
 	if err != nil {
 		m.releaseResources(id)
-		_, _ = m.fail(id, stepStart, err, true)
+		if _, ferr := m.fail(id, stepStart, err, true); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("record the failed start: %w", ferr))
+		}
 		return m.mustGet(id), err
 	}
 	if m.deps.GPUs != nil {
@@ -396,11 +400,15 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if p.InstallOp != "" && p.State.Installing() {
-		_ = m.ops.Cancel(p.InstallOp)
+		if err := m.ops.Cancel(p.InstallOp); err != nil {
+			m.log.Warn("cancel the install of a deleted project", "project", id, "op", p.InstallOp, "err", err)
+		}
 		m.awaitOpEnd(ctx, p.InstallOp)
 	}
 	if p.Process != nil || p.State == StateRunning || p.State == StateStarting {
-		_, _ = m.stopLocked(ctx, id)
+		if _, err := m.stopLocked(ctx, id); err != nil {
+			m.log.Warn("stop the process of a deleted project", "project", id, "err", err)
+		}
 	}
 	m.mu.Lock()
 	delete(m.projects, id)
@@ -449,9 +457,11 @@ func (m *Manager) OnProcessReady(projectID string, rec ProcRecord) {
 		p.StatusMessage = statusMessages[StateRunning]
 		p.Failure = nil
 	})
-	if err == nil {
-		m.publishState(p)
+	if err != nil {
+		m.log.Error("record a ready ComfyUI", "project", projectID, "pid", rec.PID, "err", err)
+		return
 	}
+	m.publishState(p)
 }
 
 // OnProcessExit records an unexpected exit. A process the supervisor restarts keeps the
@@ -471,13 +481,14 @@ func (m *Manager) OnProcessExit(projectID string, info ProcExit) {
 			p.State = StateStarting
 			p.StatusMessage = "Restarting after a crash..."
 		})
-		if err == nil {
-			m.publishState(p)
+		if err != nil {
+			m.log.Error("record a ComfyUI restart", "project", projectID, "err", err)
+			return
 		}
+		m.publishState(p)
 		return
 	}
 	m.releaseResources(projectID)
-	_, _ = m.update(projectID, func(p *Project) { p.Process, p.Placement = nil, nil })
 	if info.BreakerReason != "" {
 		msg += " (" + info.BreakerReason + ")"
 	}
@@ -485,7 +496,10 @@ func (m *Manager) OnProcessExit(projectID string, info ProcExit) {
 	if info.Cause != "" {
 		e.Type = "ProcessExitedError:" + info.Cause
 	}
-	_, _ = m.fail(projectID, stepRun, e, true)
+	// fail also clears the process record.
+	if _, err := m.fail(projectID, stepRun, e, true); err != nil {
+		m.log.Error("record a ComfyUI exit", "project", projectID, "exit_code", info.ExitCode, "err", err)
+	}
 }
 
 // OnProcessRestart logs a restart the supervisor scheduled after a crash.

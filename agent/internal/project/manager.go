@@ -39,6 +39,9 @@ type Manager struct {
 	progress   map[string]Progress
 	models     map[string][]string
 
+	// health remembers a failing project store for GET /api/health.
+	health persistHealth
+
 	// bg tracks background goroutines (reconcile, async starts) so Stop can wait for them.
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -196,10 +199,10 @@ func (m *Manager) update(id string, fn func(p *Project)) (Project, error) {
 	err := m.deps.Store.Put(store.BucketProjects, id, p)
 	m.mu.Unlock()
 	if err != nil {
-		m.log.Error("persist project", "project", id, "err", err)
-		return p, fmt.Errorf("persist project %s: %w", id, err)
+		err = fmt.Errorf("persist project %s: %w", id, err)
 	}
-	return p, nil
+	m.health.note(err, m.now())
+	return p, err
 }
 
 // setState moves a project to state with its UI message and clears a stale failure.

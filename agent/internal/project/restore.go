@@ -84,7 +84,9 @@ func (m *Manager) resumeInstall(ctx context.Context, p Project) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := m.submitInstall(ctx, p.ID); err != nil {
-		_, _ = m.fail(p.ID, string(p.State), err, true)
+		if _, ferr := m.fail(p.ID, string(p.State), err, true); ferr != nil {
+			m.log.Error("record a failed install resumption", "project", p.ID, "install_error", err, "err", ferr)
+		}
 	}
 }
 
@@ -103,20 +105,26 @@ func (m *Manager) readopt(ctx context.Context, p Project) {
 		if m.deps.GPUs != nil {
 			m.deps.GPUs.Restore(p.ID, pl, rec.PGID)
 		}
-		np, _ := m.update(p.ID, func(p *Project) {
+		np, uerr := m.update(p.ID, func(p *Project) {
 			p.State = StateRunning
 			p.StatusMessage = statusMessages[StateRunning]
 		})
+		if uerr != nil {
+			m.log.Error("record a re-adopted ComfyUI", "project", p.ID, "pid", rec.PID, "err", uerr)
+		}
 		m.publishState(np)
 		m.logs.Add(p.ID, LevelInfo, fmt.Sprintf("agent restarted: re-adopted ComfyUI (pid %d, port %d)", rec.PID, rec.Port), nil)
 		return
 	}
 	m.logs.Add(p.ID, LevelWarning, fmt.Sprintf("agent restarted: ComfyUI (pid %d) is gone: %v", rec.PID, err), nil)
-	np, _ := m.update(p.ID, func(p *Project) {
+	np, uerr := m.update(p.ID, func(p *Project) {
 		p.Process, p.Placement = nil, nil
 		p.State = StateReady
 		p.StatusMessage = statusMessages[StateReady]
 	})
+	if uerr != nil {
+		m.log.Error("record a ComfyUI gone while the agent was down", "project", p.ID, "pid", rec.PID, "err", uerr)
+	}
 	m.publishState(np)
 	if p.Restart == RestartAlways || p.Restart == RestartOnFailure || p.Desired == "running" {
 		m.bg.Add(1)
