@@ -73,9 +73,8 @@ type Supervisor interface {
 	Get(projectID string) (ProcRecord, bool)
 }
 
-// Operations is the durable operations runner (package recovery behind an adapter). Nil in
-// Deps selects the built-in in-process runner, which has the same resume semantics because
-// every install step is idempotent.
+// Operations is the durable operations runner (RecoveryOps over a recovery.Runner). Nil in
+// Deps gives the manager a runner of its own on its store that runs each step once.
 type Operations interface {
 	Register(def Definition) error
 	Submit(ctx context.Context, function string, meta map[string]any) (string, error)

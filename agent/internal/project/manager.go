@@ -15,6 +15,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -29,6 +30,8 @@ type Manager struct {
 	now  func() time.Time
 	logs *logBook
 	ops  Operations
+	// ownOps is the manager's own runner when Deps.Ops is nil.
+	ownOps *recovery.Runner
 
 	// configMu serialises read-modify-write of the user config.
 	configMu sync.Mutex
@@ -76,7 +79,10 @@ func New(deps Deps, opts Options) *Manager {
 	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries, m.log.With("part", "logs"))
 	m.ops = deps.Ops
 	if m.ops == nil {
-		m.ops = newLocalOps(m.log)
+		// No runner wired (unit tests, an embedded manager): one of its own on the same
+		// store, running each step once.
+		m.ownOps = recovery.New(deps.Store, deps.Publisher, recovery.Options{Disabled: true, Logger: m.log})
+		m.ops = RecoveryOps{Runner: m.ownOps}
 	}
 	return m
 }
@@ -93,8 +99,10 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.load(); err != nil {
 		return err
 	}
-	if starter, ok := m.ops.(interface{ start(context.Context) }); ok {
-		starter.start(ctx)
+	if m.ownOps != nil {
+		if err := m.ownOps.Start(ctx); err != nil {
+			return err
+		}
 	}
 	m.restore(ctx)
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -133,8 +141,10 @@ func (m *Manager) Stop(ctx context.Context) error {
 	if m.deps.Supervisor != nil {
 		m.saveProcessRecords()
 	}
-	if s, ok := m.ops.(interface{ stop() }); ok {
-		s.stop()
+	if m.ownOps != nil {
+		if err := m.ownOps.Stop(ctx); err != nil {
+			return err
+		}
 	}
 	done := make(chan struct{})
 	go func() { m.bg.Wait(); close(done) }()

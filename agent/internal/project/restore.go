@@ -60,9 +60,9 @@ func (m *Manager) endRecorded(ctx context.Context, p Project) {
 }
 
 // resumeInstall lets the durable runner continue an install it knows about, and resubmits
-// one it does not (the built-in runner, or a lost operation); finished steps are skipped.
+// one it does not (a lost operation); finished steps are skipped.
 func (m *Manager) resumeInstall(ctx context.Context, p Project) {
-	if m.deps.Ops != nil && p.InstallOp != "" {
+	if p.InstallOp != "" {
 		if st, ok := m.ops.Status(p.InstallOp); ok {
 			switch st {
 			case "pending", "in_progress", "recovering":

@@ -27,7 +27,7 @@ func startAgent(t *testing.T, db *store.DB, opts project.Options) *agent {
 	r := recovery.New(db, nil, recovery.Options{Policies: map[recovery.Class]recovery.Policy{
 		recovery.ClassUnknown: {Retry: false, MaxAttempts: 1},
 	}})
-	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}}, opts)
+	m := project.New(project.Deps{Store: db, Ops: project.RecoveryOps{Runner: r}}, opts)
 	if err := m.Register(); err != nil {
 		t.Fatal(err)
 	}

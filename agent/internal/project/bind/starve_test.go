@@ -53,7 +53,7 @@ func TestInstallsDoNotStarveTheirDownloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}, Models: Models{Service: ms}},
+	m := project.New(project.Deps{Store: db, Ops: project.RecoveryOps{Runner: r}, Models: Models{Service: ms}},
 		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: "python3", ReconcileInterval: -1})
 	if err := m.Register(); err != nil {
 		t.Fatal(err)

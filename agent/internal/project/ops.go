@@ -1,8 +1,4 @@
-// Package bind connects the project manager to the agent's other packages: the recovery
-// runner, the model store, the workflow importer and the process supervisor. It lives apart
-// from package project so that the lifecycle code and its unit tests build on small
-// interfaces of their own.
-package bind
+package project
 
 import (
 	"context"
@@ -10,21 +6,20 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
-	"github.com/comfylauncher/launcher/agent/internal/project"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
-// RecoveryOps adapts the durable operations runner to Operations: install operations are
-// persisted with their completed steps and resumed by the runner after an agent restart.
+// RecoveryOps runs project operations on the durable operations runner: install operations
+// are persisted with their completed steps and resumed by the runner after an agent restart.
 type RecoveryOps struct {
 	Runner *recovery.Runner
 }
 
-var _ project.Operations = RecoveryOps{}
+var _ Operations = RecoveryOps{}
 
 // Register wraps each step so it gets the project id from the metadata and reports its
 // error class.
-func (a RecoveryOps) Register(def project.Definition) error {
+func (a RecoveryOps) Register(def Definition) error {
 	steps := make([]recovery.Step, len(def.Steps))
 	for i, s := range def.Steps {
 		steps[i] = recovery.Step{Name: s.Name, Run: func(ctx context.Context, op *recovery.Op) error {
@@ -52,7 +47,7 @@ func (a RecoveryOps) Register(def project.Definition) error {
 					msg = "install ended in state " + string(op.State)
 				}
 				// The operation keeps the step error's text and suggestions, not its type.
-				err = &project.StepError{Step: failedStep(op), Class: string(op.ErrorClass),
+				err = &StepError{Step: failedStep(op), Class: op.ErrorClass,
 					Err: apierr.New(apierr.Unavailable, "InstallError", msg, op.Suggestions...)}
 			}
 			onTerminal(ctx, id, op.ID, string(op.State), err)
@@ -80,11 +75,11 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var se *project.StepError
+	var se *StepError
 	if errors.As(err, &se) && se.Class != "" {
-		return recovery.WithClass(recovery.Class(se.Class), err)
+		return recovery.WithClass(se.Class, err)
 	}
-	var ce *project.CmdError
+	var ce *CmdError
 	if errors.As(err, &ce) {
 		if c := recovery.ClassifyText(strings.Join(ce.LastLines, "\n")); c != recovery.ClassUnknown {
 			return recovery.WithClass(c, err)
