@@ -35,6 +35,32 @@ func TestInstallsDoNotStarveTheirDownloads(t *testing.T) {
 	}))
 	defer srv.Close()
 
+	m, modelsDir := startModelAgent(t, recovery.Options{Workers: 1})
+	for _, name := range []string{"a", "b"} {
+		sum := sha256.Sum256(files["/"+name+".safetensors"])
+		lj := fmt.Sprintf(`{"format":"comfyui_launcher","snapshot_json":{"comfyui":null,"git_custom_nodes":{}},
+"files":[[{"download_url":"%s/%s.safetensors","dest_relative_path":"models/checkpoints/%s.safetensors","sha256_checksum":"%s"}]]}`,
+			srv.URL, name, name, hex.EncodeToString(sum[:]))
+		if _, err := m.Create(context.Background(), project.CreateRequest{Name: "starve-" + name, LauncherJSON: []byte(lj)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "b"} {
+		p := settled(t, m, "starve-"+name)
+		if p.State != project.StateReady {
+			t.Fatalf("%s: state %s failure %+v", p.ID, p.State, p.Failure)
+		}
+		got, err := os.ReadFile(filepath.Join(modelsDir, "checkpoints", name+".safetensors"))
+		if err != nil || string(got) != string(files["/"+name+".safetensors"]) {
+			t.Fatalf("stored %s = %q, %v", name, got, err)
+		}
+	}
+}
+
+// startModelAgent is a manager whose installs download through the real model store and
+// recovery runner (with opts), started in the documented order; it returns the store's root.
+func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, string) {
+	t.Helper()
 	fx := projecttest.MakeFixtures(t, "")
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
@@ -45,7 +71,7 @@ func TestInstallsDoNotStarveTheirDownloads(t *testing.T) {
 	if err := db.EnsureBuckets(store.DefaultBuckets...); err != nil {
 		t.Fatal(err)
 	}
-	r := recovery.New(db, nil, recovery.Options{Workers: 1})
+	r := recovery.New(db, nil, opts)
 	modelsDir := filepath.Join(data, "models")
 	reg := sources.NewRegistry()
 	reg.Register(sources.Direct{})
@@ -66,24 +92,5 @@ func TestInstallsDoNotStarveTheirDownloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Stop(context.Background()) })
-
-	for _, name := range []string{"a", "b"} {
-		sum := sha256.Sum256(files["/"+name+".safetensors"])
-		lj := fmt.Sprintf(`{"format":"comfyui_launcher","snapshot_json":{"comfyui":null,"git_custom_nodes":{}},
-"files":[[{"download_url":"%s/%s.safetensors","dest_relative_path":"models/checkpoints/%s.safetensors","sha256_checksum":"%s"}]]}`,
-			srv.URL, name, name, hex.EncodeToString(sum[:]))
-		if _, err := m.Create(context.Background(), project.CreateRequest{Name: "starve-" + name, LauncherJSON: []byte(lj)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range []string{"a", "b"} {
-		p := settled(t, m, "starve-"+name)
-		if p.State != project.StateReady {
-			t.Fatalf("%s: state %s failure %+v", p.ID, p.State, p.Failure)
-		}
-		got, err := os.ReadFile(filepath.Join(modelsDir, "checkpoints", name+".safetensors"))
-		if err != nil || string(got) != string(files["/"+name+".safetensors"]) {
-			t.Fatalf("stored %s = %q, %v", name, got, err)
-		}
-	}
+	return m, modelsDir
 }
