@@ -2,7 +2,6 @@ package bind
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,11 +68,7 @@ func settled(t *testing.T, m *project.Manager, id string) project.Project {
 func TestInstallOnRecoveryRunner(t *testing.T) {
 	fx := projecttest.MakeFixtures(t, "")
 	data := t.TempDir()
-	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openDB(t, data)
 	opts := project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Ref: "v2.0.0", Python: "python3"}
 	a := startAgent(t, db, opts)
 

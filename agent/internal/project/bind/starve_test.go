@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -63,11 +62,7 @@ func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, str
 	t.Helper()
 	fx := projecttest.MakeFixtures(t, "")
 	data := t.TempDir()
-	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openDB(t, data)
 	if err := db.EnsureBuckets(store.DefaultBuckets...); err != nil {
 		t.Fatal(err)
 	}
