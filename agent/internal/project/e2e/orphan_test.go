@@ -86,3 +86,42 @@ func TestKill9WhileComfyUIStarts(t *testing.T) {
 		t.Fatalf("ComfyUI processes after stop: %v", got)
 	}
 }
+
+// TestKill9WhileComfyUIStops kills the agent while it waits for a ComfyUI that ignores
+// SIGTERM to stop. The next agent finds the recorded process of a project that was being
+// stopped and ends it: the project is ready and no ComfyUI is left.
+func TestKill9WhileComfyUIStops(t *testing.T) {
+	comfy, _ := fixtureRepos(t)
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: comfy}
+	killLeftovers(t, cfg.DataDir)
+	t.Setenv("FAKE_COMFYUI_IGNORE_SIGTERM", "1")
+
+	a := startHelper(t, cfg)
+	if code, raw := do(t, "POST", a.addr+"/api/create_project", `{"name":"stuck","restart":"never"}`); code != 200 {
+		t.Fatalf("create: %d %s", code, raw)
+	}
+	waitFor(t, a.addr, "stuck", "ready", stateIs("ready"))
+	if code, raw := do(t, "POST", a.addr+"/api/projects/stuck/start", ""); code != 200 {
+		t.Fatalf("start: %d %s", code, raw)
+	}
+	pid := *getProject(t, a.addr, "stuck").State.PID
+	go func() {
+		// Waits out the stop grace period; the agent dies first.
+		if resp, err := http.Post(a.addr+"/api/projects/stuck/stop", "application/json", nil); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, a.addr, "stuck", "stopping", stateIs("stopping"))
+	a.kill()
+	if got := comfyPIDs(t, cfg.DataDir, "stuck"); len(got) != 1 || got[0] != pid {
+		t.Fatalf("ComfyUI processes after the kill: %v, want [%d]", got, pid)
+	}
+
+	b := startHelper(t, cfg)
+	if v := getProject(t, b.addr, "stuck"); v.State.State != "ready" || v.State.PID != nil {
+		t.Fatalf("after restart: %+v, want ready without a process", v.State)
+	}
+	if got := comfyPIDs(t, cfg.DataDir, "stuck"); len(got) != 0 {
+		t.Fatalf("ComfyUI processes after the restart: %v", got)
+	}
+}
