@@ -105,6 +105,7 @@ func (m *Manager) readopt(ctx context.Context, p Project) {
 		if m.deps.GPUs != nil {
 			m.deps.GPUs.Restore(p.ID, pl, rec.PGID)
 		}
+		m.flushLogs()
 		np, uerr := m.update(p.ID, func(p *Project) {
 			p.State = StateRunning
 			p.StatusMessage = statusMessages[StateRunning]
