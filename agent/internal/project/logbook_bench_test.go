@@ -3,12 +3,18 @@ package project
 import (
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -99,4 +105,81 @@ func BenchmarkLogIngest(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lines/s")
 	})
+}
+
+// BenchmarkLogLiveOverWebSocket floods one project's log through the real hub to a WebSocket
+// subscriber and reports the delay from adding a line to the client reading it, and how many
+// events the client got for the lines (the live budget coalesces the rest into notices):
+//
+//	go test -run '^$' -bench BenchmarkLogLiveOverWebSocket -benchtime 50000x ./agent/internal/project/
+func BenchmarkLogLiveOverWebSocket(b *testing.B) {
+	hb := hub.New(slog.New(slog.DiscardHandler), hub.Options{})
+	rt := httprouter.New()
+	hb.Routes(rt)
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	defer hb.Close()
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	defer conn.Close()
+	type msg struct {
+		Event string `json:"event"`
+		Data  struct {
+			Log LogEntry `json:"log"`
+		} `json:"data"`
+	}
+	read := func() msg {
+		var m msg
+		if err := conn.ReadJSON(&m); err != nil {
+			b.Fatal(err)
+		}
+		return m
+	}
+	read() // connected
+	if err := conn.WriteJSON(map[string]any{"event": "subscribe_logs", "data": map[string]any{"project_id": "bench"}}); err != nil {
+		b.Fatal(err)
+	}
+	read() // subscribed
+
+	db := openStore(b, filepath.Join(b.TempDir(), "db"))
+	defer db.Close()
+	book := newLogBook(db, hb, time.Now, 1<<30, slog.New(slog.DiscardHandler))
+	var delays []time.Duration
+	events := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m := read()
+			if m.Event != "log_entry" {
+				continue
+			}
+			if m.Data.Log.Message == "END" {
+				return
+			}
+			events++
+			if t, err := time.Parse(time.RFC3339Nano, m.Data.Log.Timestamp); err == nil && m.Data.Log.Data == nil {
+				delays = append(delays, time.Since(t))
+			}
+		}
+	}()
+	b.ResetTimer()
+	for i := range b.N {
+		book.AddAt("bench", time.Now(), LevelInfo, fmt.Sprintf("line %d", i), nil)
+	}
+	if err := book.Close(); err != nil {
+		b.Fatal(err)
+	}
+	book.publish("bench", LogEntry{Message: "END"})
+	<-done
+	b.StopTimer()
+	sort.Slice(delays, func(i, j int) bool { return delays[i] < delays[j] })
+	if len(delays) > 0 {
+		b.ReportMetric(float64(delays[len(delays)/2].Microseconds()), "p50_ws_µs")
+		b.ReportMetric(float64(delays[len(delays)*99/100].Microseconds()), "p99_ws_µs")
+	}
+	b.ReportMetric(float64(events), "events")
 }
