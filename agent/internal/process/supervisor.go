@@ -77,6 +77,9 @@ func (s *Supervisor) Start(ctx context.Context, spec Spec) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	if pids := s.endStrays(spec); len(pids) > 0 {
+		s.log.Warn("killed a ComfyUI of this project that no agent tracked", "project", spec.ProjectID, "pids", pids)
+	}
 	inst, info, err := s.launch(ctx, p)
 	if err != nil {
 		s.finish(p)
