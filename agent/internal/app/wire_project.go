@@ -30,7 +30,7 @@ func (a *App) wireProject() error {
 		Publisher:  a.hub,
 		Ports:      leaser,
 		Supervisor: bind.Supervisor{S: sup},
-		Ops:        project.RecoveryOps{Runner: a.recovery},
+		Ops:        bind.RecoveryOps{Runner: a.recovery},
 		Models:     bind.Models{Service: a.models},
 		Importer:   bind.Importer{Service: a.workflow},
 		Logger:     log,

@@ -3,6 +3,7 @@ package bind
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/project"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
+	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 	"github.com/julienschmidt/httprouter"
 )
@@ -25,7 +27,11 @@ const uiWorkflow = `{"last_node_id":1,"last_link_id":0,"version":0.4,"links":[],
 func TestImportThroughWorkflowService(t *testing.T) {
 	fx := projecttest.MakeFixtures(t, "")
 	data := t.TempDir()
-	db := openDB(t, data)
+	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	m := project.New(project.Deps{Store: db, Importer: Importer{Service: workflow.NewService(workflow.Options{})}},
 		project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Python: "python3", ReconcileInterval: -1})
 	if err := m.Start(t.Context()); err != nil {

@@ -2,6 +2,7 @@ package bind
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func startAgent(t *testing.T, db *store.DB, opts project.Options) *agent {
 	r := recovery.New(db, nil, recovery.Options{Policies: map[recovery.Class]recovery.Policy{
 		recovery.ClassUnknown: {Retry: false, MaxAttempts: 1},
 	}})
-	m := project.New(project.Deps{Store: db, Ops: project.RecoveryOps{Runner: r}}, opts)
+	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}}, opts)
 	if err := m.Register(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,11 @@ func settled(t *testing.T, m *project.Manager, id string) project.Project {
 func TestInstallOnRecoveryRunner(t *testing.T) {
 	fx := projecttest.MakeFixtures(t, "")
 	data := t.TempDir()
-	db := openDB(t, data)
+	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	opts := project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Ref: "v2.0.0", Python: "python3"}
 	a := startAgent(t, db, opts)
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -62,7 +63,11 @@ func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, str
 	t.Helper()
 	fx := projecttest.MakeFixtures(t, "")
 	data := t.TempDir()
-	db := openDB(t, data)
+	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
 	if err := db.EnsureBuckets(store.DefaultBuckets...); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +79,7 @@ func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := project.New(project.Deps{Store: db, Ops: project.RecoveryOps{Runner: r}, Models: Models{Service: ms}},
+	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}, Models: Models{Service: ms}},
 		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: "python3", ReconcileInterval: -1})
 	if err := m.Register(); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/project"
+	"github.com/comfylauncher/launcher/agent/internal/project/bind"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/julienschmidt/httprouter"
@@ -72,7 +73,7 @@ func wire(cfg agentConfig) (*wired, error) {
 	w.runner = recovery.New(db, nil, recovery.Options{Policies: map[recovery.Class]recovery.Policy{
 		recovery.ClassUnknown: {Retry: false, MaxAttempts: 1},
 	}})
-	deps := project.Deps{Store: db, Ops: project.RecoveryOps{Runner: w.runner}, Logger: logger}
+	deps := project.Deps{Store: db, Ops: bind.RecoveryOps{Runner: w.runner}, Logger: logger}
 	r := httprouter.New()
 	extra := wireRuntime(&deps, r, logger) // supervisor, ports, proxy (runtime_test.go)
 	w.m = project.New(deps, cfg.options())
