@@ -22,6 +22,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/models"
+	"github.com/comfylauncher/launcher/agent/internal/proxy"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
@@ -86,6 +87,11 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 		Logger:      logger.With("component", "http"),
 		Public:      []string{"/api/health"},
 		SelfAuth:    []string{"/socket.io/"},
+		// ComfyUI's page loads scripts, images and its WebSocket without the token (a cookie
+		// carries it), and uploads images larger than API bodies (ComfyUI limits them).
+		CookieAuth:   []string{proxy.Prefix},
+		Unlimited:    []string{proxy.Prefix},
+		AllowedHosts: cfg.Server.AllowedHosts,
 	})
 	a.api.AddHealth("store", func() (bool, any) {
 		return true, map[string]any{"state": "open", "dir": db.Dir(), "salvaged_bytes": db.Salvaged}
@@ -97,7 +103,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	}
 	a.hub = hub.New(logger, hub.Options{
 		CheckToken:     checkToken,
-		CheckOrigin:    a.checkOrigin,
+		CheckOrigin:    a.api.OriginAllowed,
 		Snapshot:       a.snapshot,
 		QueueSize:      cfg.Events.QueueSize,
 		PingInterval:   cfg.Events.PingInterval.Duration,
@@ -133,21 +139,6 @@ func (a *App) snapshot(kind, id string) []hub.Event {
 		out = append(out, fn(kind, id)...)
 	}
 	return out
-}
-
-// checkOrigin allows WebSocket upgrades from the agent's own host and configured origins.
-func (a *App) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	for _, o := range a.cfg.Server.CORSOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	host := strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://")
-	return strings.EqualFold(host, r.Host)
 }
 
 // background registers a goroutine that runs from Start until shutdown.

@@ -23,7 +23,7 @@ func (a *App) wireProject() error {
 	ref := &bind.ManagerRef{}
 	sup := process.New(a.log.With("component", "process"), ref.Hooks(), process.Options{})
 	leaser := ports.New(a.cfg.Ports.Min, a.cfg.Ports.Max)
-	proxy.New(ref, a.log).Routes(a.api.Router)
+	proxy.New(ref, a.log).WithCheck(a.api.CheckBrowser).Routes(a.api.Router)
 
 	deps := project.Deps{
 		Store:      a.db,

@@ -44,6 +44,9 @@ type ServerConfig struct {
 	Token       string   `toml:"token"`
 	TokenFile   string   `toml:"token_file"`
 	CORSOrigins []string `toml:"cors_origins"`
+	// AllowedHosts are host names (no port) the agent answers to besides loopback ones while
+	// it runs without a token; "*" allows any. Other Host headers get 403 (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
 	// MaxBodyBytes caps request bodies; larger ones get 413.
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// Debug adds tracebacks to error responses.
@@ -179,8 +182,11 @@ func Load(path string) (*Config, error) {
 }
 
 // Decode strictly decodes TOML data over c: unknown keys and wrong types are errors naming the
-// key and the line.
+// key, its line, what the key takes and how to write it.
 func Decode(data []byte, c *Config) error {
+	if errs := checkTypes(data); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(c)
@@ -199,11 +205,11 @@ func Decode(data []byte, c *Config) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
-		if key != "" {
-			return fmt.Errorf("line %d: key %q: %s", row, key, de.Error())
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if key := strings.Join(de.Key(), "."); key != "" {
+			return fmt.Errorf("line %d: %s: %s (launcher.toml in the repository documents every key)", row, key, msg)
 		}
-		return fmt.Errorf("line %d: %s", row, de.Error())
+		return fmt.Errorf("line %d: %s (fix the TOML syntax on that line)", row, msg)
 	}
 	return fmt.Errorf("decode: %w", err)
 }
@@ -263,6 +269,11 @@ func (c *Config) Validate() error {
 	for _, o := range c.Server.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			add("server.cors_origins entry %q must be \"*\" or start with http:// or https://", o)
+		}
+	}
+	for _, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(h) == nil {
+			add("server.allowed_hosts entry %q must be a host name or address without scheme or port, e.g. \"launcher.lan\"", h)
 		}
 	}
 	if c.Ports.Min < 1024 || c.Ports.Max > 65535 {

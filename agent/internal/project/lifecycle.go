@@ -105,7 +105,11 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Project, error
 			return Project{}, err
 		}
 	}
-	if _, err := parseLauncherJSON(raw); err != nil {
+	lj, err := parseLauncherJSON(raw)
+	if err != nil {
+		return Project{}, err
+	}
+	if err := m.checkDests(lj); err != nil {
 		return Project{}, err
 	}
 	now := m.now().UTC()
