@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // TestStartEndsAnUntrackedServerOfTheProject: a ComfyUI of the project that no supervisor
@@ -25,7 +27,7 @@ func TestStartEndsAnUntrackedServerOfTheProject(t *testing.T) {
 		}
 	}
 	orphan := func(emp string) *exec.Cmd {
-		cmd := exec.Command("python3", "main.py", "--listen", "127.0.0.1", "--port", strconv.Itoa(freePort(t)),
+		cmd := exec.Command("python3", "main.py", "--listen", "127.0.0.1", "--port", strconv.Itoa(projecttest.FreePort(t)),
 			"--extra-model-paths-config", emp, "--cpu")
 		cmd.Dir = spec.Dir
 		cmd.Env = append(os.Environ(), "FAKE_COMFYUI_DELAY=0.1")

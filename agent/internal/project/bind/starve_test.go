@@ -24,6 +24,7 @@ import (
 // download_files step waits for a model download operation both finish. The install that
 // waits gives its worker to the download instead of holding it.
 func TestInstallsDoNotStarveTheirDownloads(t *testing.T) {
+	t.Parallel()
 	files := map[string][]byte{"/a.safetensors": []byte("weights of a"), "/b.safetensors": []byte("weights of b")}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := files[r.URL.Path]
@@ -61,7 +62,7 @@ func TestInstallsDoNotStarveTheirDownloads(t *testing.T) {
 // recovery runner (with opts), started in the documented order; it returns the store's root.
 func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, string) {
 	t.Helper()
-	fx := projecttest.MakeFixtures(t, "")
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -80,7 +81,7 @@ func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, str
 		t.Fatal(err)
 	}
 	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}, Models: Models{Service: ms}},
-		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: "python3", ReconcileInterval: -1})
+		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: projecttest.Python(t), ReconcileInterval: -1})
 	if err := m.Register(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // comfyPIDs are the live processes running out of the project's folder (its venv's python
@@ -37,15 +40,17 @@ func comfyPIDs(t *testing.T, dataDir, id string) []int {
 // ComfyUI runs, the project says running with that pid, a second start starts nothing, and
 // stop ends it.
 func TestKill9WhileComfyUIStarts(t *testing.T) {
-	comfy, _ := fixtureRepos(t)
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: comfy}
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: projecttest.Python(t)}
 	killLeftovers(t, cfg.DataDir)
 	gate := filepath.Join(t.TempDir(), "ready")
-	t.Setenv("FAKE_COMFYUI_READY_GATE", gate) // inherited by the agents and their ComfyUI
+	env := "FAKE_COMFYUI_READY_GATE=" + gate // inherited by the agents' ComfyUI
 	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644) })
 
-	a := startHelper(t, cfg)
-	if code, raw := do(t, "POST", a.addr+"/api/create_project", `{"name":"slow","restart":"never"}`); code != 200 {
+	a := startHelper(t, cfg, env)
+	body := fmt.Sprintf(`{"name":"slow","restart":"never","port":%d}`, projecttest.FreePort(t))
+	if code, raw := do(t, "POST", a.addr+"/api/create_project", body); code != 200 {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	waitFor(t, a.addr, "slow", "ready", stateIs("ready"))
@@ -65,7 +70,7 @@ func TestKill9WhileComfyUIStarts(t *testing.T) {
 	}
 
 	os.WriteFile(gate, nil, 0o644) // ComfyUI may answer now
-	b := startHelper(t, cfg)
+	b := startHelper(t, cfg, env)
 	v = waitFor(t, b.addr, "slow", "running", stateIs("running"))
 	if v.State.PID == nil || *v.State.PID != pid {
 		t.Fatalf("after restart: %+v, want the re-adopted pid %d", v.State, pid)
@@ -91,13 +96,15 @@ func TestKill9WhileComfyUIStarts(t *testing.T) {
 // SIGTERM to stop. The next agent finds the recorded process of a project that was being
 // stopped and ends it: the project is ready and no ComfyUI is left.
 func TestKill9WhileComfyUIStops(t *testing.T) {
-	comfy, _ := fixtureRepos(t)
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: comfy}
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: projecttest.Python(t)}
 	killLeftovers(t, cfg.DataDir)
-	t.Setenv("FAKE_COMFYUI_IGNORE_SIGTERM", "1")
+	env := "FAKE_COMFYUI_IGNORE_SIGTERM=1"
 
-	a := startHelper(t, cfg)
-	if code, raw := do(t, "POST", a.addr+"/api/create_project", `{"name":"stuck","restart":"never"}`); code != 200 {
+	a := startHelper(t, cfg, env)
+	body := fmt.Sprintf(`{"name":"stuck","restart":"never","port":%d}`, projecttest.FreePort(t))
+	if code, raw := do(t, "POST", a.addr+"/api/create_project", body); code != 200 {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	waitFor(t, a.addr, "stuck", "ready", stateIs("ready"))
@@ -117,7 +124,7 @@ func TestKill9WhileComfyUIStops(t *testing.T) {
 		t.Fatalf("ComfyUI processes after the kill: %v, want [%d]", got, pid)
 	}
 
-	b := startHelper(t, cfg)
+	b := startHelper(t, cfg, env)
 	if v := getProject(t, b.addr, "stuck"); v.State.State != "ready" || v.State.PID != nil {
 		t.Fatalf("after restart: %+v, want ready without a process", v.State)
 	}
