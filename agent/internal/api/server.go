@@ -44,6 +44,9 @@ type Options struct {
 	// Unlimited lists path prefixes without the body limit (proxied ComfyUI uploads; ComfyUI
 	// enforces its own).
 	Unlimited []string
+	// Observe, when set, is told of every finished request with its route pattern
+	// (e.g. /api/projects/:id; "" when no route matched): the metrics hook.
+	Observe func(method, route string, status int, d time.Duration)
 }
 
 // SessionCookie carries the API token for CookieAuth paths; the proxy strips it.
@@ -188,6 +191,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		if s.opts.Observe != nil {
+			s.opts.Observe(r.Method, s.routePattern(r.Method, r.URL.Path), rec.status, time.Since(start))
+		}
 		level := slog.LevelInfo
 		if rec.status >= 500 {
 			level = slog.LevelError

@@ -12,7 +12,7 @@ import (
 )
 
 // newTestApp wires a whole agent on a temp data dir, started and served by httptest.
-func newTestApp(t *testing.T, edit func(c *config.Config)) (*App, *httptest.Server) {
+func newTestApp(t testing.TB, edit func(c *config.Config)) (*App, *httptest.Server) {
 	t.Helper()
 	a, srv, _ := startAppOn(t, filepath.Join(t.TempDir(), "data"), edit)
 	return a, srv
@@ -20,7 +20,7 @@ func newTestApp(t *testing.T, edit func(c *config.Config)) (*App, *httptest.Serv
 
 // startAppOn wires and starts a whole agent on dataDir; stop shuts it down as Serve does (the
 // store closes), so a second call on the same directory is a restart.
-func startAppOn(t *testing.T, dataDir string, edit func(c *config.Config)) (a *App, srv *httptest.Server, stop func()) {
+func startAppOn(t testing.TB, dataDir string, edit func(c *config.Config)) (a *App, srv *httptest.Server, stop func()) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Paths.DataDir = dataDir

@@ -32,6 +32,7 @@ type Config struct {
 	Manager   ManagerConfig   `toml:"manager"`
 	Events    EventsConfig    `toml:"events"`
 	Workflow  WorkflowConfig  `toml:"workflow"`
+	Log       LogConfig       `toml:"log"`
 	Projects  []ProjectConfig `toml:"projects"`
 
 	// File is the path the config was read from, empty for embedded defaults.
@@ -54,6 +55,8 @@ type ServerConfig struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel        string   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// UIDir, when set, is a static web UI build served at / instead of the embedded dashboard.
+	UIDir string `toml:"ui_dir"`
 }
 
 // PathsConfig is the [paths] section.
@@ -146,35 +149,20 @@ func Default() *Config {
 	c.Downloads.setDefaults()
 	c.Sources.setDefaults()
 	c.Recovery.setDefaults()
+	c.Log.setDefaults()
 	return c
 }
 
 // Load reads path (or, when path is empty, $LAUNCHER_CONFIG, then ./launcher.toml if it exists)
 // over the defaults and validates the result.
 func Load(path string) (*Config, error) {
-	if path == "" {
-		path = os.Getenv(EnvConfig)
+	c, err := Read(path)
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
-		if _, err := os.Stat("launcher.toml"); err == nil {
-			path = "launcher.toml"
-		}
-	}
-	c := Default()
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w (pass --config PATH or set %s)", err, EnvConfig)
-		}
-		if err := Decode(data, c); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		c.File = path
-	}
-	c.resolve()
 	if err := c.Validate(); err != nil {
-		if path != "" {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if c.File != "" {
+			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
 		return nil, err
 	}
@@ -227,6 +215,9 @@ func (c *Config) resolve() {
 	c.Paths.ModelsDir = absPath(c.Paths.ModelsDir)
 	if c.Server.TokenFile != "" {
 		c.Server.TokenFile = absPath(c.Server.TokenFile)
+	}
+	if c.Server.UIDir != "" {
+		c.Server.UIDir = absPath(c.Server.UIDir)
 	}
 }
 
@@ -304,6 +295,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Downloads.validate()...)
 	errs = append(errs, c.Sources.validate()...)
 	errs = append(errs, c.Recovery.validate()...)
+	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, validateProjects(c.Projects, c.Ports)...)
 	return errors.Join(errs...)
 }

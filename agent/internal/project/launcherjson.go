@@ -61,9 +61,9 @@ func parseLauncherJSON(raw json.RawMessage) (*launcherJSON, error) {
 	}
 	for i, alts := range lj.Files {
 		for _, a := range alts {
-			if _, _, err := modelPath(a.DestRelativePath); err != nil {
+			if err := checkFileDest(a.DestRelativePath); err != nil {
 				return nil, apierr.Newf(apierr.Invalid, "ValidationError", "files[%d]: %v", i, err).
-					Suggest("dest_relative_path must look like models/<folder>/<file>")
+					Suggest("dest_relative_path must look like models/<folder>/<file> or input/<file>")
 			}
 		}
 	}

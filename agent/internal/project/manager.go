@@ -48,6 +48,9 @@ type Manager struct {
 	// bg tracks background goroutines (reconcile, async starts) so Stop can wait for them.
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
+
+	// reconciled closes after the first pass over the declared projects (readiness).
+	reconciled chan struct{}
 }
 
 // entry is one project; mu serialises lifecycle actions (start, stop, delete, install
@@ -75,6 +78,8 @@ func New(deps Deps, opts Options) *Manager {
 		projects: map[string]*entry{},
 		progress: map[string]Progress{},
 		models:   map[string][]string{},
+
+		reconciled: make(chan struct{}),
 	}
 	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries, m.log.With("part", "logs"))
 	m.ops = deps.Ops

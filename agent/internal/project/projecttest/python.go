@@ -66,8 +66,13 @@ exec %[2]q "$@"
 // func TestMain(m *testing.M) { projecttest.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes what Python built, for a TestMain that does more than Main.
+func Cleanup() {
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
 	}
-	os.Exit(code)
 }
