@@ -124,6 +124,7 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 			return download.Credential(c), ok
 		}
 	}
+	ix.log = opts.Logger.With("component", "models")
 	s := &Service{opts: opts, root: root, partDir: partDir, layout: layout, ix: ix, dl: download.New(dopt),
 		runner: runner, pub: pub, reg: reg, log: opts.Logger.With("component", "models"),
 		slots: make(chan struct{}, opts.MaxConcurrent)}
@@ -132,6 +133,10 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 	}
 	return s, nil
 }
+
+// IndexHealth is the "model_index" entry of GET /api/health: whether the index of the store
+// (sources, hashes) is being persisted.
+func (s *Service) IndexHealth() (bool, any) { return s.ix.health() }
 
 // SetProjects wires the provider of used_by_projects (nil-safe).
 func (s *Service) SetProjects(p ProjectModels) {
