@@ -2,7 +2,7 @@ package app
 
 import "github.com/comfylauncher/launcher/agent/internal/recovery/selftest"
 
-// wireSelfTest serves the measured recovery endpoints (validate, benchmark) for the agent's
+// wireSelfTest serves the recovery self-test, scenario, validate and benchmark endpoints for the agent's
 // runner as configured; their scratch stores live in its ScratchDir (<data_dir>/tmp).
 func (a *App) wireSelfTest() {
 	d := a.cfg.Downloads

@@ -26,9 +26,6 @@ func (r *Runner) Routes(rt *httprouter.Router) {
 	rt.POST("/api/recovery/operations/:id/resume", r.handleResume)
 	rt.GET("/api/recovery/breakers", r.handleBreakers)
 	rt.GET("/api/recovery/performance", r.handlePerformance)
-	rt.POST("/api/recovery/test", r.handleSelfTest)
-	rt.GET("/api/recovery/testing/scenarios", r.handleScenarios)
-	rt.POST("/api/recovery/testing/run", r.handleRunScenarios)
 }
 
 func (r *Runner) handleStatus(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {

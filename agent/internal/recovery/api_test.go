@@ -57,7 +57,7 @@ func TestAPIOperations(t *testing.T) {
 			}
 		}}}},
 	}
-	h := newHarness(t, fastAgent(t.TempDir()), defs...)
+	h := newHarness(t, Options{}, defs...)
 	defer close(block)
 	okID, _ := h.r.Submit(context.Background(), "ok_op", map[string]any{"url": "https://example.com/m.safetensors"})
 	h.wait(okID)
@@ -141,29 +141,6 @@ func TestAPIOperations(t *testing.T) {
 				}
 			}
 		}},
-		{"self test", "POST", "/api/recovery/test", "", 200, func(t *testing.T, m map[string]any) {
-			tr := m["test_results"].(map[string]any)
-			if tr["overall"] != "PASS" || tr["persistence_test"] != true || tr["circuit_breaker_test"] != true {
-				t.Errorf("test_results = %v", tr)
-			}
-		}},
-		{"scenarios", "GET", "/api/recovery/testing/scenarios", "", 200, func(t *testing.T, m map[string]any) {
-			sc := m["scenarios"].([]any)
-			first := sc[0].(map[string]any)
-			if len(sc) < 10 || first["id"] == nil || first["duration_seconds"] == nil || first["category"] == nil {
-				t.Errorf("scenarios = %v", sc)
-			}
-		}},
-		{"run selected scenarios", "POST", "/api/recovery/testing/run", `{"scenarios":["connection_failure","not_found_no_retry","crash_resume"]}`, 200, func(t *testing.T, m map[string]any) {
-			tr := m["test_results"].(map[string]any)
-			if tr["total_tests"] != float64(3) || tr["passed_tests"] != float64(3) || tr["success_rate"] != float64(1) {
-				t.Errorf("test_results = %v", tr)
-			}
-			if _, ok := tr["test_summary"].(map[string]any)["integration_tests"]; !ok {
-				t.Errorf("test_summary = %v", tr["test_summary"])
-			}
-		}},
-		{"run unknown scenario", "POST", "/api/recovery/testing/run", `{"scenarios":["nope"]}`, 400, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -70,7 +70,7 @@ type BenchScenarioResult struct {
 // Benchmark runs iterations of each named scenario (a real download that meets one or two
 // injected faults, then succeeds) through a scratch runner with the agent's configured
 // policies, and reports the measured recovery and the agent's CPU, RSS and disk I/O.
-func (p *Perf) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string]any, error) {
+func (p *Suite) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string]any, error) {
 	maxS := p.agent.Options().MaxTestDuration.Seconds()
 	if len(req.Scenarios) == 0 {
 		req.Scenarios = DefaultBenchScenarios
@@ -124,8 +124,8 @@ func (p *Perf) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string]
 
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.Duration*float64(time.Second)))
 	defer cancel()
-	payload := body(req.PayloadBytes)
-	sum := faultserver.SHA256(payload)
+	data := payload(req.PayloadBytes)
+	sum := faultserver.SHA256(data)
 	batch := 2 * p.agent.Options().Workers
 	start := sampleProc()
 	results := map[string]BenchScenarioResult{}
@@ -145,7 +145,7 @@ func (p *Perf) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string]
 				plan[j] = fault
 			}
 			res.InjectedFaults += n
-			id, err := e.r.Submit(ctx, operation, map[string]any{"url": e.srv.Route(payload, plan...), "sha256": sum})
+			id, err := e.r.Submit(ctx, operation, map[string]any{"url": e.srv.Route(data, plan...), "sha256": sum})
 			if err != nil {
 				break
 			}
@@ -225,7 +225,7 @@ func (a *aggregate) collect(ctx context.Context, r *recovery.Runner, ids []strin
 	}
 }
 
-func (p *Perf) handleBenchmark(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+func (p *Suite) handleBenchmark(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 	var body BenchmarkRequest
 	if err := decode(w, req, &body, 64<<10); err != nil {
 		api.WriteError(w, req, err)

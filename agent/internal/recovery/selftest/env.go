@@ -1,9 +1,12 @@
-// Package selftest measures the recovery layer as the agent is configured: POST
-// /api/recovery/performance/validate and /benchmark run a scratch Runner with the agent's own
-// [recovery] options (policies, breaker, workers, attempts), on a scratch nutsdb store on disk
-// under data_dir, and every operation is a real models/download transfer from the loopback fault
-// server. Every other number is a request parameter with a documented default, and each response
-// says what was run (the "run" field).
+// Package selftest checks and measures the recovery layer as the agent is configured, outside
+// recovery.Runner: POST /api/recovery/test (the runner's unit checks), the fault scenarios of
+// GET /api/recovery/testing/scenarios and POST /api/recovery/testing/run, and POST
+// /api/recovery/performance/validate and /benchmark. Every scratch runner gets the agent's own
+// [recovery] options (policies, breaker, workers, attempts) and a scratch nutsdb store on disk
+// under Options.ScratchDir (<data_dir>/tmp), removed afterwards; the crash scenario re-opens the
+// store files as a killed runner left them. Validate and benchmark transfer through the real
+// models/download against the loopback fault server; every other number is a request parameter
+// with a documented default, and each response says what was run (the "run" field).
 package selftest
 
 import (
@@ -24,8 +27,8 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
-// Perf serves the validate and benchmark endpoints for the agent's runner.
-type Perf struct {
+// Suite serves the self-test, scenario, validate and benchmark endpoints for the agent's runner.
+type Suite struct {
 	agent   *recovery.Runner
 	dl      Downloads
 	scratch string // parent of the per-run scratch directories: Options.ScratchDir
@@ -42,12 +45,12 @@ type Downloads struct {
 
 // New measures agent's configuration; scratch runs live in directories under the runner's
 // Options.ScratchDir (os.TempDir() when empty), removed after each run.
-func New(agent *recovery.Runner, dl Downloads, log *slog.Logger) *Perf {
+func New(agent *recovery.Runner, dl Downloads, log *slog.Logger) *Suite {
 	dir := agent.Options().ScratchDir
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return &Perf{agent: agent, dl: dl, scratch: dir, log: log}
+	return &Suite{agent: agent, dl: dl, scratch: dir, log: log}
 }
 
 // env is one measured run: the fault server, a real downloader writing under dir, and a
@@ -65,7 +68,7 @@ type env struct {
 // operation is the function name of the measured operations.
 const operation = "selftest_download"
 
-func (p *Perf) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env, error) {
+func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env, error) {
 	if err := os.MkdirAll(p.scratch, 0o755); err != nil {
 		return nil, recovery.APIError(err, "create the scratch directory")
 	}
@@ -190,7 +193,7 @@ type BreakerView struct {
 	HalfOpenMax int    `json:"half_open_max"`
 }
 
-func (p *Perf) describe(params map[string]any) Run {
+func (p *Suite) describe(params map[string]any) Run {
 	o := p.agent.Options()
 	run := Run{
 		Policies: map[string]PolicyView{}, Workers: o.Workers, MaxAttempts: o.MaxAttempts,
@@ -215,13 +218,4 @@ func (p *Perf) describe(params map[string]any) Run {
 
 func invalid(format string, args ...any) *apierr.Error {
 	return apierr.Newf(apierr.Invalid, "ValidationError", format, args...)
-}
-
-// body is a deterministic transfer payload of n bytes.
-func body(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte('a' + i%26)
-	}
-	return b
 }

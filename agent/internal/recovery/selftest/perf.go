@@ -75,13 +75,16 @@ type ValidateResult struct {
 	Run Run `json:"run"`
 }
 
-// Routes registers the measured endpoints.
-func (p *Perf) Routes(rt *httprouter.Router) {
+// Routes registers the self-test, scenario and measured endpoints.
+func (p *Suite) Routes(rt *httprouter.Router) {
+	rt.POST("/api/recovery/test", p.handleSelfTest)
+	rt.GET("/api/recovery/testing/scenarios", p.handleScenarios)
+	rt.POST("/api/recovery/testing/run", p.handleRunScenarios)
 	rt.POST("/api/recovery/performance/validate", p.handleValidate)
 	rt.POST("/api/recovery/performance/benchmark", p.handleBenchmark)
 }
 
-func (p *Perf) normalizeValidate(req *ValidateRequest) error {
+func (p *Suite) normalizeValidate(req *ValidateRequest) error {
 	maxS := p.agent.Options().MaxTestDuration.Seconds()
 	if req.TestDuration == 0 {
 		req.TestDuration = math.Min(10, maxS)
@@ -130,7 +133,7 @@ func (p *Perf) normalizeValidate(req *ValidateRequest) error {
 
 // Validate measures the same real transfers with and without the recovery layer, each for half
 // of the duration with the same concurrency, and derives the overhead.
-func (p *Perf) Validate(ctx context.Context, req ValidateRequest) (ValidateResult, error) {
+func (p *Suite) Validate(ctx context.Context, req ValidateRequest) (ValidateResult, error) {
 	if err := p.normalizeValidate(&req); err != nil {
 		return ValidateResult{}, err
 	}
@@ -146,9 +149,9 @@ func (p *Perf) Validate(ctx context.Context, req ValidateRequest) (ValidateResul
 	defer e.close()
 
 	latency := *req.OperationLatencyMS
-	payload := body(req.PayloadBytes)
-	sum := faultserver.SHA256(payload)
-	url := e.srv.Route(payload)
+	data := payload(req.PayloadBytes)
+	sum := faultserver.SHA256(data)
+	url := e.srv.Route(data)
 	e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.OK, Delay: time.Duration(latency * float64(time.Millisecond))})
 	if req.IncludeNetworkSimulation {
 		e.srv.Every(url, req.FailureEvery, faultserver.Fault{Kind: faultserver.Status, Status: http.StatusBadGateway})
@@ -278,7 +281,7 @@ func measurePhase(ctx context.Context, d time.Duration, n int, op func(context.C
 }
 
 // recommend derives advice from the measured numbers against the request's thresholds.
-func (p *Perf) recommend(req ValidateRequest, res ValidateResult, base, rec phaseResult) (bool, []string) {
+func (p *Suite) recommend(req ValidateRequest, res ValidateResult, base, rec phaseResult) (bool, []string) {
 	workers := p.agent.Options().Workers
 	var out []string
 	passed := res.ImpactPercent <= req.MaxImpactPercent && res.RecoveryFailures <= res.BaselineFailures
@@ -328,7 +331,7 @@ func decode(w http.ResponseWriter, req *http.Request, v any, limit int64) error 
 	return err
 }
 
-func (p *Perf) handleValidate(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+func (p *Suite) handleValidate(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 	var body ValidateRequest
 	if err := decode(w, req, &body, 4096); err != nil {
 		api.WriteError(w, req, err)

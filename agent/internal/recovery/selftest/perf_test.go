@@ -33,7 +33,9 @@ func fastOptions() recovery.Options {
 		Breaker: recovery.BreakerOptions{Threshold: 50, OpenTimeout: 100 * time.Millisecond, HalfOpenMax: 1}}
 }
 
-func serve(t *testing.T, opts recovery.Options) (*httptest.Server, string) {
+// newSuite is a Suite over a started runner with opts, on a store in a temp data_dir; the
+// second result is the scratch directory runs must leave empty.
+func newSuite(t *testing.T, opts recovery.Options) (*Suite, string) {
 	t.Helper()
 	data := t.TempDir()
 	scratch := filepath.Join(data, "tmp")
@@ -48,8 +50,14 @@ func serve(t *testing.T, opts recovery.Options) (*httptest.Server, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Stop(context.Background()) })
+	return New(r, Downloads{PerHostConnections: 8, BreakerThreshold: 100, BreakerCooldown: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil))), scratch
+}
+
+func serve(t *testing.T, opts recovery.Options) (*httptest.Server, string) {
+	t.Helper()
+	s, scratch := newSuite(t, opts)
 	rt := httprouter.New()
-	New(r, Downloads{PerHostConnections: 8, BreakerThreshold: 100, BreakerCooldown: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil))).Routes(rt)
+	s.Routes(rt)
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	return srv, scratch
@@ -57,7 +65,14 @@ func serve(t *testing.T, opts recovery.Options) (*httptest.Server, string) {
 
 func call(t *testing.T, srv *httptest.Server, path, body string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
+	return request(t, srv, http.MethodPost, path, body)
+}
+
+func request(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

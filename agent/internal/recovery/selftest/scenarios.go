@@ -1,4 +1,4 @@
-package recovery
+package selftest
 
 import (
 	"context"
@@ -10,10 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
-// Scenario is a self-test that runs real operations through a private Runner against the
+// Scenario is a self-test that runs real operations through a private recovery.Runner against the
 // loopback fault server.
 type Scenario struct {
 	ID          string `json:"id"`
@@ -26,7 +27,7 @@ type Scenario struct {
 	// its fixed part; the configured backoff the scenario expects is added (see budget).
 	DurationSeconds float64 `json:"duration_seconds"`
 	run             func(ctx context.Context, e *scenarioEnv) (string, error)
-	wait            func(Options) time.Duration
+	wait            func(recovery.Options) time.Duration
 }
 
 // scenarioEnv is what a scenario runs against: the fault server, a loopback client, scratch
@@ -34,7 +35,7 @@ type Scenario struct {
 type scenarioEnv struct {
 	srv     *faultserver.Server
 	client  *http.Client
-	opts    Options // the agent's configured options: every scenario runner uses them
+	opts    recovery.Options // the agent's configured options: every scenario runner uses them
 	scratch *scratch
 }
 
@@ -45,7 +46,7 @@ func (f funcPublisher) Publish(topic, event string, data any) { f(topic, event, 
 
 // budget is the time a scenario gets under o: its fixed work plus the longest backoff the
 // configured policies may draw for the retries it expects (and the breaker's open timeout).
-func (s Scenario) budget(o Options) time.Duration {
+func (s Scenario) budget(o recovery.Options) time.Duration {
 	d := time.Duration(s.DurationSeconds * float64(time.Second))
 	if s.wait != nil {
 		d += s.wait(o)
@@ -54,18 +55,18 @@ func (s Scenario) budget(o Options) time.Duration {
 }
 
 // retryWait is the sum of the backoff ceilings of n retries of class under o.
-func retryWait(class Class, n int) func(Options) time.Duration {
-	return func(o Options) time.Duration {
+func retryWait(class recovery.Class, n int) func(recovery.Options) time.Duration {
+	return func(o recovery.Options) time.Duration {
 		var d time.Duration
 		for a := 1; a <= n; a++ {
-			d += BackoffCeiling(o.Policies[class], a)
+			d += recovery.BackoffCeiling(o.Policies[class], a)
 		}
 		return d
 	}
 }
 
 // retriesAllowed is how many retries class gets under o for a step with the default ceiling.
-func retriesAllowed(o Options, class Class) int {
+func retriesAllowed(o recovery.Options, class recovery.Class) int {
 	p := o.Policies[class]
 	if !p.Retry {
 		return 0
@@ -78,7 +79,7 @@ func retriesAllowed(o Options, class Class) int {
 }
 
 // startRunner starts a private runner on db (a fresh scratch store on disk when nil).
-func (e *scenarioEnv) startRunner(ctx context.Context, db Store, pub Publisher, opts Options, defs ...Definition) (*Runner, error) {
+func (e *scenarioEnv) startRunner(ctx context.Context, db recovery.Store, pub recovery.Publisher, opts recovery.Options, defs ...recovery.Definition) (*recovery.Runner, error) {
 	if db == nil {
 		sdb, err := e.scratch.store()
 		if err != nil {
@@ -89,7 +90,7 @@ func (e *scenarioEnv) startRunner(ctx context.Context, db Store, pub Publisher, 
 	opts.Logger = e.opts.Logger
 	// Scenarios run in real time, whatever clock the agent's runner was given.
 	opts.Clock, opts.Rand = nil, nil
-	r := New(db, pub, opts)
+	r := recovery.New(db, pub, opts)
 	for _, d := range defs {
 		r.Register(d)
 	}
@@ -108,8 +109,8 @@ type memWriter struct{ *faultserver.CappedWriter }
 
 // fetchDef is the synthetic download: GET url into w (restarting from zero each attempt) and
 // verify sha256; attemptTimeout bounds one request.
-func (e *scenarioEnv) fetchDef(name, url string, w resetWriter, sha string, attemptTimeout time.Duration, target string) Definition {
-	d := Definition{Name: name, Steps: []Step{{Name: "fetch", Run: func(ctx context.Context, op *Op) error {
+func (e *scenarioEnv) fetchDef(name, url string, w resetWriter, sha string, attemptTimeout time.Duration, target string) recovery.Definition {
+	d := recovery.Definition{Name: name, Steps: []recovery.Step{{Name: "fetch", Run: func(ctx context.Context, op *recovery.Op) error {
 		w.Reset()
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		defer cancel()
@@ -118,11 +119,11 @@ func (e *scenarioEnv) fetchDef(name, url string, w resetWriter, sha string, atte
 			return fmt.Errorf("fetch %s: %w", url, err)
 		}
 		if status >= 300 {
-			return HTTPError(status, hdr, "fetch "+url)
+			return recovery.HTTPError(status, hdr, "fetch "+url)
 		}
 		if sha != "" {
 			if cw, ok := w.(interface{ Bytes() []byte }); ok && faultserver.SHA256(cw.Bytes()) != sha {
-				return WithClass(ClassIntegrity, errors.New("sha256 mismatch after download"))
+				return recovery.WithClass(recovery.ClassIntegrity, errors.New("sha256 mismatch after download"))
 			}
 		}
 		return nil
@@ -142,15 +143,15 @@ func payload(n int) []byte {
 }
 
 // runOne submits one operation of def on a fresh runner and waits for it.
-func (e *scenarioEnv) runOne(ctx context.Context, def Definition, pub Publisher) (Operation, error) {
+func (e *scenarioEnv) runOne(ctx context.Context, def recovery.Definition, pub recovery.Publisher) (recovery.Operation, error) {
 	r, err := e.startRunner(ctx, nil, pub, e.opts, def)
 	if err != nil {
-		return Operation{}, err
+		return recovery.Operation{}, err
 	}
 	defer r.Stop(context.Background())
 	id, err := r.Submit(ctx, def.Name, nil)
 	if err != nil {
-		return Operation{}, err
+		return recovery.Operation{}, err
 	}
 	return r.Wait(ctx, id)
 }
@@ -158,19 +159,19 @@ func (e *scenarioEnv) runOne(ctx context.Context, def Definition, pub Publisher)
 // classesSeen records the error classes a runner reported.
 type classesSeen struct {
 	mu sync.Mutex
-	m  map[Class]int
-	on func(Class)
+	m  map[recovery.Class]int
+	on func(recovery.Class)
 }
 
 func (c *classesSeen) Publish(topic, event string, data any) {
 	d, _ := data.(map[string]any)
-	if event != EventUpdate || d == nil || d["state"] != StateRecovering {
+	if event != recovery.EventUpdate || d == nil || d["state"] != recovery.StateRecovering {
 		return
 	}
-	cl, _ := d["error_class"].(Class)
+	cl, _ := d["error_class"].(recovery.Class)
 	c.mu.Lock()
 	if c.m == nil {
-		c.m = map[Class]int{}
+		c.m = map[recovery.Class]int{}
 	}
 	c.m[cl]++
 	on := c.on
@@ -180,13 +181,13 @@ func (c *classesSeen) Publish(topic, event string, data any) {
 	}
 }
 
-func (c *classesSeen) count(cl Class) int {
+func (c *classesSeen) count(cl recovery.Class) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[cl] / 2 // each update goes to the op topic and the all-ops topic
 }
 
-func expect(op Operation, state State, attempts int) error {
+func expect(op recovery.Operation, state recovery.State, attempts int) error {
 	if op.State != state {
 		return fmt.Errorf("final state %s (error %q), want %s", op.State, op.Error, state)
 	}
@@ -198,7 +199,7 @@ func expect(op Operation, state State, attempts int) error {
 
 // faultRecovery injects n faults of kind before serving the body; the operation must succeed
 // on attempt n+1 with every failure classified wantClass.
-func faultRecovery(kind faultserver.Kind, n int, wantClass Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
+func faultRecovery(kind faultserver.Kind, n int, wantClass recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
 	return func(ctx context.Context, e *scenarioEnv) (string, error) {
 		if allowed := retriesAllowed(e.opts, wantClass); allowed < n {
 			if allowed < 1 {
@@ -219,7 +220,7 @@ func faultRecovery(kind faultserver.Kind, n int, wantClass Class) func(ctx conte
 		if err != nil {
 			return "", err
 		}
-		if err := expect(op, StateSuccess, n+1); err != nil {
+		if err := expect(op, recovery.StateSuccess, n+1); err != nil {
 			return "", err
 		}
 		if got := seen.count(wantClass); got != n {
@@ -234,9 +235,9 @@ func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
 	url := e.srv.Route(body)
 	w := &memWriter{faultserver.NewCappedWriter("/models/scenario.part", 16<<10)}
 	var freed atomic.Bool
-	seen := &classesSeen{on: func(c Class) {
+	seen := &classesSeen{on: func(c recovery.Class) {
 		// The operator frees space once the agent reports the disk is full.
-		if c == ClassResource && freed.CompareAndSwap(false, true) {
+		if c == recovery.ClassResource && freed.CompareAndSwap(false, true) {
 			w.SetLimit(1 << 20)
 		}
 	}}
@@ -244,7 +245,7 @@ func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := expect(op, StateSuccess, 2); err != nil {
+	if err := expect(op, recovery.StateSuccess, 2); err != nil {
 		return "", err
 	}
 	if !freed.Load() {
@@ -260,7 +261,7 @@ func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := expect(op, StateSuccess, 2); err != nil {
+	if err := expect(op, recovery.StateSuccess, 2); err != nil {
 		return "", err
 	}
 	ts := e.srv.Times(url)
@@ -274,7 +275,7 @@ func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
 	return fmt.Sprintf("429 with Retry-After: 1 honoured (retried after %s)", gap.Round(time.Millisecond)), nil
 }
 
-func scenarioNoRetry(status int, want Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
+func scenarioNoRetry(status int, want recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
 	return func(ctx context.Context, e *scenarioEnv) (string, error) {
 		url := e.srv.Route(nil)
 		e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.Status, Status: status})
@@ -282,7 +283,7 @@ func scenarioNoRetry(status int, want Class) func(ctx context.Context, e *scenar
 		if err != nil {
 			return "", err
 		}
-		if err := expect(op, StateFailed, 1); err != nil {
+		if err := expect(op, recovery.StateFailed, 1); err != nil {
 			return "", err
 		}
 		if op.ErrorClass != want || len(op.Suggestions) == 0 {
@@ -302,7 +303,7 @@ func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
 	var states []string
 	halfOpen := make(chan struct{}, 1)
 	pub := funcPublisher(func(topic, event string, data any) {
-		if event != EventBreaker {
+		if event != recovery.EventBreaker {
 			return
 		}
 		st := fmt.Sprint(data.(map[string]any)["state"])
@@ -323,17 +324,17 @@ func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
 		return "", err
 	}
 	defer r.Stop(context.Background())
-	threshold := r.opts.Breaker.Threshold
+	threshold := r.Options().Breaker.Threshold
 	for i := 0; i < threshold; i++ {
 		id, _ := r.Submit(ctx, def.Name, nil)
-		if op, err := r.Wait(ctx, id); err != nil || op.State != StateExhausted {
+		if op, err := r.Wait(ctx, id); err != nil || op.State != recovery.StateExhausted {
 			return "", fmt.Errorf("storm op %d: %s %v", i, op.State, err)
 		}
 	}
 	hits := e.srv.Hits(url)
 	id, _ := r.Submit(ctx, def.Name, nil)
 	op, err := r.Wait(ctx, id)
-	if err != nil || op.State != StateFailed || !strings.Contains(op.Error, "is OPEN") {
+	if err != nil || op.State != recovery.StateFailed || !strings.Contains(op.Error, "is OPEN") {
 		return "", fmt.Errorf("op while breaker open: %s %q %v", op.State, op.Error, err)
 	}
 	if e.srv.Hits(url) != hits {
@@ -346,7 +347,7 @@ func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
 		return "", errors.New("breaker never announced HALF_OPEN")
 	}
 	id, _ = r.Submit(ctx, def.Name, nil)
-	if op, err := r.Wait(ctx, id); err != nil || op.State != StateSuccess {
+	if op, err := r.Wait(ctx, id); err != nil || op.State != recovery.StateSuccess {
 		return "", fmt.Errorf("probe after half-open: %s %v", op.State, err)
 	}
 	mu.Lock()
@@ -355,7 +356,7 @@ func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
 	if got != "OPEN->HALF_OPEN->CLOSED" {
 		return "", fmt.Errorf("breaker transitions %s, want OPEN->HALF_OPEN->CLOSED", got)
 	}
-	return fmt.Sprintf("%d consecutive 502s (the configured threshold) opened the breaker, the next op failed fast without a request, after open_timeout %s it announced HALF_OPEN, a probe closed it", threshold, r.opts.Breaker.OpenTimeout), nil
+	return fmt.Sprintf("%d consecutive 502s (the configured threshold) opened the breaker, the next op failed fast without a request, after open_timeout %s it announced HALF_OPEN, a probe closed it", threshold, r.Options().Breaker.OpenTimeout), nil
 }
 
 func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
@@ -367,9 +368,9 @@ func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
 	started := make(chan struct{}, 1)
 	var block atomic.Bool
 	block.Store(true)
-	def := Definition{Name: "scenario_resume", Steps: []Step{
-		{Name: "one", Run: func(context.Context, *Op) error { one.Add(1); return nil }},
-		{Name: "two", Run: func(ctx context.Context, op *Op) error {
+	def := recovery.Definition{Name: "scenario_resume", Steps: []recovery.Step{
+		{Name: "one", Run: func(context.Context, *recovery.Op) error { one.Add(1); return nil }},
+		{Name: "two", Run: func(ctx context.Context, op *recovery.Op) error {
 			two.Add(1)
 			if block.Load() {
 				started <- struct{}{}
@@ -378,7 +379,7 @@ func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
 			}
 			return nil
 		}},
-		{Name: "three", Run: func(context.Context, *Op) error { return nil }},
+		{Name: "three", Run: func(context.Context, *recovery.Op) error { return nil }},
 	}}
 	r1, err := e.startRunner(ctx, db, nil, e.opts, def)
 	if err != nil {
@@ -408,7 +409,7 @@ func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if op.State != StateSuccess || one.Load() != 1 || two.Load() != 2 {
+	if op.State != recovery.StateSuccess || one.Load() != 1 || two.Load() != 2 {
 		return "", fmt.Errorf("after the crash: %s, step one ran %d times, step two %d", op.State, one.Load(), two.Load())
 	}
 	salvaged := ""
@@ -439,7 +440,7 @@ func scenarioCancel(ctx context.Context, e *scenarioEnv) (string, error) {
 		return "", err
 	}
 	op, _ := r.Get(id)
-	if op.State != StateCancelled {
+	if op.State != recovery.StateCancelled {
 		return "", fmt.Errorf("state after cancel %s", op.State)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -466,7 +467,7 @@ func (n *notifyWriter) Write(p []byte) (int, error) {
 func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
 	const ops = 40
 	body := payload(4096)
-	def := Definition{Name: "scenario_mixed", Steps: []Step{{Name: "fetch", Run: func(ctx context.Context, op *Op) error {
+	def := recovery.Definition{Name: "scenario_mixed", Steps: []recovery.Step{{Name: "fetch", Run: func(ctx context.Context, op *recovery.Op) error {
 		var url string
 		if err := op.DecodeMeta("url", &url); err != nil {
 			return err
@@ -477,7 +478,7 @@ func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
 			return err
 		}
 		if status >= 300 {
-			return HTTPError(status, hdr, "")
+			return recovery.HTTPError(status, hdr, "")
 		}
 		return nil
 	}}}}
@@ -501,7 +502,7 @@ func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
 	}
 	for _, id := range ids {
 		op, err := r.Wait(ctx, id)
-		if err != nil || op.State != StateSuccess {
+		if err != nil || op.State != recovery.StateSuccess {
 			return "", fmt.Errorf("op %s: %s %v", id, op.State, err)
 		}
 	}
@@ -512,17 +513,17 @@ func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
 // Scenarios returns the scenario catalogue.
 func Scenarios() []Scenario {
 	return []Scenario{
-		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two requests stall past the client timeout; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Stall, 2, ClassTimeout), wait: retryWait(ClassTimeout, 2)},
-		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST); the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Reset, 2, ClassNetwork), wait: retryWait(ClassNetwork, 2)},
-		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end halfway through the body; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Truncate, 2, ClassNetwork), wait: retryWait(ClassNetwork, 2)},
-		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity) and the download restarts once", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Corrupt, 1, ClassIntegrity), wait: retryWait(ClassIntegrity, 1)},
-		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "The destination fills up (ENOSPC); the error is classified resource and the operation succeeds once space is freed", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull, wait: retryWait(ClassResource, 1)},
+		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two requests stall past the client timeout; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Stall, 2, recovery.ClassTimeout), wait: retryWait(recovery.ClassTimeout, 2)},
+		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST); the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Reset, 2, recovery.ClassNetwork), wait: retryWait(recovery.ClassNetwork, 2)},
+		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end halfway through the body; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Truncate, 2, recovery.ClassNetwork), wait: retryWait(recovery.ClassNetwork, 2)},
+		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity) and the download restarts once", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Corrupt, 1, recovery.ClassIntegrity), wait: retryWait(recovery.ClassIntegrity, 1)},
+		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "The destination fills up (ENOSPC); the error is classified resource and the operation succeeds once space is freed", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull, wait: retryWait(recovery.ClassResource, 1)},
 		{ID: "rate_limited", Name: "Rate Limit Recovery", Description: "The host answers 429 with Retry-After: 1; the retry waits at least that long", Category: "resource", Group: "integration_tests", DurationSeconds: 10, run: scenarioRateLimit},
-		{ID: "server_error_storm", Name: "5xx Storm Trips Circuit Breaker", Description: "Consecutive 502s open the breaker; operations fail fast; the breaker half-opens on its timer and closes after a good probe", Category: "circuit_breaker", Group: "integration_tests", DurationSeconds: 10, run: scenarioBreaker, wait: func(o Options) time.Duration { return o.Breaker.OpenTimeout }},
-		{ID: "not_found_no_retry", Name: "Not Found Is Not Retried", Description: "A 404 fails the operation once, with suggestions, without retrying", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusNotFound, ClassNotFound)},
-		{ID: "auth_rejected", Name: "Auth Rejection Is Not Retried", Description: "A 401 from a model host fails once as auth with token advice", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusUnauthorized, ClassAuth)},
+		{ID: "server_error_storm", Name: "5xx Storm Trips Circuit Breaker", Description: "Consecutive 502s open the breaker; operations fail fast; the breaker half-opens on its timer and closes after a good probe", Category: "circuit_breaker", Group: "integration_tests", DurationSeconds: 10, run: scenarioBreaker, wait: func(o recovery.Options) time.Duration { return o.Breaker.OpenTimeout }},
+		{ID: "not_found_no_retry", Name: "Not Found Is Not Retried", Description: "A 404 fails the operation once, with suggestions, without retrying", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusNotFound, recovery.ClassNotFound)},
+		{ID: "auth_rejected", Name: "Auth Rejection Is Not Retried", Description: "A 401 from a model host fails once as auth with token advice", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusUnauthorized, recovery.ClassAuth)},
 		{ID: "crash_resume", Name: "Resume After a Crash", Description: "The runner is abandoned mid-step (no Stop, as a kill leaves it); a new runner over the store files as they were on disk finishes the operation without redoing completed steps", Category: "persistence", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCrashResume},
 		{ID: "cancel_running", Name: "Cancel Stops Running Work", Description: "Cancelling an operation mid-transfer closes the connection and marks it cancelled", Category: "control", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCancel},
-		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent operations, a quarter with an injected reset, all succeed", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput, wait: retryWait(ClassNetwork, 1)},
+		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent operations, a quarter with an injected reset, all succeed", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput, wait: retryWait(recovery.ClassNetwork, 1)},
 	}
 }
