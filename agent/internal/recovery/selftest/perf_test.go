@@ -19,18 +19,13 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
-// fastOptions is an agent configured with millisecond backoff and a quick breaker, so the
-// measured runs finish in about a second; the endpoints must report these, not built-ins.
+// fastOptions is fastAgent with 3 workers and a breaker the measured runs never trip: the
+// endpoints must report these, not built-ins.
 func fastOptions() recovery.Options {
-	pol := recovery.DefaultPolicies()
-	for c, p := range pol {
-		if p.Retry {
-			p.BaseDelay, p.MaxDelay = 3*time.Millisecond, 30*time.Millisecond
-			pol[c] = p
-		}
-	}
-	return recovery.Options{Workers: 3, MaxAttempts: 5, Policies: pol, MaxTestDuration: 5 * time.Second,
-		Breaker: recovery.BreakerOptions{Threshold: 50, OpenTimeout: 100 * time.Millisecond, HalfOpenMax: 1}}
+	o := fastAgent()
+	o.Workers, o.MaxTestDuration = 3, 5*time.Second
+	o.Breaker.Threshold = 50
+	return o
 }
 
 // newSuite is a Suite over a started runner with opts, on a store in a temp data_dir; the
@@ -127,7 +122,7 @@ func TestMeasuredAsConfigured(t *testing.T) {
 	}
 	run := v["run"].(map[string]any)
 	net := run["policies"].(map[string]any)["network"].(map[string]any)
-	if net["base_delay"] != "3ms" || run["workers"] != float64(3) || run["breaker"].(map[string]any)["threshold"] != float64(50) {
+	if net["base_delay"] != "5ms" || run["workers"] != float64(3) || run["breaker"].(map[string]any)["threshold"] != float64(50) {
 		t.Fatalf("run does not report the configured options: %v", run)
 	}
 	if p := run["parameters"].(map[string]any); p["failure_every"] != float64(4) || p["operation_latency_ms"] != DefaultLatencyMS || p["max_impact_percent"] != DefaultMaxImpactPercent {
