@@ -33,6 +33,8 @@ type Config struct {
 	Events    EventsConfig    `toml:"events"`
 	Workflow  WorkflowConfig  `toml:"workflow"`
 	Projects  []ProjectConfig `toml:"projects"`
+	// Extensions are the [[extensions]] entries (WASM modules, go-plugin plugins).
+	Extensions []ExtensionConfig `toml:"extensions"`
 
 	// File is the path the config was read from, empty for embedded defaults.
 	File string `toml:"-"`
@@ -93,7 +95,13 @@ type WorkflowConfig struct {
 	MaxBytes int `toml:"max_bytes"`
 	MaxNodes int `toml:"max_nodes"`
 	MaxDepth int `toml:"max_depth"`
+	// Parsers is the order of the workflow parser chain (extension ids; built-ins by name);
+	// empty means extensions first, then the built-ins.
+	Parsers []string `toml:"parsers"`
 }
+
+// KnownParsers are the built-in workflow parsers, in their built-in order.
+var KnownParsers = []string{"loaders", "metadata", "embeddings", "urls", "fallback"}
 
 // Duration is a time.Duration written as "30s", "5m" in TOML.
 type Duration struct{ time.Duration }
@@ -222,6 +230,11 @@ func (c *Config) resolve() {
 	if c.Server.TokenFile != "" {
 		c.Server.TokenFile = absPath(c.Server.TokenFile)
 	}
+	for i := range c.Extensions {
+		if c.Extensions[i].Path != "" {
+			c.Extensions[i].Path = absPath(c.Extensions[i].Path)
+		}
+	}
 }
 
 func absPath(p string) string {
@@ -294,6 +307,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Sources.validate()...)
 	errs = append(errs, c.Recovery.validate()...)
 	errs = append(errs, validateProjects(c.Projects, c.Ports)...)
+	errs = append(errs, validateExtensions(c.Extensions)...)
+	errs = append(errs, validateOrder("workflow.parsers", c.Workflow.Parsers, KnownParsers)...)
+	errs = append(errs, validateOrder("recovery.strategies", c.Recovery.Strategies, KnownStrategies)...)
 	return errors.Join(errs...)
 }
 
