@@ -75,11 +75,15 @@ type Info struct {
 // Lifecycle hooks an extension may implement (Caddy's Provisioner/Validator/CleanerUpper).
 type (
 	// Provisioner sets an extension up (connects, loads tables) after its config is decoded.
-	Provisioner interface{ Provision(ctx context.Context) error }
+	Provisioner interface {
+		Provision(ctx context.Context) error
+	}
 	// Validator checks a provisioned extension before it is used.
 	Validator interface{ Validate() error }
 	// Closer releases what an extension holds.
-	Closer interface{ Close(ctx context.Context) error }
+	Closer interface {
+		Close(ctx context.Context) error
+	}
 )
 
 // Limits bound what one extension may use. Zero fields mean the transport's default.

@@ -1,0 +1,74 @@
+// Package wasmtest builds WASM extensions from this repository for tests and benchmarks, with
+// the real toolchain (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared), once per test
+// binary.
+package wasmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// Module is the import path of this repository.
+const Module = "github.com/comfylauncher/launcher"
+
+// Shipped are the extensions in wasm/, by name.
+var Shipped = []string{"mirror", "housenodes", "classify"}
+
+// Build compiles each package (import path relative to the repository, e.g. "wasm/mirror")
+// into dir/<last element>.wasm, in parallel, and returns the paths by last element.
+func Build(dir string, pkgs ...string) (map[string]string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(pkgs))
+	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	for i, pkg := range pkgs {
+		name := filepath.Base(pkg)
+		dst := filepath.Join(dir, name+".wasm")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", dst, "./"+pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+				return
+			}
+			mu.Lock()
+			out[name] = dst
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot() (string, error) {
+	b, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(b))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the module")
+	}
+	return filepath.Dir(mod), nil
+}
