@@ -19,6 +19,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/models"
@@ -39,6 +40,7 @@ type App struct {
 	api *api.Server
 	gpu *gpu.Manager
 
+	ext      *extension.Registry
 	recovery *recovery.Runner
 	models   *models.Service
 	catalog  workflow.ModelCatalog
@@ -108,7 +110,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject} {
+	for _, wire := range []func() error{a.wireExtensions, a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err

@@ -21,11 +21,15 @@ func (a *App) wireWorkflow() error {
 		MaxAge:   mc.MaxAge.Duration,
 	})
 	wc := a.cfg.Workflow
+	if err := workflow.RegisterParsers(context.Background(), a.ext); err != nil {
+		return err
+	}
 	svc := workflow.NewService(workflow.Options{
-		Limits:  workflow.Limits{MaxBytes: wc.MaxBytes, MaxNodes: wc.MaxNodes, MaxDepth: wc.MaxDepth},
-		Catalog: a.catalog,
-		Manager: data,
-		Logger:  a.log.With("component", "workflow"),
+		Limits:     workflow.Limits{MaxBytes: wc.MaxBytes, MaxNodes: wc.MaxNodes, MaxDepth: wc.MaxDepth},
+		Catalog:    a.catalog,
+		Manager:    data,
+		Extensions: a.ext,
+		Logger:     a.log.With("component", "workflow"),
 	})
 	a.workflow = svc
 	svc.Routes(a.api.Router)

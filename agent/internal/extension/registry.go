@@ -464,3 +464,11 @@ func (r *Registry) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Failure is one extension that failed while answering a request that others answered; the
+// API returns it so a user sees which extension failed and why instead of silently fewer
+// answers.
+type Failure struct {
+	Extension string `json:"extension"`
+	Error     string `json:"error"`
+}

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -8,15 +9,19 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
-// FromConfig builds the store's Options and its source registry from launcher.toml: the
+// FromConfig builds the store's Options and its model sources from launcher.toml: the
 // [downloads] limits, the [sources] endpoints and tokens (read from env or file here, kept in
 // memory only), and [manager].model_list_url cached as data_dir/manager/model-list.json (the
-// file the workflow package's Manager cache uses too), seeded from manager.seed_dir.
-func FromConfig(cfg *config.Config, logger *slog.Logger) (Options, *sources.Registry, error) {
+// file the workflow package's Manager cache uses too), seeded from manager.seed_dir. The
+// built-in sources are registered in reg (a private registry when nil) as builtin.<id>, and
+// [sources] order becomes reg's source order.
+func FromConfig(cfg *config.Config, logger *slog.Logger, reg *extension.Registry) (Options, *sources.Resolver, error) {
 	d := cfg.Downloads
 	client := &http.Client{Transport: &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: d.PerHostConnections,
@@ -45,7 +50,9 @@ func FromConfig(cfg *config.Config, logger *slog.Logger) (Options, *sources.Regi
 			UserAgent:          d.UserAgent,
 		},
 	}
-	reg := sources.NewRegistry()
+	if reg == nil {
+		reg = extension.New(extension.Options{Logger: logger})
+	}
 	hfToken, err := cfg.Sources.HuggingFace.Token()
 	if err != nil {
 		return Options{}, nil, fmt.Errorf("sources.huggingface: %w", err)
@@ -61,22 +68,26 @@ func FromConfig(cfg *config.Config, logger *slog.Logger) (Options, *sources.Regi
 			CacheFile: filepath.Join(cfg.Paths.DataDir, "manager", "model-list.json"), SeedFile: seedFile(cfg.Manager.SeedDir)},
 		"direct": sources.Direct{},
 	}
-	for _, id := range cfg.Sources.Order {
-		if s, ok := byID[id]; ok {
-			reg.Register(s)
+	for _, id := range config.KnownSources {
+		if err := sources.Register(context.Background(), reg, byID[id]); err != nil {
+			return Options{}, nil, err
 		}
 	}
+	if cfg.Sources.Order != nil {
+		reg.SetOrder(sdk.CapModelSource, cfg.Sources.Order)
+	}
+	res := sources.NewResolver(reg)
 	if hfToken != "" {
 		if h := hostname(cfg.Sources.HuggingFace.Endpoint); h != "" {
-			reg.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + hfToken})
+			res.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + hfToken})
 		}
 	}
 	if civToken != "" {
 		if h := hostname(cfg.Sources.CivitAI.Endpoint); h != "" {
-			reg.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + civToken})
+			res.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + civToken})
 		}
 	}
-	return opts, reg, nil
+	return opts, res, nil
 }
 
 func seedFile(dir string) string {

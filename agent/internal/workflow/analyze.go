@@ -6,15 +6,17 @@ import (
 	"path"
 	"strings"
 
-	"github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
 // ModelCatalog is what the workflow service needs from the model store and model sources.
 type ModelCatalog interface {
 	// Lookup finds a model in the local store by folder key and relative name.
 	Lookup(folder, name string) (path string, size int64, ok bool)
-	// Suggest asks the configured model sources for download candidates.
-	Suggest(ctx context.Context, q extension.ModelQuery) []extension.ModelCandidate
+	// Suggest asks the configured model sources for download candidates; failures are the
+	// sources that failed (their answers are missing from the candidates).
+	Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCandidate, []extension.Failure)
 }
 
 // Options configures a Service.
@@ -25,9 +27,10 @@ type Options struct {
 	Catalog ModelCatalog
 	// Manager may be nil: then only core node types are recognised.
 	Manager *ManagerData
-	// Registry may be nil: NewRegistry() is used.
-	Registry *Registry
-	Logger   *slog.Logger
+	// Extensions is the registry the parser chain comes from; nil means a private registry
+	// holding only the core parsers.
+	Extensions *extension.Registry
+	Logger     *slog.Logger
 	// ReadHeader reads a local safetensors header (default ReadSafetensorsHeader).
 	ReadHeader func(path string) (TensorStats, error)
 }
@@ -37,17 +40,20 @@ type Service struct {
 	lim     Limits
 	catalog ModelCatalog
 	manager *ManagerData
-	reg     *Registry
+	reg     *extension.Registry
 	log     *slog.Logger
 	header  func(string) (TensorStats, error)
 }
 
 // NewService returns a Service.
 func NewService(opts Options) *Service {
-	s := &Service{lim: opts.Limits.withDefaults(), catalog: opts.Catalog, manager: opts.Manager, reg: opts.Registry,
+	s := &Service{lim: opts.Limits.withDefaults(), catalog: opts.Catalog, manager: opts.Manager, reg: opts.Extensions,
 		log: opts.Logger, header: opts.ReadHeader}
 	if s.reg == nil {
-		s.reg = NewRegistry()
+		s.reg = extension.New(extension.Options{Logger: opts.Logger})
+		if err := RegisterParsers(context.Background(), s.reg); err != nil {
+			panic(err) // a fresh registry has no conflicting ids
+		}
 	}
 	if s.manager == nil {
 		s.manager = NewManagerData(ManagerOptions{})
@@ -61,8 +67,8 @@ func NewService(opts Options) *Service {
 	return s
 }
 
-// Registry returns the parser chain, for registering extension parsers.
-func (s *Service) Registry() *Registry { return s.reg }
+// Extensions returns the registry the parser chain comes from.
+func (s *Service) Extensions() *extension.Registry { return s.reg }
 
 // Manager returns the Manager data cache.
 func (s *Service) Manager() *ManagerData { return s.manager }
@@ -143,7 +149,7 @@ func (s *Service) AnalyzeDocument(ctx context.Context, doc *Document) (*Analysis
 		return nil, err
 	}
 	ix := s.manager.Index()
-	f := s.reg.Run(ctx, &Input{Doc: doc, Graph: g, Manager: ix})
+	f := runChain(ctx, s.reg, &Input{Doc: doc, Graph: g, Manager: ix})
 	if doc.Launcher != nil {
 		addLauncherFiles(f, doc.Launcher)
 	}

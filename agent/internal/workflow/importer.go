@@ -8,7 +8,8 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
-	"github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
 // ImportRequest is the body of the original launcher's POST /api/import_project (less name and
@@ -45,6 +46,9 @@ type MissingModel struct {
 	Suggestions      []Suggestion `json:"suggestions"`
 	// Downloadable: the workflow, launcher file or Manager model list gives a download URL.
 	Downloadable bool `json:"downloadable"`
+	// SourceErrors are the model sources that failed while looking for this model: their
+	// suggestions are missing, and this says which source failed and why.
+	SourceErrors []extension.Failure `json:"source_errors,omitempty"`
 }
 
 // Suggestion is a download candidate in the original UI's shape. hf_file_id/civitai_file_id
@@ -103,13 +107,15 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 		mm := MissingModel{Filename: m.Filename, NodeType: m.NodeType, NodeID: m.NodeID, Folder: m.Folder,
 			DestRelativePath: DestPath(m.Folder, m.Filename), Suggestions: []Suggestion{}, Downloadable: m.URL != ""}
 		if m.URL != "" {
-			mm.Suggestions = append(mm.Suggestions, suggestionFrom(extension.ModelCandidate{
+			mm.Suggestions = append(mm.Suggestions, suggestionFrom(sdk.ModelCandidate{
 				Source: m.URLSource, URL: m.URL, Filename: path.Base(m.Filename), SHA256: m.SHA256, Size: m.Size, Confidence: 1,
 			}, m))
 		}
 		if s.catalog != nil {
-			q := extension.ModelQuery{Name: m.Filename, Folder: m.Folder, URL: m.URL, SHA256: m.SHA256, NodeType: m.NodeType}
-			for _, c := range s.catalog.Suggest(ctx, q) {
+			q := sdk.ModelQuery{Name: m.Filename, Folder: m.Folder, URL: m.URL, SHA256: m.SHA256, NodeType: m.NodeType}
+			cands, failures := s.catalog.Suggest(ctx, q)
+			mm.SourceErrors = failures
+			for _, c := range cands {
 				if c.URL == "" || (m.URL != "" && c.URL == m.URL) {
 					continue
 				}
@@ -126,7 +132,7 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 	return out
 }
 
-func suggestionFrom(c extension.ModelCandidate, m ModelRef) Suggestion {
+func suggestionFrom(c sdk.ModelCandidate, m ModelRef) Suggestion {
 	src := c.Source
 	switch strings.ToLower(src) {
 	case "huggingface", "hf":

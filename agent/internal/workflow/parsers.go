@@ -55,7 +55,7 @@ func activeFields(n *Node) (bool, string) { return n.Inactive, n.InactiveReason 
 // loaderParser reads the inputs the loader table names (data/loaders.tsv).
 type loaderParser struct{ t builtinTables }
 
-func (p *loaderParser) ID() string { return "core.loaders" }
+
 
 func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -98,7 +98,7 @@ func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error 
 // actually uses (the frontend's getSelectedModelsMetadata rule) and the workflow-level list.
 type metadataParser struct{}
 
-func (metadataParser) ID() string { return "core.metadata" }
+
 
 func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -150,7 +150,7 @@ var embeddingRe = regexp.MustCompile(`embedding:([^\s,()\[\]{}<>:"'|]+)`)
 // embeddingParser finds textual-inversion embeddings referenced from prompts.
 type embeddingParser struct{}
 
-func (embeddingParser) ID() string { return "core.embeddings" }
+
 
 func (embeddingParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -179,7 +179,7 @@ func (embeddingParser) Parse(_ context.Context, in *Input, out *Findings) error 
 // (e.g. SaladTechnologies/comfyui-api accepts a URL wherever a file name goes).
 type urlParser struct{ t builtinTables }
 
-func (urlParser) ID() string { return "core.urls" }
+
 
 func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -211,7 +211,7 @@ func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 // the node type (data/folder_hints.tsv).
 type extensionParser struct{ t builtinTables }
 
-func (extensionParser) ID() string { return "core.fallback" }
+
 
 func (p *extensionParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
