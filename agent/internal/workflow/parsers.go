@@ -55,8 +55,6 @@ func activeFields(n *Node) (bool, string) { return n.Inactive, n.InactiveReason 
 // loaderParser reads the inputs the loader table names (data/loaders.tsv).
 type loaderParser struct{ t builtinTables }
 
-
-
 func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
 		slots := p.t.loaders[n.Type]
@@ -97,8 +95,6 @@ func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error 
 // metadataParser reads models[] metadata: node properties.models entries whose name the node
 // actually uses (the frontend's getSelectedModelsMetadata rule) and the workflow-level list.
 type metadataParser struct{}
-
-
 
 func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -150,8 +146,6 @@ var embeddingRe = regexp.MustCompile(`embedding:([^\s,()\[\]{}<>:"'|]+)`)
 // embeddingParser finds textual-inversion embeddings referenced from prompts.
 type embeddingParser struct{}
 
-
-
 func (embeddingParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
 		if n.Virtual || n.Instance {
@@ -178,8 +172,6 @@ func (embeddingParser) Parse(_ context.Context, in *Input, out *Findings) error 
 // urlParser finds model download URLs given as values of nodes the loader table does not know
 // (e.g. SaladTechnologies/comfyui-api accepts a URL wherever a file name goes).
 type urlParser struct{ t builtinTables }
-
-
 
 func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -210,8 +202,6 @@ func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 // ending in a model extension is a model file. The folder comes from the Manager model list or
 // the node type (data/folder_hints.tsv).
 type extensionParser struct{ t builtinTables }
-
-
 
 func (p *extensionParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
