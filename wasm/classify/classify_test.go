@@ -19,7 +19,9 @@ func TestClassifies(t *testing.T) {
 	}{
 		{"unknown", "pip install: ERROR: No matching distribution found for torch==9.9", "not_found", false},
 		{"unknown", "git clone: fatal: unable to access 'https://github.com/x/y/': Could not resolve host: github.com", "network", true},
-		{"unknown", "download https://huggingface.co/org/gated/resolve/main/a.safetensors: 403 Forbidden", "auth", false},
+		{"auth", "download https://huggingface.co/org/gated/resolve/main/a.safetensors: 403 Forbidden", "auth", false},
+		{"unknown", "git clone: fatal: '/srv/x' does not appear to be a git repository", "not_found", false},
+		{"unknown", "ERROR: Failed building wheel for insightface", "not_found", false},
 		{"unknown", "HTTP 407 Proxy Authentication Required", "auth", false},
 		{"unknown", "something odd", "", false},
 		{"network", "Could not resolve host: x", "", false},
