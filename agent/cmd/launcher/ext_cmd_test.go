@@ -45,6 +45,7 @@ func TestExtTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(extDir) })
 	notWasm := filepath.Join(t.TempDir(), "x.wasm")
 	os.WriteFile(notWasm, []byte("hello"), 0o644)
 	cases := []struct {
