@@ -16,8 +16,13 @@ import (
 // Module is the import path of this repository.
 const Module = "github.com/comfylauncher/launcher"
 
-// Shipped are the extensions in wasm/, by name.
-var Shipped = []string{"mirror", "housenodes", "classify"}
+// All are the shipped extensions (wasm/) and the hostile and broken test guests, by package.
+var All = []string{
+	"wasm/mirror", "wasm/housenodes", "wasm/classify",
+	"agent/internal/extension/wasmhost/testdata/hostile",
+	"agent/internal/extension/wasmhost/testdata/badabi",
+	"agent/internal/extension/wasmhost/testdata/noexport",
+}
 
 // Build compiles each package (import path relative to the repository, e.g. "wasm/mirror")
 // into dir/<last element>.wasm, in parallel, and returns the paths by last element.
