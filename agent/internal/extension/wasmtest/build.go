@@ -18,14 +18,15 @@ const Module = "github.com/comfylauncher/launcher"
 
 // All are the shipped extensions (wasm/) and the hostile and broken test guests, by package.
 var All = []string{
-	"wasm/mirror", "wasm/housenodes", "wasm/classify",
+	"wasm/mirror/module", "wasm/housenodes/module", "wasm/classify/module",
 	"agent/internal/extension/wasmhost/testdata/hostile",
 	"agent/internal/extension/wasmhost/testdata/badabi",
 	"agent/internal/extension/wasmhost/testdata/noexport",
 }
 
-// Build compiles each package (import path relative to the repository, e.g. "wasm/mirror")
-// into dir/<last element>.wasm, in parallel, and returns the paths by last element.
+// Build compiles each package (path relative to the repository, e.g. "wasm/mirror/module")
+// into dir/<name>.wasm, in parallel, and returns the paths by name: the last path element, or
+// the one before a final "module".
 func Build(dir string, pkgs ...string) (map[string]string, error) {
 	root, err := RepoRoot()
 	if err != nil {
@@ -38,6 +39,9 @@ func Build(dir string, pkgs ...string) (map[string]string, error) {
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	for i, pkg := range pkgs {
 		name := filepath.Base(pkg)
+		if name == "module" {
+			name = filepath.Base(filepath.Dir(pkg))
+		}
 		dst := filepath.Join(dir, name+".wasm")
 		wg.Add(1)
 		go func() {
