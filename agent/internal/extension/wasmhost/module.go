@@ -63,6 +63,18 @@ type instance struct {
 	calls int
 	// stderr is the instance's stderr, kept for the last line a crash reports.
 	stderr *lineWriter
+	// fns caches exported functions: ExportedFunction builds a new call engine (with its own
+	// stack) each time. An instance serves one call at a time, so they are never shared.
+	fns map[string]api.Function
+}
+
+func (i *instance) fn(name string) api.Function {
+	f, ok := i.fns[name]
+	if !ok {
+		f = i.mod.ExportedFunction(name)
+		i.fns[name] = f
+	}
+	return f
 }
 
 var _ extension.Loaded = (*Module)(nil)
@@ -200,8 +212,8 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, m.crash("start", err, ictx, DefaultInitTimeout, errw)
 	}
-	inst := &instance{mod: mod, stderr: errw}
-	res, err := mod.ExportedFunction(sdk.ExportABIVersion).Call(ictx)
+	inst := &instance{mod: mod, stderr: errw, fns: map[string]api.Function{}}
+	res, err := inst.fn(sdk.ExportABIVersion).Call(ictx)
 	if err != nil {
 		_ = mod.Close(ctx)
 		return nil, m.crash(sdk.ExportABIVersion, err, ictx, DefaultInitTimeout, errw)
@@ -329,7 +341,7 @@ func (m *Module) call(ctx context.Context, c sdk.Capability, input []byte) ([]by
 func (m *Module) invoke(ctx context.Context, inst *instance, export string, input []byte, limit time.Duration) ([]byte, error) {
 	st := &callState{input: input, maxOut: m.maxOut}
 	inst.stderr.reset()
-	res, err := inst.mod.ExportedFunction(export).Call(withState(ctx, st), uint64(len(input)))
+	res, err := inst.fn(export).Call(withState(ctx, st), uint64(len(input)))
 	if err != nil {
 		if st.overflow > 0 {
 			return nil, fmt.Errorf("%w: %s wrote %d bytes, over max_output_bytes %d", ErrCrashed, export, st.overflow, m.maxOut)
