@@ -30,8 +30,7 @@ func modelAgent(t *testing.T) (url, root string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	runner := recovery.New(db, nil, recovery.Options{})
-	reg := sources.NewRegistry()
-	reg.Register(sources.Direct{})
+	reg := sources.Of(sources.Direct{})
 	root = filepath.Join(dir, "models")
 	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{Connections: 1,
 		FreeSpace: func(string) (uint64, uint64, error) { return 1 << 40, 1 << 41, nil }}}, db, runner, nil, reg)

@@ -12,6 +12,7 @@ import (
 func (a *App) wireRecovery() error {
 	opts := recovery.OptionsFromConfig(a.cfg.Recovery)
 	opts.Logger = a.log.With("component", "recovery")
+	opts.Extensions = a.ext
 	rr := recovery.New(a.db, a.hub, opts)
 	a.recovery = rr
 	rr.Routes(a.api.Router)

@@ -22,11 +22,11 @@ func TestFromConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	opts, reg, err := models.FromConfig(cfg, nil, nil)
+	opts, reg, err := models.FromConfig(cfg, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reg.IDs(); len(got) != 4 || got[0] != "huggingface" || got[3] != "direct" {
+	if got := reg.IDs(); len(got) != 4 || got[0] != "builtin.huggingface" || got[3] != "builtin.direct" {
 		t.Errorf("sources %v", got)
 	}
 	if c, ok := reg.Credential("huggingface.co"); !ok || c.Value != "Bearer hf-secret" {

@@ -41,8 +41,7 @@ func TestHelperProcess(t *testing.T) {
 		fail(err)
 	}
 	runner := recovery.New(db, nil, recovery.Options{})
-	reg := sources.NewRegistry()
-	reg.Register(sources.Direct{})
+	reg := sources.Of(sources.Direct{})
 	svc, err := models.New(models.Options{ModelsDir: filepath.Join(dir, "models"), Download: download.Options{
 		Connections: 1, CheckpointBytes: 1 << 20, CheckpointInterval: time.Hour}}, db, runner, nil, reg)
 	if err != nil {

@@ -82,9 +82,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { db.Close() })
 	ev := &events{}
 	runner := recovery.New(db, ev, recovery.Options{})
-	reg := sources.NewRegistry()
-	reg.Register(&sources.HuggingFace{Endpoint: "http://hf.invalid"})
-	reg.Register(sources.Direct{})
+	reg := sources.Of(&sources.HuggingFace{Endpoint: "http://hf.invalid"}, sources.Direct{})
 	root := filepath.Join(dir, "models")
 	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{
 		Connections: 1, StallTimeout: 5 * time.Second,
