@@ -14,6 +14,8 @@ type Stats struct {
 	Timeouts int64   `json:"timeouts"`
 	P50Ms    float64 `json:"p50_ms"`
 	P99Ms    float64 `json:"p99_ms"`
+	// TotalSeconds is the time spent in every call so far (a counter for /metrics).
+	TotalSeconds float64 `json:"total_seconds"`
 }
 
 // latencyWindow is how many recent latencies the percentiles are computed over: enough for a
@@ -25,6 +27,7 @@ type stats struct {
 	calls    int64
 	errors   int64
 	timeouts int64
+	total    time.Duration
 	ring     [latencyWindow]time.Duration
 	n        int
 }
@@ -34,6 +37,7 @@ func (s *stats) observe(d time.Duration, failed, timeout bool) {
 	defer s.mu.Unlock()
 	s.ring[s.calls%latencyWindow] = d
 	s.calls++
+	s.total += d
 	if s.n < latencyWindow {
 		s.n++
 	}
@@ -47,7 +51,7 @@ func (s *stats) observe(d time.Duration, failed, timeout bool) {
 
 func (s *stats) snapshot() Stats {
 	s.mu.Lock()
-	out := Stats{Calls: s.calls, Errors: s.errors, Timeouts: s.timeouts}
+	out := Stats{Calls: s.calls, Errors: s.errors, Timeouts: s.timeouts, TotalSeconds: s.total.Seconds()}
 	window := slices.Clone(s.ring[:s.n])
 	s.mu.Unlock()
 	if len(window) == 0 {
