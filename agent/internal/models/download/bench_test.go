@@ -24,7 +24,7 @@ func BenchmarkDownload(b *testing.B) {
 	for _, conns := range []int{1, 4} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 			b.SetBytes(size)
-			d := download.New(download.Options{Connections: conns, ParallelMinSize: 64 << 20})
+			d := download.New(download.Options{MaxConnections: conns, InitialConnections: conns, ParallelMinSize: 64 << 20})
 			for i := 0; i < b.N; i++ {
 				dir := b.TempDir()
 				os.MkdirAll(filepath.Join(dir, ".partial"), 0o755)

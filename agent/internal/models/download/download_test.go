@@ -76,8 +76,8 @@ func newDownloader(opt download.Options) *download.Downloader {
 	if opt.StallTimeout == 0 {
 		opt.StallTimeout = 5 * time.Second
 	}
-	if opt.Connections == 0 {
-		opt.Connections = 1
+	if opt.MaxConnections == 0 {
+		opt.MaxConnections = 1
 	}
 	opt.FreeSpace = orDefault(opt.FreeSpace)
 	return download.New(opt)
@@ -198,17 +198,17 @@ func TestFaults(t *testing.T) {
 			faults:   []faultserver.Fault{{Status: 503}, {Status: 503}, {Status: 503}},
 			attempts: 3, wantClass: download.ClassNetwork,
 		},
-		{name: "parallel segments", opt: download.Options{Connections: 4, ParallelMinSize: 1 << 20}},
+		{name: "parallel segments", opt: download.Options{MaxConnections: 4, InitialConnections: 4, ParallelMinSize: 1 << 20, MinSegment: 256 << 10}},
 		{
 			name:   "parallel segments with a reset",
 			faults: []faultserver.Fault{{}, {ResetAfter: 100 << 10}},
-			opt:    download.Options{Connections: 3, ParallelMinSize: 1 << 20},
+			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
 		},
 		{
 			name:   "parallel segments, file changed",
 			faults: []faultserver.Fault{{}, {NewVersion: true}},
 			noSHA:  true,
-			opt:    download.Options{Connections: 3, ParallelMinSize: 1 << 20},
+			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
 			check: func(t *testing.T, s *faultserver.Server, e env, _ *noSleep, res download.Result) {
 				if want := s.SHA256(); fileSHA(t, e.req.Dest) != want {
 					t.Errorf("file is not the new version")
@@ -361,8 +361,8 @@ func TestDiskFull(t *testing.T) {
 		if _, err := newDownloader(download.Options{}).Fetch(context.Background(), e.req, e.state, nil); err != nil {
 			t.Fatal(err)
 		}
-		if starts := s.RangeStarts(); starts[1] != st.Offset || st.Offset == 0 {
-			t.Errorf("resumed at %d, saved offset %d", starts[1], st.Offset)
+		if starts := s.RangeStarts(); len(st.Segments) != 1 || starts[1] != st.Segments[0].Done || st.Offset != st.Segments[0].Done || st.Offset == 0 {
+			t.Errorf("resumed at %d, saved segments %+v, hashed to %d", starts[1], st.Segments, st.Offset)
 		}
 		if fileSHA(t, e.req.Dest) != s.SHA256() {
 			t.Error("wrong content after resume")

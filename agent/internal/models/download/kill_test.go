@@ -24,7 +24,7 @@ func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv("DL_DIR")
 	var conns int
 	fmt.Sscan(os.Getenv("DL_CONNS"), &conns)
-	d := download.New(download.Options{Connections: conns, ParallelMinSize: 1 << 20, CheckpointBytes: 1 << 20,
+	d := download.New(download.Options{MaxConnections: conns, InitialConnections: conns, ParallelMinSize: 1 << 20, CheckpointBytes: 1 << 20,
 		CheckpointInterval: time.Hour, NoReserve: false})
 	req := download.Request{URL: os.Getenv("DL_URL"), SHA256: os.Getenv("DL_SHA"),
 		Dest: filepath.Join(dir, "checkpoints", "m.safetensors"), Part: filepath.Join(dir, ".partial", "m.part")}

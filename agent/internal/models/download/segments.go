@@ -6,56 +6,115 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// firstResponse is the open 206 for bytes=0- that revealed a large, range-capable file; it
-// serves segment 0 so the probe costs no extra request.
+// The segment engine. The file is a list of segments, each a byte range with a synced prefix.
+// A connection owns one segment at a time and asks for it in bounded pieces (never an
+// open-ended range it would abandon, so no byte is fetched twice or past its segment). A new
+// connection takes an unowned segment or splits the largest unrequested remainder of another;
+// a connection told to retire finishes its piece and leaves its segment to the others. The
+// number of connections adapts: one at first, doubled while throughput keeps growing, up to
+// MaxConnections.
+
+const (
+	// pieceTime is how long one request should last at the connection's measured rate: long
+	// enough that the round trip between pieces is noise, short enough to split work late.
+	pieceTime = 2 * time.Second
+	maxPiece  = 256 << 20
+	// connBuffers of connBufSize per connection rotate between the network and the hasher.
+	connBuffers = 4
+	connBufSize = 256 << 10
+	// minGain is the throughput gain that justifies the connections just added.
+	minGain = 0.2
+)
+
+// seg is a live segment: [start, end) (end < 0: up to the end of the body), done bytes from
+// start written. reqEnd is where the piece in flight ends (-1: to the end of the body).
+type seg struct {
+	start, end int64
+	done       atomic.Int64
+	owned      bool
+	reqEnd     int64
+}
+
+func (s *seg) next() int64 { return s.start + s.done.Load() }
+
+func (s *seg) complete() bool { return s.end >= 0 && s.next() >= s.end }
+
+// errChanged reports that the remote file is not the one the partial holds.
+type changedError struct {
+	validator string
+	size      int64
+	why       string
+}
+
+func (e *changedError) Error() string { return "the file changed on the server: " + e.why }
+
+// engine runs the connections of one attempt over a.st's segments.
+type engine struct {
+	a        *attempt
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	hash     *hasher
+	minPiece int64
+	single   bool // no validator: one connection, the rest in one request
+
+	mu       sync.Mutex
+	segs     []*seg
+	active   int
+	target   int
+	idle     chan struct{} // closed when the last connection leaves
+	wg       sync.WaitGroup
+	errs     []error
+	maxConns int
+	peak     int
+
+	written atomic.Int64 // bytes written by this attempt
+	sinceCP atomic.Int64
+	cpMu    sync.Mutex
+	lastCP  time.Time
+}
+
+// firstResponse is the probe's answer, the start of segment 0: its body serves the first
+// piece, so learning the file costs no extra request.
 type firstResponse struct {
-	body io.Reader
-	resp *http.Response
+	resp    *http.Response
+	body    io.Reader
+	release func()
+	end     int64 // end of the range it carries (exclusive; -1: to the end of the body)
 }
 
-var errRangeLost = errors.New("server stopped honouring byte ranges (or the file changed) mid-download")
-
-// initSegments splits [0,total) into one segment per connection.
-func (a *attempt) initSegments(total int64) {
-	k := int64(a.d.opt.Connections)
-	step := (total + k - 1) / k
-	a.st.Segments = nil
-	for start := int64(0); start < total; start += step {
-		a.st.Segments = append(a.st.Segments, Segment{Start: start, End: min(start+step, total)})
-	}
-}
-
-// segmented fetches the missing bytes of every segment in parallel, checkpointing all segments'
-// synced lengths together, then hashes the whole file and publishes it.
-func (a *attempt) segmented(ctx context.Context, first *firstResponse) (Result, error) {
+// segmented fetches every missing byte of st's segments, hashing as it goes, and publishes.
+// ctx and cancel are the attempt's: a stall cancels the probe's body too.
+func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc, first *firstResponse) (Result, error) {
 	st := a.st
-	fi, err := a.f.Stat()
-	if err != nil {
-		return Result{}, classify(ClassOf(err), false, fmt.Errorf("stat partial: %w", err))
-	}
-	if fi.Size() != st.Size {
-		if err := a.f.Truncate(st.Size); err != nil {
-			return Result{}, classify(ClassOf(err), false, fmt.Errorf("size partial: %w", err))
-		}
+	o := a.d.opt
+	e := &engine{a: a, minPiece: o.MinSegment, single: st.Validator == "", idle: make(chan struct{})}
+	for _, s := range st.Segments {
+		sg := &seg{start: s.Start, end: s.End}
+		sg.done.Store(s.Done)
+		e.segs = append(e.segs, sg)
 	}
 	var remaining int64
-	done := make([]atomic.Int64, len(st.Segments))
-	for i, s := range st.Segments {
-		done[i].Store(s.Done)
-		remaining += s.End - s.Start - s.Done
+	var written []span
+	for _, s := range e.segs {
+		if s.end >= 0 {
+			remaining += s.end - s.next()
+		}
+		written = append(written, span{s.start, s.next()})
 	}
-	// A first response means handle() already checked and reserved the whole file.
-	if first == nil {
+	if first == nil && remaining > 0 {
 		a.d.spaceMu.Lock()
 		err := a.checkSpace(remaining)
 		if err == nil {
-			for _, s := range st.Segments {
-				a.reserve(s.Start+s.Done, s.End-s.Start-s.Done)
+			for _, s := range e.segs {
+				if s.end >= 0 {
+					a.reserve(s.next(), s.end-s.next())
+				}
 			}
 		}
 		a.d.spaceMu.Unlock()
@@ -63,87 +122,439 @@ func (a *attempt) segmented(ctx context.Context, first *firstResponse) (Result, 
 			return Result{}, err
 		}
 	}
+	h, hashed := a.restoreHash(written)
+	e.hash = newHasher(a.f, h, hashed, written)
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var cpMu sync.Mutex
-	lastCP := a.d.opt.Now()
-	var sinceCP atomic.Int64
-	total := func() int64 {
-		var n int64
-		for i := range done {
-			n += done[i].Load()
-		}
-		return n
+	e.maxConns = 1
+	if !e.single && st.Size >= o.ParallelMinSize {
+		e.maxConns = o.MaxConnections
 	}
-	// checkpoint snapshots the counters, then fsyncs, then saves the snapshot: the saved counts
-	// never exceed what is on disk.
-	checkpoint := func(force bool) error {
-		cpMu.Lock()
-		defer cpMu.Unlock()
-		now := a.d.opt.Now()
-		if !force && now.Sub(lastCP) < a.d.opt.CheckpointInterval && sinceCP.Load() < a.d.opt.CheckpointBytes {
-			a.report(total(), st.Size, false)
+	e.target = min(max(o.InitialConnections, 1), e.maxConns)
+	e.ctx, e.cancel = ctx, cancel
+	e.lastCP = o.Now()
+	a.lastProgress, a.lastBytes = o.Now(), e.total()
+
+	e.mu.Lock()
+	e.spawn(first)
+	e.spawnUpTo(e.target)
+	e.mu.Unlock()
+	if e.maxConns > 1 {
+		e.wg.Add(1)
+		go e.adapt()
+	}
+	e.wg.Wait()
+	// Everything is written: the final checkpoint records the whole hashed prefix.
+	snap := e.hash.finish()
+	cpErr := e.checkpoint(true, &snap)
+	if err := firstReal(e.errs); err != nil {
+		if errors.Is(err, ErrBadRange) {
+			// One bad answer may be a proxy's glitch (the partial is kept); two in a row mean
+			// the server's ranges cannot be trusted: start over.
+			if st.BadRanges++; st.BadRanges >= 2 {
+				return Result{}, &changedError{why: err.Error()}
+			}
+			if serr := a.save(); serr != nil {
+				return Result{}, serr
+			}
+		}
+		return Result{}, err
+	}
+	if cpErr != nil {
+		return Result{}, cpErr
+	}
+	size := st.Size
+	for _, s := range e.segs {
+		if !s.complete() && s.end >= 0 {
+			return Result{}, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: byte %d of %d missing", ErrShortBody, s.next(), size)}
+		}
+	}
+	if size < 0 { // the body's end told the size
+		size = e.segs[len(e.segs)-1].next()
+		st.Size = size
+	}
+	if snap.err != nil {
+		return Result{}, classify(ClassOf(snap.err), false, snap.err)
+	}
+	return a.finish(snap.h, snap.n)
+}
+
+// restoreHash returns the sha256 state the checkpoint saved, or a fresh one at 0 when it is
+// missing, unusable, or ahead of the contiguous bytes on disk.
+func (a *attempt) restoreHash(written []span) (hashState, int64) {
+	st := a.st
+	var contiguous int64
+	for _, s := range written {
+		if s.start > contiguous {
+			break
+		}
+		contiguous = max(contiguous, s.end)
+	}
+	if st.Offset > 0 && st.Offset <= contiguous && len(st.Hash) > 0 {
+		if h, err := newHash(st.Hash); err == nil {
+			return h, st.Offset
+		}
+	}
+	h, _ := newHash(nil)
+	return h, 0
+}
+
+func (f *firstResponse) close() {
+	f.resp.Body.Close()
+	f.release()
+}
+
+// total is the number of bytes on disk.
+func (e *engine) total() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, s := range e.segs {
+		n += s.done.Load()
+	}
+	return n
+}
+
+// spawnUpTo starts connections until n are active; e.mu is held.
+func (e *engine) spawnUpTo(n int) {
+	for e.active < n {
+		e.spawn(nil)
+	}
+}
+
+// spawn starts one connection (serving first, when given); e.mu is held.
+func (e *engine) spawn(first *firstResponse) {
+	e.active++
+	e.peak = max(e.peak, e.active)
+	e.wg.Add(1)
+	var own *seg
+	if first != nil {
+		own = e.segs[0]
+		own.owned, own.reqEnd = true, first.end
+	}
+	go func() {
+		defer e.wg.Done()
+		if err := e.conn(own, first); err != nil {
+			e.mu.Lock()
+			e.errs = append(e.errs, err)
+			e.mu.Unlock()
+			e.cancel(err)
+		}
+	}()
+}
+
+// leave is a connection going away; e.mu is held.
+func (e *engine) leave(s *seg) {
+	if s != nil {
+		s.owned = false
+	}
+	e.active--
+	if e.active == 0 {
+		close(e.idle)
+	}
+}
+
+// conn is one connection: it fetches pieces of its segment, then of segments it takes over,
+// until no work is left, it is told to retire, or an error ends the attempt.
+func (e *engine) conn(own *seg, first *firstResponse) (err error) {
+	pool := make(chan []byte, connBuffers)
+	for range connBuffers {
+		pool <- make([]byte, connBufSize)
+	}
+	piece := e.minPiece
+	if first != nil {
+		n, d, err := e.stream(first.body, own, own.next(), first.end, pool)
+		first.close()
+		if err != nil {
+			e.mu.Lock()
+			e.leave(own)
+			e.mu.Unlock()
+			return err
+		}
+		piece = e.pieceFor(n, d)
+	}
+	for {
+		s, from, to := e.assign(own, piece)
+		if s == nil {
 			return nil
 		}
-		snap := make([]int64, len(done))
-		for i := range done {
-			snap[i] = done[i].Load()
+		own = s
+		n, d, err := e.fetch(s, from, to, pool)
+		if err != nil {
+			e.mu.Lock()
+			e.leave(own)
+			e.mu.Unlock()
+			return err
 		}
-		if err := a.f.Sync(); err != nil {
-			return classify(ClassOf(err), false, fmt.Errorf("sync partial: %w", err))
-		}
-		for i := range snap {
-			st.Segments[i].Done = snap[i]
-		}
-		lastCP = now
-		sinceCP.Store(0)
-		a.report(total(), st.Size, force)
-		return a.save()
+		piece = e.pieceFor(n, d)
 	}
-	a.lastProgress, a.lastBytes = a.d.opt.Now(), total()
+}
 
-	errs := make([]error, len(st.Segments))
-	var wg sync.WaitGroup
-	for i := range st.Segments {
-		if done[i].Load() >= st.Segments[i].End-st.Segments[i].Start {
+// pieceFor sizes the next request from the last one's rate.
+func (e *engine) pieceFor(n int64, d time.Duration) int64 {
+	if d <= 0 {
+		return maxPiece
+	}
+	p := int64(float64(n) / d.Seconds() * pieceTime.Seconds())
+	return min(max(p, e.minPiece), maxPiece)
+}
+
+// assign gives a connection its next piece [from, to) (to < 0: to the end of the body): more
+// of its own segment, an unowned one, or the second half of the largest unrequested remainder.
+// A nil segment tells the connection to leave.
+func (e *engine) assign(own *seg, piece int64) (*seg, int64, int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx.Err() != nil || e.active > e.target {
+		e.leave(own)
+		return nil, 0, 0
+	}
+	if own == nil || own.complete() {
+		if own != nil {
+			own.owned = false
+		}
+		own = nil
+		for _, s := range e.segs {
+			if !s.owned && !s.complete() {
+				own = s
+				break
+			}
+		}
+		if own == nil {
+			own = e.split()
+		}
+		if own == nil {
+			e.leave(nil)
+			return nil, 0, 0
+		}
+		own.owned = true
+	}
+	from := own.next()
+	to := own.end
+	if to >= 0 && !e.single {
+		to = min(to, from+piece)
+	}
+	own.reqEnd = to
+	return own, from, to
+}
+
+// split cuts the owned segment with the largest unrequested remainder at the middle of that
+// remainder and returns the new second half; nil when no remainder is worth a connection.
+func (e *engine) split() *seg {
+	if e.single {
+		return nil
+	}
+	var best *seg
+	var bestRest int64
+	for _, s := range e.segs {
+		if !s.owned || s.end < 0 || s.reqEnd < 0 {
 			continue
 		}
-		var fr *firstResponse
-		if i == 0 {
-			fr = first
+		if rest := s.end - max(s.reqEnd, s.next()); rest > bestRest {
+			best, bestRest = s, rest
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := a.segment(ctx, cancel, i, &done[i], fr, &sinceCP, checkpoint)
-			if err != nil {
-				errs[i] = err
-				cancel(err)
-			}
-		}()
 	}
-	wg.Wait()
-	if err := checkpoint(true); err != nil {
-		return Result{}, err
+	if best == nil || bestRest < 2*e.minPiece {
+		return nil
 	}
-	if err := firstReal(errs); err != nil {
-		if errors.Is(err, errRangeLost) {
-			st.Restarts++
-			if err := a.discard(); err != nil {
-				return Result{}, err
-			}
-			if st.Restarts > a.d.opt.MaxRestarts {
-				return Result{}, &Error{Class: ClassIntegrity, Permanent: true, Err: fmt.Errorf("%w: restarted %d times", ErrTooManyRetry, st.Restarts-1)}
-			}
-		}
-		return Result{}, err
-	}
-	h, err := hashPrefix(a.f, st.Size)
+	mid := best.end - bestRest/2
+	ns := &seg{start: mid, end: best.end, reqEnd: mid}
+	best.end = mid
+	i := sort.Search(len(e.segs), func(i int) bool { return e.segs[i].start > mid })
+	e.segs = append(e.segs[:i], append([]*seg{ns}, e.segs[i:]...)...)
+	return ns
+}
+
+// fetch requests [from, to) of s, checks the answer against the checkpoint and streams it.
+func (e *engine) fetch(s *seg, from, to int64, pool chan []byte) (int64, time.Duration, error) {
+	a := e.a
+	host := hostOf(a.req.URL)
+	release, err := a.d.opt.Hosts.Acquire(e.ctx, host)
 	if err != nil {
-		return Result{}, classify(ClassOf(err), false, err)
+		return 0, 0, err
 	}
-	return a.finish(h, st.Size)
+	defer release()
+	resp, _, err := a.get(e.ctx, from, to, a.st.Validator)
+	if err != nil {
+		a.d.opt.Hosts.Report(host, err)
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	end, err := a.checkResponse(resp, from, to)
+	a.d.opt.Hosts.Report(host, err)
+	if err != nil {
+		return 0, 0, err
+	}
+	return e.stream(resp.Body, s, from, end, pool)
+}
+
+// stream writes body, the bytes [from, to) of s (to < 0: up to the end of the body), hands
+// them to the hasher and checkpoints on the way.
+func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte) (int64, time.Duration, error) {
+	a, o := e.a, e.a.d.opt
+	stall := time.AfterFunc(o.StallTimeout, func() { e.cancel(ErrStalled) })
+	defer stall.Stop()
+	begin := time.Now()
+	off := from
+	for to < 0 || off < to {
+		buf := <-pool
+		want := int64(len(buf))
+		if to >= 0 {
+			want = min(want, to-off)
+		}
+		m, rerr := fill(body, buf[:want], stall, o.StallTimeout)
+		if m > 0 {
+			if _, werr := a.f.WriteAt(buf[:m], off); werr != nil {
+				pool <- buf
+				return off - from, 0, writeError(werr)
+			}
+			s.done.Add(int64(m))
+			e.hash.wrote(off, buf[:m], pool)
+			off += int64(m)
+			e.written.Add(int64(m))
+			e.sinceCP.Add(int64(m))
+			if err := e.checkpoint(false, nil); err != nil {
+				return off - from, 0, err
+			}
+		} else {
+			pool <- buf
+		}
+		switch {
+		case rerr == nil, to >= 0 && off >= to && rerr == io.EOF:
+		case rerr == io.EOF && to < 0:
+			e.mu.Lock()
+			s.end = off // the body's end is the file's end
+			e.mu.Unlock()
+			return off - from, time.Since(begin), nil
+		case rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF):
+			return off - from, 0, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
+		case errors.Is(context.Cause(e.ctx), ErrStalled):
+			return off - from, 0, &Error{Class: ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
+		case e.ctx.Err() != nil:
+			return off - from, 0, classify(ClassCancelled, true, context.Cause(e.ctx))
+		default:
+			return off - from, 0, classify(ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
+		}
+	}
+	// Read the (empty) rest so the connection goes back to the pool; a body that goes on
+	// past the range asked for is closed instead.
+	var one [1]byte
+	if n, _ := body.Read(one[:]); n == 0 {
+		return off - from, time.Since(begin), nil
+	}
+	return off - from, time.Since(begin), nil
+}
+
+// fill reads until b is full or the body fails, resetting the stall timer on every read.
+func fill(r io.Reader, b []byte, stall *time.Timer, timeout time.Duration) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		if m > 0 {
+			stall.Reset(timeout)
+		}
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// checkpoint makes progress durable: it snapshots the hash, then the segments, then fsyncs,
+// then saves, so what is saved never exceeds what is on disk. Without force it runs only when
+// CheckpointInterval or CheckpointBytes have passed.
+// A final checkpoint passes the hasher's last snapshot (the hasher has stopped).
+func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
+	a, o := e.a, e.a.d.opt
+	e.cpMu.Lock()
+	defer e.cpMu.Unlock()
+	now := o.Now()
+	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.sinceCP.Load() < o.CheckpointBytes {
+		a.report(e.total(), a.st.Size, false)
+		return nil
+	}
+	var hs hashSnapshot
+	if final != nil {
+		hs = *final
+		hs.state, _ = final.h.MarshalBinary()
+	} else {
+		hs = e.hash.snapshot()
+	}
+	e.mu.Lock()
+	segs := make([]Segment, len(e.segs))
+	var total int64
+	for i, s := range e.segs {
+		segs[i] = Segment{Start: s.start, End: s.end, Done: s.done.Load()}
+		total += segs[i].Done
+	}
+	e.mu.Unlock()
+	if err := a.f.Sync(); err != nil {
+		return classify(ClassOf(err), false, fmt.Errorf("sync partial: %w", err))
+	}
+	a.st.Segments, a.st.Offset, a.st.Hash = segs, hs.n, hs.state
+	e.lastCP = now
+	e.sinceCP.Store(0)
+	a.report(total, a.st.Size, force)
+	return a.save()
+}
+
+// adapt tunes the number of connections every AdaptInterval from the measured throughput.
+func (e *engine) adapt() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.a.d.opt.AdaptInterval)
+	defer t.Stop()
+	ad := &adapter{max: e.maxConns, target: e.target, warm: true}
+	last, lastAt := e.written.Load(), time.Now()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.idle:
+			return
+		case now := <-t.C:
+			n := e.written.Load()
+			rate := float64(n-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = n, now
+			e.mu.Lock()
+			if e.active == 0 {
+				e.mu.Unlock()
+				return
+			}
+			e.target = ad.next(rate)
+			e.spawnUpTo(e.target)
+			e.mu.Unlock()
+		}
+	}
+}
+
+// adapter decides the connection count from successive throughput samples: it doubles the
+// connections while the last doubling gained at least minGain, returns to the previous count
+// when it did not, and then stays.
+type adapter struct {
+	max, target int
+	prev        int     // the count before the last change (0: no baseline yet)
+	prevRate    float64 // throughput at prev
+	warm        bool    // skip the next sample: it includes connection set-up
+	settled     bool
+}
+
+// next takes the throughput of the last interval and returns the connection target.
+func (c *adapter) next(rate float64) int {
+	switch {
+	case c.settled || c.max <= 1:
+	case c.warm:
+		c.warm = false
+	case c.prev == 0 || rate >= c.prevRate*(1+minGain):
+		c.prev, c.prevRate = c.target, rate
+		if c.target >= c.max {
+			c.settled = true
+			break
+		}
+		c.target, c.warm = min(c.max, c.target*2), true
+	default:
+		c.target, c.settled = c.prev, true
+	}
+	return c.target
 }
 
 // firstReal prefers the error that caused the cancellation over the cancellations it caused.
@@ -159,84 +570,4 @@ func firstReal(errs []error) error {
 		fallback = err
 	}
 	return fallback
-}
-
-// segment downloads the rest of segment i.
-func (a *attempt) segment(ctx context.Context, cancel context.CancelCauseFunc, i int, done *atomic.Int64, first *firstResponse, sinceCP *atomic.Int64, checkpoint func(bool) error) error {
-	st := a.st
-	seg := st.Segments[i]
-	from := seg.Start + done.Load()
-	var body io.Reader
-	if first != nil {
-		body = first.body
-	} else {
-		host := hostOf(a.req.URL)
-		release, err := a.d.opt.Hosts.Acquire(ctx, host)
-		if err != nil {
-			return err
-		}
-		defer release()
-		resp, _, err := a.get(ctx, from, seg.End-1, st.Validator)
-		if err != nil {
-			a.d.opt.Hosts.Report(host, err)
-			return err
-		}
-		defer resp.Body.Close()
-		if err := checkSegmentResponse(resp, from, st.Size, a.d.opt.Now()); err != nil {
-			a.d.opt.Hosts.Report(host, err)
-			return err
-		}
-		a.d.opt.Hosts.Report(host, nil)
-		body = resp.Body
-	}
-
-	stall := time.AfterFunc(a.d.opt.StallTimeout, func() { cancel(ErrStalled) })
-	defer stall.Stop()
-	buf := make([]byte, 1<<20)
-	for from < seg.End {
-		want := min(int64(len(buf)), seg.End-from)
-		m, rerr := body.Read(buf[:want])
-		if m > 0 {
-			stall.Reset(a.d.opt.StallTimeout)
-			if _, werr := a.f.WriteAt(buf[:m], from); werr != nil {
-				return writeError(werr)
-			}
-			from += int64(m)
-			done.Add(int64(m))
-			sinceCP.Add(int64(m))
-			if err := checkpoint(false); err != nil {
-				return err
-			}
-		}
-		if rerr == io.EOF && from < seg.End {
-			return &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: segment %d ended at byte %d of %d", ErrShortBody, i, from, seg.End)}
-		}
-		if rerr != nil && rerr != io.EOF {
-			if errors.Is(context.Cause(ctx), ErrStalled) {
-				return &Error{Class: ClassTimeout, Err: fmt.Errorf("%w (%s) in segment %d", ErrStalled, a.d.opt.StallTimeout, i)}
-			}
-			if ctx.Err() != nil {
-				return classify(ClassCancelled, true, context.Cause(ctx))
-			}
-			return &Error{Class: ClassNetwork, Err: fmt.Errorf("segment %d: read body: %w", i, rerr)}
-		}
-	}
-	return nil
-}
-
-// checkSegmentResponse accepts only a 206 that starts exactly at from with the saved total.
-func checkSegmentResponse(resp *http.Response, from, size int64, now time.Time) error {
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return &Error{Class: ClassNetwork, Status: 200, Err: errRangeLost}
-	case resp.StatusCode != http.StatusPartialContent:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return statusError(resp, now)
-	}
-	cr := resp.Header.Get("Content-Range")
-	start, _, total, ok := contentRange(cr)
-	if !ok || start != from || total != size {
-		return &Error{Class: ClassNetwork, Status: 206, Err: fmt.Errorf("%w: asked for byte %d, got Content-Range %q", ErrBadRange, from, cr)}
-	}
-	return nil
 }
