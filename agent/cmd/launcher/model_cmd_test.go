@@ -33,7 +33,7 @@ func modelAgent(t *testing.T) (url, root string) {
 	reg := sources.NewRegistry()
 	reg.Register(sources.Direct{})
 	root = filepath.Join(dir, "models")
-	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{Connections: 1,
+	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{MaxConnections: 1,
 		FreeSpace: func(string) (uint64, uint64, error) { return 1 << 40, 1 << 41, nil }}}, db, runner, nil, reg)
 	if err != nil {
 		t.Fatal(err)

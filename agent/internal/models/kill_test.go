@@ -43,7 +43,7 @@ func TestHelperProcess(t *testing.T) {
 	reg := sources.NewRegistry()
 	reg.Register(sources.Direct{})
 	svc, err := models.New(models.Options{ModelsDir: filepath.Join(dir, "models"), Download: download.Options{
-		Connections: 1, CheckpointBytes: 1 << 20, CheckpointInterval: time.Hour}}, db, runner, nil, reg)
+		MaxConnections: 1, CheckpointBytes: 1 << 20, CheckpointInterval: time.Hour}}, db, runner, nil, reg)
 	if err != nil {
 		fail(err)
 	}

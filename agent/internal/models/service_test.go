@@ -87,7 +87,7 @@ func newHarness(t *testing.T) *harness {
 	reg.Register(sources.Direct{})
 	root := filepath.Join(dir, "models")
 	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{
-		Connections: 1, StallTimeout: 5 * time.Second,
+		MaxConnections: 1, StallTimeout: 5 * time.Second,
 		FreeSpace: func(string) (uint64, uint64, error) { return 1 << 40, 1 << 41, nil },
 	}}, db, runner, ev, reg)
 	if err != nil {

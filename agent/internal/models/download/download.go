@@ -103,6 +103,8 @@ type Result struct {
 	LastModified string `json:"last_modified,omitempty"`
 	FinalURL     string `json:"final_url,omitempty"`
 	Restarts     int    `json:"restarts,omitempty"`
+	// Connections is the most connections the last attempt had open at once.
+	Connections int `json:"connections,omitempty"`
 }
 
 // Progress is a throttled progress report.

@@ -84,7 +84,7 @@ func TestKillResume(t *testing.T) {
 			servedAtKill := s.Served()
 			var st download.State
 			download.FileState(filepath.Join(dir, ".partial", "m.json")).Load(&st)
-			saved := st.Offset
+			var saved int64
 			for _, sg := range st.Segments {
 				saved += sg.Done
 			}

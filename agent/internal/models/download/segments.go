@@ -175,7 +175,9 @@ func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc,
 	if snap.err != nil {
 		return Result{}, classify(ClassOf(snap.err), false, snap.err)
 	}
-	return a.finish(snap.h, snap.n)
+	res, err := a.finish(snap.h, snap.n)
+	res.Connections = e.peak
+	return res, err
 }
 
 // restoreHash returns the sha256 state the checkpoint saved, or a fresh one at 0 when it is

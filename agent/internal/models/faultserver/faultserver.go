@@ -41,6 +41,10 @@ type Fault struct {
 	WrongStart int64
 	// NewVersion replaces the content (new seed, new ETag) before answering.
 	NewVersion bool
+	// IgnoreIfRange answers a Range request with 206 even when If-Range names another
+	// version (a broken cache or proxy): with NewVersion, a slice of the new file under its
+	// new ETag.
+	IgnoreIfRange bool
 	// Corrupt flips one byte of the body at this offset (>0).
 	Corrupt int64
 	// ContentEncoding labels the body with this encoding (a CDN that compresses anyway).
@@ -180,7 +184,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Accept-Ranges", "bytes")
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if ir := r.Header.Get("If-Range"); ir != "" && ir != etag {
+	if ir := r.Header.Get("If-Range"); ir != "" && ir != etag && !f.IgnoreIfRange {
 		ranged = false
 	}
 	if f.IgnoreRange {
