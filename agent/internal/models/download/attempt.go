@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
 	"net/url"
@@ -62,7 +63,7 @@ func (a *attempt) get(ctx context.Context, from, to int64, validator string) (*h
 	ctx = context.WithValue(ctx, redirectKey{}, ri)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.req.URL, nil)
 	if err != nil {
-		return nil, nil, classify(ClassUnknown, true, fmt.Errorf("bad download URL: %w", err))
+		return nil, nil, classify(recovery.ClassUnknown, true, fmt.Errorf("bad download URL: %w", err))
 	}
 	for k, v := range a.req.Header {
 		req.Header[k] = v
@@ -142,7 +143,7 @@ func validatorOf(h http.Header) string {
 
 func (a *attempt) save() error {
 	if err := a.cp.Save(*a.st); err != nil {
-		return classify(ClassResource, false, fmt.Errorf("persist download state: %w", err))
+		return classify(recovery.ClassResource, false, fmt.Errorf("persist download state: %w", err))
 	}
 	return nil
 }
@@ -170,7 +171,7 @@ func (a *attempt) run(ctx context.Context) (Result, error) {
 		a.st.Restarts++
 		if a.st.Restarts > a.d.opt.MaxRestarts {
 			a.discard()
-			return Result{}, &Error{Class: ClassIntegrity, Permanent: true, Err: fmt.Errorf("%w: restarted %d times (%v)", ErrTooManyRetry, a.st.Restarts-1, err)}
+			return Result{}, &Error{Class: recovery.ClassIntegrity, Permanent: true, Err: fmt.Errorf("%w: restarted %d times (%v)", ErrTooManyRetry, a.st.Restarts-1, err)}
 		}
 		if err := a.discard(); err != nil {
 			return Result{}, err
@@ -207,22 +208,21 @@ func (a *attempt) probe(ctx context.Context) (*firstResponse, Result, error) {
 	if err := a.f.Truncate(0); err != nil {
 		return nil, Result{}, classify(ClassOf(err), false, fmt.Errorf("truncate partial: %w", err))
 	}
-	host := hostOf(a.req.URL)
-	release, err := a.d.opt.Hosts.Acquire(ctx, host)
+	lease, err := a.d.opt.Hosts.Acquire(ctx, hostOf(a.req.URL))
 	if err != nil {
 		return nil, Result{}, err
 	}
 	resp, ri, err := a.get(ctx, 0, a.d.opt.MinSegment, "")
 	if err != nil {
-		a.d.opt.Hosts.Report(host, err)
-		release()
+		lease.Report(err)
+		lease.Release()
 		return nil, Result{}, err
 	}
 	fr, empty, err := a.learn(resp, ri)
-	a.d.opt.Hosts.Report(host, err)
+	lease.Report(err)
 	if err != nil || empty {
 		resp.Body.Close()
-		release()
+		lease.Release()
 		if empty {
 			h, _ := newHash(nil)
 			res, err := a.finish(h, 0)
@@ -230,7 +230,7 @@ func (a *attempt) probe(ctx context.Context) (*firstResponse, Result, error) {
 		}
 		return nil, Result{}, err
 	}
-	fr.release = release
+	fr.release = lease.Release
 	return fr, Result{}, nil
 }
 
@@ -246,12 +246,12 @@ func (a *attempt) learn(resp *http.Response, ri *redirectInfo) (*firstResponse, 
 			st.Size, st.Validator = 0, validatorOf(resp.Header)
 			return nil, true, nil
 		}
-		return nil, false, &Error{Class: ClassNetwork, Status: 416, Err: fmt.Errorf("%w: 416 for the first bytes (Content-Range %q)", ErrBadRange, cr)}
+		return nil, false, &Error{Class: recovery.ClassNetwork, Status: 416, Err: fmt.Errorf("%w: 416 for the first bytes (Content-Range %q)", ErrBadRange, cr)}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return nil, false, statusError(resp, a.d.opt.Now())
 	case resp.StatusCode == http.StatusPartialContent && (!crOK || start != 0):
-		return nil, false, &Error{Class: ClassNetwork, Status: 206, Err: fmt.Errorf("%w: asked for byte 0, got Content-Range %q", ErrBadRange, cr)}
+		return nil, false, &Error{Class: recovery.ClassNetwork, Status: 206, Err: fmt.Errorf("%w: asked for byte 0, got Content-Range %q", ErrBadRange, cr)}
 	}
 	if err := checkEncoding(resp); err != nil {
 		return nil, false, err
@@ -259,7 +259,7 @@ func (a *attempt) learn(resp *http.Response, ri *redirectInfo) (*firstResponse, 
 	body := bufio.NewReaderSize(resp.Body, 64<<10)
 	head, _ := body.Peek(512)
 	if isHTML(resp.Header.Get("Content-Type"), head) {
-		return nil, false, &Error{Class: ClassIntegrity, Permanent: true, Status: resp.StatusCode,
+		return nil, false, &Error{Class: recovery.ClassIntegrity, Permanent: true, Status: resp.StatusCode,
 			Err: fmt.Errorf("%w from %s (a login, consent or error page?); nothing was saved", ErrHTMLPage, redact(resp.Request.URL))}
 	}
 	// 200 with a matching Content-Range is a partial answer with a wrong status (modelscope).
@@ -319,7 +319,7 @@ func (a *attempt) checkResponse(resp *http.Response, from, to int64) (int64, err
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return 0, statusError(resp, a.d.opt.Now())
 	case !crOK:
-		return 0, &Error{Class: ClassNetwork, Status: resp.StatusCode, Err: fmt.Errorf("%w: asked for byte %d, got Content-Range %q", ErrBadRange, from, cr)}
+		return 0, &Error{Class: recovery.ClassNetwork, Status: resp.StatusCode, Err: fmt.Errorf("%w: asked for byte %d, got Content-Range %q", ErrBadRange, from, cr)}
 	}
 	if v := validatorOf(resp.Header); v != st.Validator {
 		return 0, &changedError{validator: v, size: total, why: fmt.Sprintf("validator %s, the partial holds %s", orNone(v), orNone(st.Validator))}
@@ -328,7 +328,7 @@ func (a *attempt) checkResponse(resp *http.Response, from, to int64) (int64, err
 		return 0, &changedError{validator: validatorOf(resp.Header), size: total, why: fmt.Sprintf("size %d, the partial holds %d", total, st.Size)}
 	}
 	if start != from || (to >= 0 && last+1 > to) {
-		return 0, &Error{Class: ClassNetwork, Status: resp.StatusCode, Err: fmt.Errorf("%w: asked for bytes %d-%d, got Content-Range %q", ErrBadRange, from, to-1, cr)}
+		return 0, &Error{Class: recovery.ClassNetwork, Status: resp.StatusCode, Err: fmt.Errorf("%w: asked for bytes %d-%d, got Content-Range %q", ErrBadRange, from, to-1, cr)}
 	}
 	if err := checkEncoding(resp); err != nil {
 		return 0, err
@@ -347,7 +347,7 @@ func orNone(v string) string {
 // representation and their offsets mean nothing.
 func checkEncoding(resp *http.Response) error {
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return &Error{Class: ClassIntegrity, Status: resp.StatusCode,
+		return &Error{Class: recovery.ClassIntegrity, Status: resp.StatusCode,
 			Err: fmt.Errorf("server sent a %s-encoded body although identity was requested; nothing was saved", ce)}
 	}
 	return nil
@@ -355,7 +355,7 @@ func checkEncoding(resp *http.Response) error {
 
 func writeError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
-		return &Error{Class: ClassResource, Err: fmt.Errorf("%w: %v (partial kept; free space and resume)", ErrNoSpace, err)}
+		return &Error{Class: recovery.ClassResource, Err: fmt.Errorf("%w: %v (partial kept; free space and resume)", ErrNoSpace, err)}
 	}
 	return classify(ClassOf(err), false, fmt.Errorf("write partial: %w", err))
 }

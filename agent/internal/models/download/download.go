@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"fmt"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
 	"os"
@@ -55,7 +56,7 @@ type Options struct {
 	// starts with InitialConnections (default 1) and doubles them while throughput grows.
 	MaxConnections     int
 	InitialConnections int
-	// AdaptInterval is how often throughput is sampled to adapt the connections. Default 400ms.
+	// AdaptInterval is how often throughput is sampled to adapt the connections. Default 250ms.
 	AdaptInterval time.Duration
 	// MinSegment is the size of the first request and the smallest range a connection is
 	// given. Default 4 MiB.
@@ -135,7 +136,7 @@ func New(opt Options) *Downloader {
 		opt.InitialConnections = 1
 	}
 	if opt.AdaptInterval <= 0 {
-		opt.AdaptInterval = 400 * time.Millisecond
+		opt.AdaptInterval = 250 * time.Millisecond
 	}
 	if opt.MinSegment <= 0 {
 		opt.MinSegment = 4 << 20
@@ -165,7 +166,7 @@ func New(opt Options) *Downloader {
 		opt.Now = time.Now
 	}
 	if opt.Hosts == nil {
-		opt.Hosts = NewHosts(8, 5, 30*time.Second, opt.Now)
+		opt.Hosts = NewHosts(8, 5, 30*time.Second, nil)
 	}
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = 250 * time.Millisecond
@@ -204,7 +205,7 @@ func (d *Downloader) Fetch(ctx context.Context, req Request, cp Checkpointer, pr
 
 	st := State{Size: -1}
 	if ok, err := cp.Load(&st); err != nil {
-		return Result{}, classify(ClassUnknown, false, err)
+		return Result{}, classify(recovery.ClassUnknown, false, err)
 	} else if !ok || st.URL != req.URL || st.SHA256 != req.SHA256 {
 		// A different URL or hash is a different file: the partial is not ours to resume.
 		st = State{URL: req.URL, SHA256: req.SHA256, Size: -1}
@@ -247,7 +248,7 @@ func (d *Downloader) Download(ctx context.Context, req Request, cp Checkpointer,
 			wait = Backoff(i, 500*time.Millisecond, 30*time.Second)
 		}
 		if err := sleep(ctx, wait); err != nil {
-			return Result{}, classify(ClassCancelled, true, err)
+			return Result{}, classify(recovery.ClassCancelled, true, err)
 		}
 	}
 	return Result{}, last

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
 )
 
 const testSize = 3<<20 + 12345
@@ -101,7 +105,7 @@ func TestFaults(t *testing.T) {
 		opt       download.Options
 		attempts  int
 		wantErr   error
-		wantClass string
+		wantClass recovery.Class
 		check     func(t *testing.T, s *faultserver.Server, e env, ns *noSleep, res download.Result)
 	}{
 		{name: "clean"},
@@ -172,13 +176,13 @@ func TestFaults(t *testing.T) {
 			name:      "HTML error page",
 			faults:    []faultserver.Fault{{HTML: true}},
 			wantErr:   download.ErrHTMLPage,
-			wantClass: download.ClassIntegrity,
+			wantClass: recovery.ClassIntegrity,
 		},
 		{
 			name:      "checksum mismatch",
 			wrongSHA:  true,
 			wantErr:   download.ErrChecksum,
-			wantClass: download.ClassIntegrity,
+			wantClass: recovery.ClassIntegrity,
 			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
 				if s.Requests() != 2 {
 					t.Errorf("requests = %d, want 2 (two mismatches in a row are permanent)", s.Requests())
@@ -188,15 +192,15 @@ func TestFaults(t *testing.T) {
 		{
 			name:      "compressed body although identity was asked",
 			faults:    []faultserver.Fault{{ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}},
-			wantClass: download.ClassIntegrity,
+			wantClass: recovery.ClassIntegrity,
 		},
 		{name: "compressed once, then identity", faults: []faultserver.Fault{{ContentEncoding: "gzip"}}},
-		{name: "404", faults: []faultserver.Fault{{Status: 404}}, wantClass: download.ClassNotFound},
-		{name: "401 gated", faults: []faultserver.Fault{{Status: 401}}, wantClass: download.ClassAuth},
+		{name: "404", faults: []faultserver.Fault{{Status: 404}}, wantClass: recovery.ClassNotFound},
+		{name: "401 gated", faults: []faultserver.Fault{{Status: 401}}, wantClass: recovery.ClassAuth},
 		{
 			name:     "5xx forever",
 			faults:   []faultserver.Fault{{Status: 503}, {Status: 503}, {Status: 503}},
-			attempts: 3, wantClass: download.ClassNetwork,
+			attempts: 3, wantClass: recovery.ClassNetwork,
 		},
 		{name: "parallel segments", opt: download.Options{MaxConnections: 4, InitialConnections: 4, ParallelMinSize: 1 << 20, MinSegment: 256 << 10}},
 		{
@@ -333,7 +337,7 @@ func TestDiskFull(t *testing.T) {
 		e := newEnv(t, s.URL(), s.SHA256())
 		d := newDownloader(download.Options{FreeSpace: func(string) (uint64, uint64, error) { return 1 << 20, 1 << 30, nil }})
 		_, err := d.Fetch(context.Background(), e.req, e.state, nil)
-		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != download.ClassResource {
+		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != recovery.ClassResource {
 			t.Fatalf("err = %v, want ErrNoSpace (resource)", err)
 		}
 		if n := partSize(e.req.Part); n != 0 {
@@ -349,7 +353,7 @@ func TestDiskFull(t *testing.T) {
 			return cappedFile{f, 2<<20 + 7}, err
 		}, CheckpointBytes: 1 << 20})
 		_, err := capped.Fetch(context.Background(), e.req, e.state, nil)
-		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != download.ClassResource {
+		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != recovery.ClassResource {
 			t.Fatalf("err = %v, want ErrNoSpace", err)
 		}
 		if n := partSize(e.req.Part); n <= 0 || n > 2<<20+7 {
@@ -411,35 +415,54 @@ func TestCredentialsDroppedOnCrossHostRedirect(t *testing.T) {
 	}
 }
 
+// TestBreakerOpensAndRecovers: the per-host breaker (recovery's breaker type) opens after the
+// threshold of network failures, fails fast while open, probes after the cooldown and closes
+// on a good probe, telling OnChange of every transition.
 func TestBreakerOpensAndRecovers(t *testing.T) {
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { return now }
-	h := download.NewHosts(2, 3, time.Minute, clock)
-	netErr := &download.Error{Class: download.ClassNetwork, Err: errors.New("503")}
+	clk := clock.NewFake(time.Unix(1000, 0))
+	h := download.NewHosts(2, 3, time.Minute, clk)
+	var mu sync.Mutex
+	var changes []string
+	h.OnChange(func(c download.HostBreaker) {
+		mu.Lock()
+		changes = append(changes, fmt.Sprintf("%s %s->%s trips=%d", c.Host, c.From, c.To, c.Trips))
+		mu.Unlock()
+	})
+	netErr := &download.Error{Class: recovery.ClassNetwork, Err: errors.New("503")}
 	for range 3 {
-		rel, err := h.Acquire(context.Background(), "hf")
+		l, err := h.Acquire(context.Background(), "hf")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel()
-		h.Report("hf", netErr)
+		l.Report(netErr)
+		l.Release()
 	}
 	if _, err := h.Acquire(context.Background(), "hf"); !errors.Is(err, download.ErrBreakerOpen) || download.RetryAfterOf(err) != time.Minute {
 		t.Fatalf("err = %v, want open breaker with 1m retry-after", err)
 	}
 	// Auth failures do not trip the breaker of another host.
-	h.Report("civitai", &download.Error{Class: download.ClassAuth, Err: errors.New("401")})
-	if h.State("civitai") != download.BreakerClosed {
+	for range 5 {
+		l, _ := h.Acquire(context.Background(), "civitai")
+		l.Report(&download.Error{Class: recovery.ClassAuth, Err: errors.New("401")})
+		l.Release()
+	}
+	if h.State("civitai") != breaker.Closed {
 		t.Error("auth errors must not open the breaker")
 	}
-	now = now.Add(time.Minute)
-	rel, err := h.Acquire(context.Background(), "hf")
-	if err != nil || h.State("hf") != download.BreakerHalfOpen {
+	clk.Advance(time.Minute)
+	l, err := h.Acquire(context.Background(), "hf")
+	if err != nil || h.State("hf") != breaker.HalfOpen {
 		t.Fatalf("after cooldown: %v, state %s", err, h.State("hf"))
 	}
-	rel()
-	h.Report("hf", nil)
-	if h.State("hf") != download.BreakerClosed {
+	l.Report(nil)
+	l.Release()
+	if h.State("hf") != breaker.Closed {
 		t.Errorf("state %s after a good probe, want closed", h.State("hf"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"hf CLOSED->OPEN trips=1", "hf OPEN->HALF_OPEN trips=1", "hf HALF_OPEN->CLOSED trips=1"}
+	if fmt.Sprint(changes) != fmt.Sprint(want) {
+		t.Errorf("changes %v, want %v", changes, want)
 	}
 }

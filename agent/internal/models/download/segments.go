@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
 	"sort"
@@ -165,7 +166,7 @@ func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc,
 	size := st.Size
 	for _, s := range e.segs {
 		if !s.complete() && s.end >= 0 {
-			return Result{}, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: byte %d of %d missing", ErrShortBody, s.next(), size)}
+			return Result{}, &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: byte %d of %d missing", ErrShortBody, s.next(), size)}
 		}
 	}
 	if size < 0 { // the body's end told the size
@@ -369,20 +370,19 @@ func (e *engine) split() *seg {
 // fetch requests [from, to) of s, checks the answer against the checkpoint and streams it.
 func (e *engine) fetch(s *seg, from, to int64, pool chan []byte) (int64, time.Duration, error) {
 	a := e.a
-	host := hostOf(a.req.URL)
-	release, err := a.d.opt.Hosts.Acquire(e.ctx, host)
+	lease, err := a.d.opt.Hosts.Acquire(e.ctx, hostOf(a.req.URL))
 	if err != nil {
 		return 0, 0, err
 	}
-	defer release()
+	defer lease.Release()
 	resp, _, err := a.get(e.ctx, from, to, a.st.Validator)
 	if err != nil {
-		a.d.opt.Hosts.Report(host, err)
+		lease.Report(err)
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	end, err := a.checkResponse(resp, from, to)
-	a.d.opt.Hosts.Report(host, err)
+	lease.Report(err)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -428,13 +428,13 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			e.mu.Unlock()
 			return off - from, time.Since(begin), nil
 		case rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF):
-			return off - from, 0, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
+			return off - from, 0, &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
 		case errors.Is(context.Cause(e.ctx), ErrStalled):
-			return off - from, 0, &Error{Class: ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
+			return off - from, 0, &Error{Class: recovery.ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
 		case e.ctx.Err() != nil:
-			return off - from, 0, classify(ClassCancelled, true, context.Cause(e.ctx))
+			return off - from, 0, classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
 		default:
-			return off - from, 0, classify(ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
+			return off - from, 0, classify(recovery.ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
 		}
 	}
 	// Read the (empty) rest so the connection goes back to the pool; a body that goes on
@@ -566,7 +566,7 @@ func firstReal(errs []error) error {
 		if err == nil {
 			continue
 		}
-		if ClassOf(err) != ClassCancelled {
+		if ClassOf(err) != recovery.ClassCancelled {
 			return err
 		}
 		fallback = err
