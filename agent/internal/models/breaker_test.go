@@ -11,9 +11,9 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -35,9 +35,9 @@ func (b breakerEvents) Publish(topic, event string, data any) {
 // circuit_breaker_update on the breakers topic, like the recovery runner's breakers.
 func TestHostBreakerPublishes(t *testing.T) {
 	t.Parallel()
-	s := faultserver.New(1<<20, 21)
+	s := faultserver.NewFile(1<<20, 21)
 	defer s.Close()
-	s.Inject(faultserver.Fault{Status: 503}, faultserver.Fault{Status: 503}, faultserver.Fault{Status: 503})
+	s.Inject(faultserver.FileFault{Status: 503}, faultserver.FileFault{Status: 503}, faultserver.FileFault{Status: 503})
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "db"), nil)
 	if err != nil {

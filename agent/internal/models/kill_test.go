@@ -14,9 +14,9 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -80,7 +80,7 @@ func TestAgentKillResume(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	const size = 16 << 20
-	s := faultserver.New(size, 77)
+	s := faultserver.NewFile(size, 77)
 	defer s.Close()
 	s.BytesPerSecond.Store(8 << 20)
 	dir := t.TempDir()

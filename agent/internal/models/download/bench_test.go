@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 // BenchmarkDownload fetches a 256 MiB file from the loopback server (sha256 verified, fsynced,
@@ -18,7 +18,7 @@ import (
 // scripts/bench/download.sh compares the same path against curl, with peak RSS.
 func BenchmarkDownload(b *testing.B) {
 	const size = 256 << 20
-	s := faultserver.New(size, 3)
+	s := faultserver.NewFile(size, 3)
 	defer s.Close()
 	sha := s.SHA256()
 	for _, conns := range []int{1, 4} {

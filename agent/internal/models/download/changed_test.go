@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 // recordingState is a FileState that remembers every state saved.
@@ -37,27 +37,27 @@ func TestChangedFileNeverSpliced(t *testing.T) {
 	cases := []struct {
 		name   string
 		opt    download.Options
-		faults []faultserver.Fault
+		faults []faultserver.FileFault
 	}{
 		{
 			name:   "resume after a reset",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {NewVersion: true, IgnoreIfRange: true}},
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {NewVersion: true, IgnoreIfRange: true}},
 		},
 		{
 			name:   "another connection's segment",
 			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
-			faults: []faultserver.Fault{{}, {NewVersion: true, IgnoreIfRange: true}},
+			faults: []faultserver.FileFault{{}, {NewVersion: true, IgnoreIfRange: true}},
 		},
 		{
 			name:   "the next piece of the same connection",
 			opt:    download.Options{MinSegment: 256 << 10},
-			faults: []faultserver.Fault{{}, {NewVersion: true, IgnoreIfRange: true}},
+			faults: []faultserver.FileFault{{}, {NewVersion: true, IgnoreIfRange: true}},
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := faultserver.New(testSize, 11)
+			s := faultserver.NewFile(testSize, 11)
 			defer s.Close()
 			oldETag := s.ETag()
 			s.Inject(tc.faults...)
@@ -104,7 +104,7 @@ func TestNoBytesPastSegments(t *testing.T) {
 		t.Run(fmt.Sprintf("connections=%d", conns), func(t *testing.T) {
 			t.Parallel()
 			const size = 9<<20 + 777
-			s := faultserver.New(size, 12)
+			s := faultserver.NewFile(size, 12)
 			defer s.Close()
 			e := newEnv(t, s.URL(), s.SHA256())
 			var readBack atomic.Int64
@@ -155,9 +155,9 @@ func countingOpen(n *atomic.Int64) func(string) (download.File, error) {
 // sha256 state and reads nothing of the partial back.
 func TestResumeRestoresHashState(t *testing.T) {
 	t.Parallel()
-	s := faultserver.New(testSize, 13)
+	s := faultserver.NewFile(testSize, 13)
 	defer s.Close()
-	s.Inject(faultserver.Fault{ResetAfter: 2 << 20})
+	s.Inject(faultserver.FileFault{ResetAfter: 2 << 20})
 	e := newEnv(t, s.URL(), s.SHA256())
 	var readBack atomic.Int64
 	d := newDownloader(download.Options{CheckpointBytes: 1 << 20, OpenFile: countingOpen(&readBack)})
@@ -185,7 +185,7 @@ func TestResumeRestoresHashState(t *testing.T) {
 func TestConnectionsAdaptToThrottledHost(t *testing.T) {
 	t.Parallel()
 	const size = 12 << 20
-	s := faultserver.New(size, 14)
+	s := faultserver.NewFile(size, 14)
 	defer s.Close()
 	s.BytesPerSecond.Store(4 << 20) // per request, i.e. per connection
 	e := newEnv(t, s.URL(), s.SHA256())

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 const testSize = 3<<20 + 12345
@@ -99,20 +99,20 @@ func orDefault(f func(string) (uint64, uint64, error)) func(string) (uint64, uin
 func TestFaults(t *testing.T) {
 	cases := []struct {
 		name      string
-		faults    []faultserver.Fault
+		faults    []faultserver.FileFault
 		wrongSHA  bool
 		noSHA     bool // the content changes, so the expected hash is unknown
 		opt       download.Options
 		attempts  int
 		wantErr   error
 		wantClass recovery.Class
-		check     func(t *testing.T, s *faultserver.Server, e env, ns *noSleep, res download.Result)
+		check     func(t *testing.T, s *faultserver.FileServer, e env, ns *noSleep, res download.Result)
 	}{
 		{name: "clean"},
 		{
 			name:   "connection reset mid-body",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}},
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}},
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				if st := s.RangeStarts(); len(st) != 2 || st[1] <= 0 {
 					t.Errorf("second request should resume at the checkpoint, range starts %v", st)
 				}
@@ -120,13 +120,13 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "stall",
-			faults: []faultserver.Fault{{StallAfter: 512 << 10}},
+			faults: []faultserver.FileFault{{StallAfter: 512 << 10}},
 			opt:    download.Options{StallTimeout: 300 * time.Millisecond},
 		},
 		{
 			name:   "5xx then success",
-			faults: []faultserver.Fault{{Status: 503, Body: "<html>busy</html>"}, {Status: 500}, {Status: 502}},
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{Status: 503, Body: "<html>busy</html>"}, {Status: 500}, {Status: 502}},
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				if s.Requests() != 4 {
 					t.Errorf("requests = %d, want 4", s.Requests())
 				}
@@ -134,8 +134,8 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "429 with Retry-After",
-			faults: []faultserver.Fault{{Status: 429, RetryAfter: "7"}},
-			check: func(t *testing.T, _ *faultserver.Server, _ env, ns *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{Status: 429, RetryAfter: "7"}},
+			check: func(t *testing.T, _ *faultserver.FileServer, _ env, ns *noSleep, _ download.Result) {
 				if len(ns.waits) != 1 || ns.waits[0] != 7*time.Second {
 					t.Errorf("waits = %v, want [7s] from Retry-After", ns.waits)
 				}
@@ -143,8 +143,8 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "range ignored (200) on resume",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {IgnoreRange: true}},
-			check: func(t *testing.T, _ *faultserver.Server, _ env, _ *noSleep, res download.Result) {
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {IgnoreRange: true}},
+			check: func(t *testing.T, _ *faultserver.FileServer, _ env, _ *noSleep, res download.Result) {
 				if res.Restarts != 1 {
 					t.Errorf("restarts = %d, want 1", res.Restarts)
 				}
@@ -152,9 +152,9 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "etag changed between attempts",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {NewVersion: true}},
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {NewVersion: true}},
 			noSHA:  true,
-			check: func(t *testing.T, s *faultserver.Server, e env, _ *noSleep, res download.Result) {
+			check: func(t *testing.T, s *faultserver.FileServer, e env, _ *noSleep, res download.Result) {
 				if want := s.SHA256(); res.SHA256 != want || fileSHA(t, e.req.Dest) != want {
 					t.Errorf("file is not the new version: %s, want %s", res.SHA256, want)
 				}
@@ -162,19 +162,19 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "wrong Content-Range start",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {WrongStart: -4096}},
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {WrongStart: -4096}},
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				st := s.RangeStarts()
 				if len(st) != 3 || st[1] != st[2] || st[1] <= 0 {
 					t.Errorf("after a bad 206 the partial must be kept and resumed from the same byte, range starts %v", st)
 				}
 			},
 		},
-		{name: "truncated body with correct Content-Length", faults: []faultserver.Fault{{TruncateAfter: 2 << 20}}},
-		{name: "corrupt byte then clean", faults: []faultserver.Fault{{Corrupt: 12345}}},
+		{name: "truncated body with correct Content-Length", faults: []faultserver.FileFault{{TruncateAfter: 2 << 20}}},
+		{name: "corrupt byte then clean", faults: []faultserver.FileFault{{Corrupt: 12345}}},
 		{
 			name:      "HTML error page",
-			faults:    []faultserver.Fault{{HTML: true}},
+			faults:    []faultserver.FileFault{{HTML: true}},
 			wantErr:   download.ErrHTMLPage,
 			wantClass: recovery.ClassIntegrity,
 		},
@@ -183,7 +183,7 @@ func TestFaults(t *testing.T) {
 			wrongSHA:  true,
 			wantErr:   download.ErrChecksum,
 			wantClass: recovery.ClassIntegrity,
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				if s.Requests() != 2 {
 					t.Errorf("requests = %d, want 2 (two mismatches in a row are permanent)", s.Requests())
 				}
@@ -191,29 +191,29 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:      "compressed body although identity was asked",
-			faults:    []faultserver.Fault{{ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}},
+			faults:    []faultserver.FileFault{{ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}},
 			wantClass: recovery.ClassIntegrity,
 		},
-		{name: "compressed once, then identity", faults: []faultserver.Fault{{ContentEncoding: "gzip"}}},
-		{name: "404", faults: []faultserver.Fault{{Status: 404}}, wantClass: recovery.ClassNotFound},
-		{name: "401 gated", faults: []faultserver.Fault{{Status: 401}}, wantClass: recovery.ClassAuth},
+		{name: "compressed once, then identity", faults: []faultserver.FileFault{{ContentEncoding: "gzip"}}},
+		{name: "404", faults: []faultserver.FileFault{{Status: 404}}, wantClass: recovery.ClassNotFound},
+		{name: "401 gated", faults: []faultserver.FileFault{{Status: 401}}, wantClass: recovery.ClassAuth},
 		{
 			name:     "5xx forever",
-			faults:   []faultserver.Fault{{Status: 503}, {Status: 503}, {Status: 503}},
+			faults:   []faultserver.FileFault{{Status: 503}, {Status: 503}, {Status: 503}},
 			attempts: 3, wantClass: recovery.ClassNetwork,
 		},
 		{name: "parallel segments", opt: download.Options{MaxConnections: 4, InitialConnections: 4, ParallelMinSize: 1 << 20, MinSegment: 256 << 10}},
 		{
 			name:   "parallel segments with a reset",
-			faults: []faultserver.Fault{{}, {ResetAfter: 100 << 10}},
+			faults: []faultserver.FileFault{{}, {ResetAfter: 100 << 10}},
 			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
 		},
 		{
 			name:   "parallel segments, file changed",
-			faults: []faultserver.Fault{{}, {NewVersion: true}},
+			faults: []faultserver.FileFault{{}, {NewVersion: true}},
 			noSHA:  true,
 			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
-			check: func(t *testing.T, s *faultserver.Server, e env, _ *noSleep, res download.Result) {
+			check: func(t *testing.T, s *faultserver.FileServer, e env, _ *noSleep, res download.Result) {
 				if want := s.SHA256(); fileSHA(t, e.req.Dest) != want {
 					t.Errorf("file is not the new version")
 				}
@@ -222,7 +222,7 @@ func TestFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := faultserver.New(testSize, 1)
+			s := faultserver.NewFile(testSize, 1)
 			defer s.Close()
 			sha := s.SHA256()
 			if tc.wrongSHA {
@@ -277,7 +277,7 @@ func TestFaults(t *testing.T) {
 // TestCompleteOn416 resumes a partial that already holds every byte: the server answers 416
 // bytes */N and the download finishes without fetching anything.
 func TestCompleteOn416(t *testing.T) {
-	s := faultserver.New(testSize, 2)
+	s := faultserver.NewFile(testSize, 2)
 	defer s.Close()
 	e := newEnv(t, s.URL(), s.SHA256())
 	data, _ := io.ReadAll(s.Reader())
@@ -297,7 +297,7 @@ func TestCompleteOn416(t *testing.T) {
 
 // TestResumeWithoutValidatorRestarts: a partial with no saved validator is never trusted.
 func TestResumeWithoutValidatorRestarts(t *testing.T) {
-	s := faultserver.New(testSize, 3)
+	s := faultserver.NewFile(testSize, 3)
 	defer s.Close()
 	e := newEnv(t, s.URL(), s.SHA256())
 	os.WriteFile(e.req.Part, []byte("garbage from another download"), 0o644)
@@ -332,7 +332,7 @@ func (c cappedFile) WriteAt(p []byte, off int64) (int, error) {
 
 func TestDiskFull(t *testing.T) {
 	t.Run("refused before writing", func(t *testing.T) {
-		s := faultserver.New(testSize, 4)
+		s := faultserver.NewFile(testSize, 4)
 		defer s.Close()
 		e := newEnv(t, s.URL(), s.SHA256())
 		d := newDownloader(download.Options{FreeSpace: func(string) (uint64, uint64, error) { return 1 << 20, 1 << 30, nil }})
@@ -345,7 +345,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	})
 	t.Run("ENOSPC mid-transfer keeps the partial", func(t *testing.T) {
-		s := faultserver.New(testSize, 5)
+		s := faultserver.NewFile(testSize, 5)
 		defer s.Close()
 		e := newEnv(t, s.URL(), s.SHA256())
 		capped := newDownloader(download.Options{OpenFile: func(name string) (download.File, error) {
@@ -376,7 +376,7 @@ func TestDiskFull(t *testing.T) {
 
 // TestCredentialsDroppedOnCrossHostRedirect: the token goes to its host, never to the CDN.
 func TestCredentialsDroppedOnCrossHostRedirect(t *testing.T) {
-	cdn := faultserver.New(testSize, 6)
+	cdn := faultserver.NewFile(testSize, 6)
 	defer cdn.Close()
 	var mu sync.Mutex
 	seen := map[string]string{}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 const helperEnv = "LAUNCHER_DOWNLOAD_HELPER"
@@ -46,7 +46,7 @@ func TestKillResume(t *testing.T) {
 	for _, conns := range []int{1, 4} {
 		t.Run(fmt.Sprintf("connections=%d", conns), func(t *testing.T) {
 			const size = 16 << 20
-			s := faultserver.New(size, 42)
+			s := faultserver.NewFile(size, 42)
 			defer s.Close()
 			s.BytesPerSecond.Store(8 << 20)
 			dir := t.TempDir()

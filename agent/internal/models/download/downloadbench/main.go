@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 func main() {
@@ -30,7 +30,7 @@ func main() {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		size := fs.Int64("size", 512<<20, "file size in bytes")
 		fs.Parse(os.Args[2:])
-		s := faultserver.New(*size, 7)
+		s := faultserver.NewFile(*size, 7)
 		fmt.Printf("%s %s\n", s.URL(), s.SHA256())
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
