@@ -258,30 +258,28 @@ func (e *engine) leave(s *seg) {
 
 // conn is one connection: it fetches pieces of its segment, then of segments it takes over,
 // until no work is left, it is told to retire, or an error ends the attempt.
-func (e *engine) conn(own *seg, first *firstResponse) (err error) {
+func (e *engine) conn(own *seg, first *firstResponse) error {
 	pool := make(chan []byte, connBuffers)
 	for range connBuffers {
 		pool <- make([]byte, connBufSize)
 	}
 	piece := e.minPiece
-	if first != nil {
-		n, d, err := e.stream(first.body, own, own.next(), first.end, pool)
-		first.close()
-		if err != nil {
-			e.mu.Lock()
-			e.leave(own)
-			e.mu.Unlock()
-			return err
-		}
-		piece = e.pieceFor(n, d)
-	}
 	for {
-		s, from, to := e.assign(own, piece)
-		if s == nil {
-			return nil
+		var n int64
+		var d time.Duration
+		var err error
+		if first != nil {
+			n, d, err = e.stream(first.body, own, own.next(), first.end, pool)
+			first.close()
+			first = nil
+		} else {
+			s, from, to := e.assign(own, piece)
+			if s == nil {
+				return nil
+			}
+			own = s
+			n, d, err = e.fetch(s, from, to, pool)
 		}
-		own = s
-		n, d, err := e.fetch(s, from, to, pool)
 		if err != nil {
 			e.mu.Lock()
 			e.leave(own)
