@@ -10,17 +10,18 @@ func TestAdapter(t *testing.T) {
 		samples []float64
 		want    []int
 	}{
-		// Per-connection throttled: each doubling doubles the rate, up to the maximum.
-		{"throttled host", 8, []float64{0, 20, 0, 40, 0, 80, 0, 160, 160}, []int{1, 2, 2, 4, 4, 8, 8, 8, 8}},
-		// Line rate on one connection: the second gains nothing and is given back.
-		{"fast host", 8, []float64{0, 700, 0, 690, 720}, []int{1, 2, 2, 1, 1}},
-		// A host capped at 3 connections: 4 gains 50%, 8 nothing: back to 4.
-		{"host limit", 8, []float64{0, 20, 0, 40, 0, 60, 0, 61}, []int{1, 2, 2, 4, 4, 8, 8, 4}},
-		{"one allowed", 1, []float64{0, 20, 0, 40}, []int{1, 1, 1, 1}},
+		// Per-connection throttled: each step multiplies the rate, up to the maximum.
+		{"throttled host", 8, []float64{20, 0, 80, 0, 160, 160}, []int{4, 4, 8, 8, 8, 8}},
+		{"throttled host, more allowed", 32, []float64{20, 0, 80, 0, 320, 0, 640}, []int{4, 4, 16, 16, 32, 32, 32}},
+		// Line rate on one connection: more gain nothing and are given back.
+		{"fast host", 8, []float64{700, 0, 690, 720}, []int{4, 4, 1, 1}},
+		// A host capped at 2 connections: 4 gain 100%, 8 nothing: back to 4.
+		{"host limit", 8, []float64{20, 0, 40, 0, 41}, []int{4, 4, 8, 8, 4}},
+		{"one allowed", 1, []float64{20, 0, 40}, []int{1, 1, 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &adapter{max: tc.max, target: 1, warm: true}
+			c := &adapter{max: tc.max, target: 1}
 			for i, r := range tc.samples {
 				if got := c.next(r); got != tc.want[i] {
 					t.Fatalf("sample %d (%v): target %d, want %d", i, r, got, tc.want[i])

@@ -7,7 +7,6 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,21 +14,27 @@ import (
 
 // The segment engine. The file is a list of segments, each a byte range with a synced prefix.
 // A connection owns one segment at a time and asks for it in bounded pieces (never an
-// open-ended range it would abandon, so no byte is fetched twice or past its segment). A new
-// connection takes an unowned segment or splits the largest unrequested remainder of another;
-// a connection told to retire finishes its piece and leaves its segment to the others. The
-// number of connections adapts: one at first, doubled while throughput keeps growing, up to
-// MaxConnections.
+// open-ended range it would abandon, so no byte is fetched twice or past its segment). A
+// connection needing work takes the first unowned segment or cuts the first segment with
+// unrequested bytes at the end of its piece in flight, so pieces go out in file order; a
+// connection told to retire finishes its piece and leaves its segment to the others. The
+// number of connections adapts: one at first, multiplied while throughput keeps growing, up
+// to MaxConnections.
 
 const (
-	// pieceTime is how long one request should last at the connection's measured rate: long
-	// enough that the round trip between pieces is noise, short enough to split work late.
-	pieceTime = 2 * time.Second
-	maxPiece  = 256 << 20
+	// maxPiece bounds one request; windowPiece one request while several connections work
+	// side by side (with pieces in file order, what the hasher reads back trails the
+	// connections by about one piece each).
+	maxPiece    = 256 << 20
+	windowPiece = 32 << 20
 	// connBuffers of connBufSize per connection rotate between the network and the hasher.
 	connBuffers = 4
 	connBufSize = 256 << 10
-	// minGain is the throughput gain that justifies the connections just added.
+	// growth multiplies the connections at each step; minGain is the throughput gain that
+	// justifies the connections just added. Growing fourfold reaches 8 connections in two
+	// steps (a throttled host is at full speed after about 3 intervals) while a host that
+	// gains nothing goes back to one connection after two.
+	growth  = 4
 	minGain = 0.2
 )
 
@@ -72,12 +77,13 @@ type engine struct {
 	wg       sync.WaitGroup
 	errs     []error
 	maxConns int
+	settled  bool // the connection count will not grow any more
 	peak     int
 
 	written atomic.Int64 // bytes written by this attempt
 	sinceCP atomic.Int64
-	cpMu    sync.Mutex
-	lastCP  time.Time
+	cpKick  chan struct{} // CheckpointBytes were written since the last checkpoint
+	lastCP  time.Time     // owned by the checkpointer, then by segmented
 }
 
 // firstResponse is the probe's answer, the start of segment 0: its body serves the first
@@ -94,7 +100,7 @@ type firstResponse struct {
 func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc, first *firstResponse) (Result, error) {
 	st := a.st
 	o := a.d.opt
-	e := &engine{a: a, minPiece: o.MinSegment, single: st.Validator == "", idle: make(chan struct{})}
+	e := &engine{a: a, minPiece: o.MinSegment, single: st.Validator == "", idle: make(chan struct{}), cpKick: make(chan struct{}, 1)}
 	for _, s := range st.Segments {
 		sg := &seg{start: s.Start, end: s.End}
 		sg.done.Store(s.Done)
@@ -131,6 +137,7 @@ func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc,
 		e.maxConns = o.MaxConnections
 	}
 	e.target = min(max(o.InitialConnections, 1), e.maxConns)
+	e.settled = e.maxConns <= 1
 	e.ctx, e.cancel = ctx, cancel
 	e.lastCP = o.Now()
 	a.lastProgress, a.lastBytes = o.Now(), e.total()
@@ -139,6 +146,8 @@ func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc,
 	e.spawn(first)
 	e.spawnUpTo(e.target)
 	e.mu.Unlock()
+	e.wg.Add(1)
+	go e.checkpointer()
 	if e.maxConns > 1 {
 		e.wg.Add(1)
 		go e.adapt()
@@ -263,22 +272,19 @@ func (e *engine) conn(own *seg, first *firstResponse) error {
 	for range connBuffers {
 		pool <- make([]byte, connBufSize)
 	}
-	piece := e.minPiece
 	for {
-		var n int64
-		var d time.Duration
 		var err error
 		if first != nil {
-			n, d, err = e.stream(first.body, own, own.next(), first.end, pool)
+			err = e.stream(first.body, own, own.next(), first.end, pool)
 			first.close()
 			first = nil
 		} else {
-			s, from, to := e.assign(own, piece)
+			s, from, to := e.assign(own)
 			if s == nil {
 				return nil
 			}
 			own = s
-			n, d, err = e.fetch(s, from, to, pool)
+			err = e.fetch(s, from, to, pool)
 		}
 		if err != nil {
 			e.mu.Lock()
@@ -286,23 +292,13 @@ func (e *engine) conn(own *seg, first *firstResponse) error {
 			e.mu.Unlock()
 			return err
 		}
-		piece = e.pieceFor(n, d)
 	}
-}
-
-// pieceFor sizes the next request from the last one's rate.
-func (e *engine) pieceFor(n int64, d time.Duration) int64 {
-	if d <= 0 {
-		return maxPiece
-	}
-	p := int64(float64(n) / d.Seconds() * pieceTime.Seconds())
-	return min(max(p, e.minPiece), maxPiece)
 }
 
 // assign gives a connection its next piece [from, to) (to < 0: to the end of the body): more
 // of its own segment, an unowned one, or the second half of the largest unrequested remainder.
 // A nil segment tells the connection to leave.
-func (e *engine) assign(own *seg, piece int64) (*seg, int64, int64) {
+func (e *engine) assign(own *seg) (*seg, int64, int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ctx.Err() != nil || e.active > e.target {
@@ -332,68 +328,90 @@ func (e *engine) assign(own *seg, piece int64) (*seg, int64, int64) {
 	from := own.next()
 	to := own.end
 	if to >= 0 && !e.single {
+		// A piece is a share of what is left to ask for, so the last pieces of all connections
+		// end close together instead of one long piece holding the tail. While connections
+		// may still be added the share is that of the most there may be.
+		n, most := e.target, int64(maxPiece)
+		if !e.settled {
+			n = e.maxConns
+		}
+		if n > 1 {
+			most = windowPiece
+		}
+		piece := min(max(e.minPiece, e.unrequested()/int64(2*n)), most)
 		to = min(to, from+piece)
 	}
 	own.reqEnd = to
 	return own, from, to
 }
 
-// split cuts the owned segment with the largest unrequested remainder at the middle of that
-// remainder and returns the new second half; nil when no remainder is worth a connection.
+// unrequested is the number of bytes no connection has asked for yet; e.mu is held.
+func (e *engine) unrequested() int64 {
+	var n int64
+	for _, s := range e.segs {
+		switch {
+		case s.end < 0:
+		case s.owned && s.reqEnd >= 0:
+			n += s.end - max(s.reqEnd, s.next())
+		default:
+			n += s.end - s.next()
+		}
+	}
+	return n
+}
+
+// split gives a new connection the next bytes in file order: it cuts the first owned segment
+// with at least MinSegment unrequested at the end of its piece in flight and returns the cut-off
+// rest; nil when no remainder is worth a connection. Keeping every connection near the front
+// keeps the hashed prefix close behind the bytes on disk, so little is read back at the end.
 func (e *engine) split() *seg {
 	if e.single {
 		return nil
 	}
-	var best *seg
-	var bestRest int64
-	for _, s := range e.segs {
+	for i, s := range e.segs {
 		if !s.owned || s.end < 0 || s.reqEnd < 0 {
 			continue
 		}
-		if rest := s.end - max(s.reqEnd, s.next()); rest > bestRest {
-			best, bestRest = s, rest
+		cut := max(s.reqEnd, s.next())
+		if s.end-cut < e.minPiece {
+			continue
 		}
+		ns := &seg{start: cut, end: s.end, reqEnd: cut}
+		s.end = cut
+		e.segs = append(e.segs[:i+1], append([]*seg{ns}, e.segs[i+1:]...)...)
+		return ns
 	}
-	if best == nil || bestRest < 2*e.minPiece {
-		return nil
-	}
-	mid := best.end - bestRest/2
-	ns := &seg{start: mid, end: best.end, reqEnd: mid}
-	best.end = mid
-	i := sort.Search(len(e.segs), func(i int) bool { return e.segs[i].start > mid })
-	e.segs = append(e.segs[:i], append([]*seg{ns}, e.segs[i:]...)...)
-	return ns
+	return nil
 }
 
 // fetch requests [from, to) of s, checks the answer against the checkpoint and streams it.
-func (e *engine) fetch(s *seg, from, to int64, pool chan []byte) (int64, time.Duration, error) {
+func (e *engine) fetch(s *seg, from, to int64, pool chan []byte) error {
 	a := e.a
 	lease, err := a.d.opt.Hosts.Acquire(e.ctx, hostOf(a.req.URL))
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer lease.Release()
 	resp, _, err := a.get(e.ctx, from, to, a.st.Validator)
 	if err != nil {
 		lease.Report(err)
-		return 0, 0, err
+		return err
 	}
 	defer resp.Body.Close()
 	end, err := a.checkResponse(resp, from, to)
 	lease.Report(err)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	return e.stream(resp.Body, s, from, end, pool)
 }
 
 // stream writes body, the bytes [from, to) of s (to < 0: up to the end of the body), hands
 // them to the hasher and checkpoints on the way.
-func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte) (int64, time.Duration, error) {
+func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte) error {
 	a, o := e.a, e.a.d.opt
 	stall := time.AfterFunc(o.StallTimeout, func() { e.cancel(ErrStalled) })
 	defer stall.Stop()
-	begin := time.Now()
 	off := from
 	for to < 0 || off < to {
 		buf := <-pool
@@ -405,15 +423,18 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 		if m > 0 {
 			if _, werr := a.f.WriteAt(buf[:m], off); werr != nil {
 				pool <- buf
-				return off - from, 0, writeError(werr)
+				return writeError(werr)
 			}
 			s.done.Add(int64(m))
 			e.hash.wrote(off, buf[:m], pool)
 			off += int64(m)
 			e.written.Add(int64(m))
 			e.sinceCP.Add(int64(m))
-			if err := e.checkpoint(false, nil); err != nil {
-				return off - from, 0, err
+			if e.sinceCP.Load() >= o.CheckpointBytes {
+				select {
+				case e.cpKick <- struct{}{}:
+				default:
+				}
 			}
 		} else {
 			pool <- buf
@@ -424,24 +445,24 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			e.mu.Lock()
 			s.end = off // the body's end is the file's end
 			e.mu.Unlock()
-			return off - from, time.Since(begin), nil
+			return nil
 		case rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF):
-			return off - from, 0, &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
+			return &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
 		case errors.Is(context.Cause(e.ctx), ErrStalled):
-			return off - from, 0, &Error{Class: recovery.ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
+			return &Error{Class: recovery.ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
 		case e.ctx.Err() != nil:
-			return off - from, 0, classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
+			return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
 		default:
-			return off - from, 0, classify(recovery.ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
+			return classify(recovery.ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
 		}
 	}
 	// Read the (empty) rest so the connection goes back to the pool; a body that goes on
 	// past the range asked for is closed instead.
 	var one [1]byte
 	if n, _ := body.Read(one[:]); n == 0 {
-		return off - from, time.Since(begin), nil
+		return nil
 	}
-	return off - from, time.Since(begin), nil
+	return nil
 }
 
 // fill reads until b is full or the body fails, resetting the stall timer on every read.
@@ -461,13 +482,11 @@ func fill(r io.Reader, b []byte, stall *time.Timer, timeout time.Duration) (int,
 }
 
 // checkpoint makes progress durable: it snapshots the hash, then the segments, then fsyncs,
-// then saves, so what is saved never exceeds what is on disk. Without force it runs only when
-// CheckpointInterval or CheckpointBytes have passed.
-// A final checkpoint passes the hasher's last snapshot (the hasher has stopped).
+// then saves, so what is saved never exceeds what is on disk. Without force it only reports
+// progress unless CheckpointInterval or CheckpointBytes have passed. The final checkpoint
+// passes the hasher's last snapshot (the hasher has stopped).
 func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 	a, o := e.a, e.a.d.opt
-	e.cpMu.Lock()
-	defer e.cpMu.Unlock()
 	now := o.Now()
 	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.sinceCP.Load() < o.CheckpointBytes {
 		a.report(e.total(), a.st.Size, false)
@@ -481,11 +500,17 @@ func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 		hs = e.hash.snapshot()
 	}
 	e.mu.Lock()
-	segs := make([]Segment, len(e.segs))
+	var segs []Segment
 	var total int64
-	for i, s := range e.segs {
-		segs[i] = Segment{Start: s.start, End: s.end, Done: s.done.Load()}
-		total += segs[i].Done
+	for _, s := range e.segs {
+		sg := Segment{Start: s.start, End: s.end, Done: s.done.Load()}
+		total += sg.Done
+		// Adjacent complete segments are saved as one.
+		if k := len(segs) - 1; k >= 0 && segs[k].End == sg.Start && segs[k].Done == segs[k].End-segs[k].Start && sg.End >= 0 && sg.Done == sg.End-sg.Start {
+			segs[k].End, segs[k].Done = sg.End, segs[k].Done+sg.Done
+			continue
+		}
+		segs = append(segs, sg)
 	}
 	e.mu.Unlock()
 	if err := a.f.Sync(); err != nil {
@@ -498,12 +523,37 @@ func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 	return a.save()
 }
 
+// checkpointer runs the checkpoints and progress reports off the connections' path, so no
+// connection waits for an fsync.
+func (e *engine) checkpointer() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.a.d.opt.ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.idle:
+			return
+		case <-e.cpKick:
+		case <-t.C:
+		}
+		if err := e.checkpoint(false, nil); err != nil {
+			e.mu.Lock()
+			e.errs = append(e.errs, err)
+			e.mu.Unlock()
+			e.cancel(err)
+			return
+		}
+	}
+}
+
 // adapt tunes the number of connections every AdaptInterval from the measured throughput.
 func (e *engine) adapt() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
-	ad := &adapter{max: e.maxConns, target: e.target, warm: true}
+	ad := &adapter{max: e.maxConns, target: e.target}
 	last, lastAt := e.written.Load(), time.Now()
 	for {
 		select {
@@ -521,15 +571,18 @@ func (e *engine) adapt() {
 				return
 			}
 			e.target = ad.next(rate)
+			e.settled = ad.settled
 			e.spawnUpTo(e.target)
 			e.mu.Unlock()
 		}
 	}
 }
 
-// adapter decides the connection count from successive throughput samples: it doubles the
-// connections while the last doubling gained at least minGain, returns to the previous count
-// when it did not, and then stays.
+// adapter decides the connection count from successive throughput samples: it multiplies the
+// connections by growth while the last step gained at least minGain, returns to the previous
+// count when it did not, and then stays. The first sample is the baseline (its connection set-up
+// only lowers it, which errs towards trying more connections); a sample right after a change
+// is skipped.
 type adapter struct {
 	max, target int
 	prev        int     // the count before the last change (0: no baseline yet)
@@ -550,7 +603,7 @@ func (c *adapter) next(rate float64) int {
 			c.settled = true
 			break
 		}
-		c.target, c.warm = min(c.max, c.target*2), true
+		c.target, c.warm = min(c.max, c.target*growth), true
 	default:
 		c.target, c.settled = c.prev, true
 	}
