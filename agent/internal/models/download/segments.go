@@ -81,9 +81,12 @@ type engine struct {
 	peak     int
 
 	written atomic.Int64 // bytes written by this attempt
-	sinceCP atomic.Int64
-	cpKick  chan struct{} // CheckpointBytes were written since the last checkpoint
-	lastCP  time.Time     // owned by the checkpointer, then by segmented
+	// cpAt and savedAt are e.written at the snapshot of the last checkpoint begun and of the
+	// last one saved; saved is closed (and replaced) at every save.
+	cpAt, savedAt atomic.Int64
+	saved         chan struct{}
+	cpKick        chan struct{} // CheckpointBytes were written since the last checkpoint
+	lastCP        time.Time     // owned by the checkpointer, then by segmented
 }
 
 // firstResponse is the probe's answer, the start of segment 0: its body serves the first
@@ -100,7 +103,7 @@ type firstResponse struct {
 func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc, first *firstResponse) (Result, error) {
 	st := a.st
 	o := a.d.opt
-	e := &engine{a: a, minPiece: o.MinSegment, single: st.Validator == "", idle: make(chan struct{}), cpKick: make(chan struct{}, 1)}
+	e := &engine{a: a, minPiece: o.MinSegment, single: st.Validator == "", idle: make(chan struct{}), cpKick: make(chan struct{}, 1), saved: make(chan struct{})}
 	for _, s := range st.Segments {
 		sg := &seg{start: s.Start, end: s.End}
 		sg.done.Store(s.Done)
@@ -429,12 +432,8 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			e.hash.wrote(off, buf[:m], pool)
 			off += int64(m)
 			e.written.Add(int64(m))
-			e.sinceCP.Add(int64(m))
-			if e.sinceCP.Load() >= o.CheckpointBytes {
-				select {
-				case e.cpKick <- struct{}{}:
-				default:
-				}
+			if err := e.paced(); err != nil {
+				return err
 			}
 		} else {
 			pool <- buf
@@ -465,6 +464,31 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 	return nil
 }
 
+// paced asks for a checkpoint once CheckpointBytes are unsaved and, should the checkpointer
+// fall behind by twice that, waits for it: a kill -9 never costs more than that much.
+func (e *engine) paced() error {
+	limit := e.a.d.opt.CheckpointBytes
+	for {
+		if e.written.Load()-e.cpAt.Load() >= limit {
+			select {
+			case e.cpKick <- struct{}{}:
+			default:
+			}
+		}
+		e.mu.Lock()
+		saved := e.saved
+		e.mu.Unlock()
+		if e.written.Load()-e.savedAt.Load() < 2*limit {
+			return nil
+		}
+		select {
+		case <-saved:
+		case <-e.ctx.Done():
+			return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
+		}
+	}
+}
+
 // fill reads until b is full or the body fails, resetting the stall timer on every read.
 func fill(r io.Reader, b []byte, stall *time.Timer, timeout time.Duration) (int, error) {
 	n := 0
@@ -488,7 +512,7 @@ func fill(r io.Reader, b []byte, stall *time.Timer, timeout time.Duration) (int,
 func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 	a, o := e.a, e.a.d.opt
 	now := o.Now()
-	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.sinceCP.Load() < o.CheckpointBytes {
+	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.written.Load()-e.cpAt.Load() < o.CheckpointBytes {
 		a.report(e.total(), a.st.Size, false)
 		return nil
 	}
@@ -499,6 +523,8 @@ func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 	} else {
 		hs = e.hash.snapshot()
 	}
+	w := e.written.Load() // before the segments: they hold at least these bytes
+	e.cpAt.Store(w)
 	e.mu.Lock()
 	var segs []Segment
 	var total int64
@@ -518,9 +544,16 @@ func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 	}
 	a.st.Segments, a.st.Offset, a.st.Hash = segs, hs.n, hs.state
 	e.lastCP = now
-	e.sinceCP.Store(0)
 	a.report(total, a.st.Size, force)
-	return a.save()
+	if err := a.save(); err != nil {
+		return err
+	}
+	e.savedAt.Store(w)
+	e.mu.Lock()
+	close(e.saved)
+	e.saved = make(chan struct{})
+	e.mu.Unlock()
+	return nil
 }
 
 // checkpointer runs the checkpoints and progress reports off the connections' path, so no
