@@ -299,7 +299,7 @@ func (a *attempt) learn(resp *http.Response, ri *redirectInfo) (*firstResponse, 
 			return nil, false, err
 		}
 	}
-	return &firstResponse{resp: resp, body: body, end: end}, false, nil
+	return &firstResponse{resp: resp, body: body, end: end, ranged: crOK && start == 0}, false, nil
 }
 
 // checkResponse checks the answer to a request for [from, to) against the checkpoint: the

@@ -32,8 +32,8 @@ const (
 	connBufSize = 256 << 10
 	// growth multiplies the connections at each step; minGain is the throughput gain that
 	// justifies the connections just added. Growing fourfold reaches 8 connections in two
-	// steps (a throttled host is at full speed after about 3 intervals) while a host that
-	// gains nothing goes back to one connection after two.
+	// steps (a throttled host is at full speed after 7 intervals) while a host that gains
+	// nothing goes back to one connection after 7.
 	growth  = 4
 	minGain = 0.2
 )
@@ -96,6 +96,7 @@ type firstResponse struct {
 	body    io.Reader
 	release func()
 	end     int64 // end of the range it carries (exclusive; -1: to the end of the body)
+	ranged  bool  // the server answered with a range: more connections can help
 }
 
 // segmented fetches every missing byte of st's segments, hashing as it goes, and publishes.
@@ -136,7 +137,7 @@ func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc,
 	e.hash = newHasher(a.f, h, hashed, written)
 
 	e.maxConns = 1
-	if !e.single && st.Size >= o.ParallelMinSize {
+	if !e.single && st.Size >= o.ParallelMinSize && (first == nil || first.ranged) {
 		e.maxConns = o.MaxConnections
 	}
 	e.target = min(max(o.InitialConnections, 1), e.maxConns)
@@ -611,35 +612,62 @@ func (e *engine) adapt() {
 	}
 }
 
-// adapter decides the connection count from successive throughput samples: it multiplies the
+// adapter decides the connection count from throughput samples: it multiplies the
 // connections by growth while the last step gained at least minGain, returns to the previous
-// count when it did not, and then stays. The first sample is the baseline (its connection set-up
-// only lowers it, which errs towards trying more connections); a sample right after a change
-// is skipped.
+// count when it did not, and then stays, trying again after reprobeAfter samples (the host may
+// have changed, or a noisy measurement undone a good step). Each measurement is the mean of
+// adaptSamples samples; the sample right after a change is skipped (it includes connection
+// set-up).
 type adapter struct {
 	max, target int
 	prev        int     // the count before the last change (0: no baseline yet)
 	prevRate    float64 // throughput at prev
-	warm        bool    // skip the next sample: it includes connection set-up
-	settled     bool
+	warm        bool    // skip the next sample
+	sum         float64 // of the samples of the measurement under way
+	n           int
+	settled     bool // not trying more connections now
+	idle        int  // samples since settling
 }
+
+const (
+	adaptSamples = 3
+	reprobeAfter = 20
+)
 
 // next takes the throughput of the last interval and returns the connection target.
 func (c *adapter) next(rate float64) int {
-	switch {
-	case c.settled || c.max <= 1:
-	case c.warm:
+	if c.max <= 1 {
+		return c.target
+	}
+	if c.settled {
+		if c.target >= c.max {
+			return c.target
+		}
+		if c.idle++; c.idle < reprobeAfter {
+			return c.target
+		}
+		c.settled, c.idle, c.prev, c.sum, c.n = false, 0, 0, 0, 0
+	}
+	if c.warm {
 		c.warm = false
-	case c.prev == 0 || rate >= c.prevRate*(1+minGain):
-		c.prev, c.prevRate = c.target, rate
+		return c.target
+	}
+	c.sum += rate
+	if c.n++; c.n < adaptSamples {
+		return c.target
+	}
+	mean := c.sum / float64(c.n)
+	c.sum, c.n = 0, 0
+	if c.prev == 0 || mean >= c.prevRate*(1+minGain) {
+		c.prev, c.prevRate = c.target, mean
 		if c.target >= c.max {
 			c.settled = true
-			break
+			return c.target
 		}
 		c.target, c.warm = min(c.max, c.target*growth), true
-	default:
-		c.target, c.settled = c.prev, true
+		return c.target
 	}
+	c.target, c.settled = c.prev, true
 	return c.target
 }
 
