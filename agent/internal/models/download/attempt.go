@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // attempt is one Fetch: the open partial, the state and the progress bookkeeping.

@@ -20,13 +20,14 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"fmt"
-	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // File is the part of *os.File the downloader writes through; tests wrap it to inject ENOSPC.

@@ -3,9 +3,10 @@ package download
 import (
 	"encoding/hex"
 	"fmt"
-	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"os"
 	"path/filepath"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // finish verifies the complete partial (length, sha256) and publishes it atomically.

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // The segment engine. The file is a list of segments, each a byte range with a synced prefix.
