@@ -5,7 +5,11 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
@@ -24,7 +28,10 @@ type Options struct {
 	// workflow embeds and the Manager model list.
 	Catalog ModelCatalog
 	// Manager may be nil: then only core node types are recognised.
-	Manager *ManagerData
+	Manager *managerdata.Data
+	// LoadWait bounds how long an analysis waits for the Manager data's first load before it
+	// answers without it, saying so (default 10 s).
+	LoadWait time.Duration
 	// Registry may be nil: NewRegistry() is used.
 	Registry *Registry
 	Logger   *slog.Logger
@@ -36,21 +43,31 @@ type Options struct {
 type Service struct {
 	lim     Limits
 	catalog ModelCatalog
-	manager *ManagerData
+	manager *managerdata.Data
+	wait    time.Duration
+	core    map[string]bool
 	reg     *Registry
 	log     *slog.Logger
 	header  func(string) (TensorStats, error)
+
+	ixMu sync.Mutex
+	ix   *ManagerIndex // for the Manager data version it wraps
 }
 
 // NewService returns a Service.
 func NewService(opts Options) *Service {
 	s := &Service{lim: opts.Limits.withDefaults(), catalog: opts.Catalog, manager: opts.Manager, reg: opts.Registry,
-		log: opts.Logger, header: opts.ReadHeader}
+		log: opts.Logger, header: opts.ReadHeader, wait: opts.LoadWait, core: parseLines(coreNodesTXT)}
+	if s.wait <= 0 {
+		s.wait = 10 * time.Second
+	}
 	if s.reg == nil {
 		s.reg = NewRegistry()
 	}
 	if s.manager == nil {
-		s.manager = NewManagerData(ManagerOptions{})
+		// Memory only, nothing to read: the load ends at once with the core types alone.
+		s.manager = managerdata.New(managerdata.Options{})
+		_ = s.manager.Load(context.Background())
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -64,8 +81,25 @@ func NewService(opts Options) *Service {
 // Registry returns the parser chain, for registering extension parsers.
 func (s *Service) Registry() *Registry { return s.reg }
 
-// Manager returns the Manager data cache.
-func (s *Service) Manager() *ManagerData { return s.manager }
+// Manager returns the Manager data.
+func (s *Service) Manager() *managerdata.Data { return s.manager }
+
+// managerIndex returns the index of the current Manager data version, waiting (bounded by
+// LoadWait and ctx) for the first load; built once per version.
+func (s *Service) managerIndex(ctx context.Context) *ManagerIndex {
+	if !s.manager.Loaded() {
+		wctx, cancel := context.WithTimeout(ctx, s.wait)
+		s.manager.Wait(wctx)
+		cancel()
+	}
+	data := s.manager.Index()
+	s.ixMu.Lock()
+	defer s.ixMu.Unlock()
+	if s.ix == nil || s.ix.data != data {
+		s.ix = newManagerIndex(data, s.core)
+	}
+	return s.ix
+}
 
 // NodeInfo is one node in Metadata.
 type NodeInfo struct {
@@ -142,7 +176,7 @@ func (s *Service) AnalyzeDocument(ctx context.Context, doc *Document) (*Analysis
 		}
 		return nil, err
 	}
-	ix := s.manager.Index()
+	ix := s.managerIndex(ctx)
 	f := s.reg.Run(ctx, &Input{Doc: doc, Graph: g, Manager: ix})
 	if doc.Launcher != nil {
 		addLauncherFiles(f, doc.Launcher)
@@ -265,7 +299,7 @@ func (s *Service) lookup(folder, name string) (string, int64, bool) {
 	if p, size, ok := s.catalog.Lookup(folder, name); ok {
 		return p, size, true
 	}
-	if folder == "embeddings" && !HasModelExt(name) {
+	if folder == "embeddings" && !comfy.HasModelExt(name) {
 		for _, ext := range []string{".safetensors", ".pt", ".bin"} {
 			if p, size, ok := s.catalog.Lookup(folder, name+ext); ok {
 				return p, size, true

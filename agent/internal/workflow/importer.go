@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
@@ -73,7 +74,16 @@ type Validation struct {
 // Validate analyses raw, checks every required model against the store and, for the missing
 // ones, asks the model sources for suggestions. With nothing missing it builds the launcher JSON.
 func (s *Service) Validate(ctx context.Context, raw []byte) (*Validation, error) {
-	a, err := s.Analyze(ctx, raw)
+	doc, err := Decode(raw, s.lim)
+	if err != nil {
+		return nil, err
+	}
+	return s.ValidateDocument(ctx, doc)
+}
+
+// ValidateDocument is Validate for a decoded document.
+func (s *Service) ValidateDocument(ctx context.Context, doc *Document) (*Validation, error) {
+	a, err := s.AnalyzeDocument(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +125,7 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 				}
 				if mm.Folder == "" && c.Folder != "" {
 					// The workflow did not say where the file goes; the source knows.
-					mm.Folder = CanonicalFolder(c.Folder)
+					mm.Folder = comfy.CanonicalFolder(c.Folder)
 					mm.DestRelativePath = DestPath(mm.Folder, m.Filename)
 				}
 				mm.Suggestions = append(mm.Suggestions, suggestionFrom(c, m))

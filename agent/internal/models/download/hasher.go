@@ -113,7 +113,21 @@ func (p *hasher) loop() {
 	}
 }
 
+// state answers a snapshot, first taking the chunks already handed over so the snapshot
+// trails the bytes written by as little as possible.
 func (p *hasher) state() hashSnapshot {
+	for drained := false; !drained; {
+		select {
+		case c, ok := <-p.in:
+			if !ok {
+				drained = true
+				break
+			}
+			p.take(c)
+		default:
+			drained = true
+		}
+	}
 	b, _ := p.h.MarshalBinary()
 	return hashSnapshot{n: p.n, state: b, err: p.err}
 }

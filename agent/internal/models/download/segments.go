@@ -466,12 +466,13 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 	return nil
 }
 
-// paced asks for a checkpoint once CheckpointBytes are unsaved and, should the checkpointer
-// fall behind by twice that, waits for it: a kill -9 never costs more than that much.
+// paced asks for a checkpoint once half of CheckpointBytes is unsaved and, should the
+// checkpointer fall behind by CheckpointBytes, waits for it: a kill -9 never costs more than
+// one checkpoint's worth, and connections wait only on a disk slower than the network.
 func (e *engine) paced() error {
 	limit := e.a.d.opt.CheckpointBytes
 	for {
-		if e.written.Load()-e.cpAt.Load() >= limit {
+		if e.written.Load()-e.cpAt.Load() >= limit/2 {
 			select {
 			case e.cpKick <- struct{}{}:
 			default:
@@ -480,7 +481,7 @@ func (e *engine) paced() error {
 		e.mu.Lock()
 		saved := e.saved
 		e.mu.Unlock()
-		if e.written.Load()-e.savedAt.Load() < 2*limit {
+		if e.written.Load()-e.savedAt.Load() < limit {
 			return nil
 		}
 		select {
@@ -514,7 +515,7 @@ func fill(r io.Reader, b []byte, stall *time.Timer, timeout time.Duration) (int,
 func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
 	a, o := e.a, e.a.d.opt
 	now := o.Now()
-	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.written.Load()-e.cpAt.Load() < o.CheckpointBytes {
+	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.written.Load()-e.cpAt.Load() < o.CheckpointBytes/2 {
 		a.report(e.total(), a.st.Size, false)
 		return nil
 	}
