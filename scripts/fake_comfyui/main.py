@@ -557,6 +557,11 @@ def main():
         sys.exit(0)
 
     Handler.state = State(args, dirs, custom)
+    # FAKE_COMFYUI_READY_GATE holds the server back until that file exists, so a test can
+    # act while ComfyUI is still starting.
+    gate = os.environ.get("FAKE_COMFYUI_READY_GATE", "")
+    while gate and not os.path.exists(gate):
+        time.sleep(0.02)
     servers = []
     log("Starting server\n")
     for addr in args.listen.split(","):

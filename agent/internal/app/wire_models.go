@@ -25,6 +25,7 @@ func (a *App) wireModels() error {
 	a.models = svc
 	a.catalog = svc
 	svc.Routes(a.api.Router)
+	a.api.AddHealth("model_index", svc.IndexHealth)
 	a.starters = append(a.starters, svc.Start)
 	a.lateStarters = append(a.lateStarters, func(context.Context) error {
 		if n, err := svc.CleanPartials(keepFailedPartials); err != nil {

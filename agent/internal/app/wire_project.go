@@ -47,6 +47,7 @@ func (a *App) wireProject() error {
 	}
 	a.models.SetProjects(m) // used_by_projects
 	m.Routes(a.api.Router)
+	a.api.AddHealth("projects", m.Health)
 	a.snapshots = append(a.snapshots, m.Snapshot)
 	a.lateStarters = append(a.lateStarters, func(ctx context.Context) error {
 		if cfg, err := m.UserConfig(); err == nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
 // Entry is one file of the store as the index knows it. The sha256 is computed once in the
@@ -62,10 +65,17 @@ type index struct {
 	entries map[string]*Entry
 	hashQ   chan string
 	queued  map[string]bool
+
+	// log reports the first failed write of a streak; kvErr is that failure until a write
+	// succeeds (Health).
+	log   *slog.Logger
+	kvMu  sync.Mutex
+	kvErr error
 }
 
 func newIndex(root string, layout *Layout, kv KV) (*index, error) {
-	ix := &index{root: root, layout: layout, kv: kv, entries: map[string]*Entry{}, hashQ: make(chan string, 1<<16), queued: map[string]bool{}}
+	ix := &index{root: root, layout: layout, kv: kv, entries: map[string]*Entry{}, hashQ: make(chan string, 1<<16), queued: map[string]bool{},
+		log: slog.New(slog.DiscardHandler)}
 	if kv == nil {
 		return ix, nil
 	}
@@ -89,8 +99,40 @@ func newIndex(root string, layout *Layout, kv KV) (*index, error) {
 // re-hash after the next restart.
 func (ix *index) put(e *Entry) {
 	if ix.kv != nil {
-		_ = ix.kv.Put(bucketModels, e.Path, e)
+		ix.noteKV(ix.kv.Put(bucketModels, e.Path, e))
 	}
+}
+
+// deleteEntry removes a persisted entry; one that was never persisted is not an error.
+func (ix *index) deleteEntry(rel string) error {
+	if err := ix.kv.Delete(bucketModels, rel); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// noteKV records the outcome of a write to the store. The in-memory index stays right either
+// way; a failure is logged once per streak and reported by health until a write succeeds.
+func (ix *index) noteKV(err error) {
+	ix.kvMu.Lock()
+	defer ix.kvMu.Unlock()
+	switch {
+	case err != nil && ix.kvErr == nil:
+		ix.log.Warn("model index not persisted: sources and hashes are recomputed after a restart", "err", err)
+	case err == nil && ix.kvErr != nil:
+		ix.log.Info("model index persisted again")
+	}
+	ix.kvErr = err
+}
+
+// health reports whether the index reaches the store.
+func (ix *index) health() (bool, map[string]any) {
+	ix.kvMu.Lock()
+	defer ix.kvMu.Unlock()
+	if ix.kvErr != nil {
+		return false, map[string]any{"persisted": false, "error": ix.kvErr.Error()}
+	}
+	return true, map[string]any{"persisted": true}
 }
 
 // putAller is implemented by *store.DB: many records in one transaction (one fsync).
@@ -113,7 +155,7 @@ func (ix *index) putMany(es []Entry) {
 		for i := range es[:n] {
 			m[es[i].Path] = &es[i]
 		}
-		_ = pa.PutAll(bucketModels, m)
+		ix.noteKV(pa.PutAll(bucketModels, m))
 		es = es[n:]
 	}
 }
@@ -223,7 +265,7 @@ func (ix *index) scan() error {
 	ix.putMany(batch)
 	for _, p := range gone {
 		if ix.kv != nil {
-			_ = ix.kv.Delete(bucketModels, p)
+			ix.noteKV(ix.deleteEntry(p))
 		}
 	}
 	return nil
@@ -411,7 +453,7 @@ func (ix *index) remove(rel string) {
 	delete(ix.entries, rel)
 	ix.mu.Unlock()
 	if ix.kv != nil {
-		_ = ix.kv.Delete(bucketModels, rel)
+		ix.noteKV(ix.deleteEntry(rel))
 	}
 }
 

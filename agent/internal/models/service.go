@@ -129,6 +129,7 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 		dopt.Hosts = download.NewHosts(8, 5, 30*time.Second, nil)
 	}
 	dopt.Hosts.OnChange(func(c download.HostBreaker) { publishHostBreaker(pub, c) })
+	ix.log = opts.Logger.With("component", "models")
 	s := &Service{opts: opts, root: root, partDir: partDir, layout: layout, ix: ix, dl: download.New(dopt),
 		runner: runner, pub: pub, reg: reg, log: opts.Logger.With("component", "models"),
 		slots: make(chan struct{}, opts.MaxConcurrent)}
@@ -137,6 +138,10 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 	}
 	return s, nil
 }
+
+// IndexHealth is the "model_index" entry of GET /api/health: whether the index of the store
+// (sources, hashes) is being persisted.
+func (s *Service) IndexHealth() (bool, any) { return s.ix.health() }
 
 type nopPublisher struct{}
 

@@ -66,6 +66,7 @@ func (s *Supervisor) Adopt(ctx context.Context, spec Spec, rec Record) error {
 		e.Message = fmt.Sprintf("adopted ComfyUI of project %s (pid %d) does not answer: %s", spec.ProjectID, rec.PID, e.Message)
 		return e
 	}
+	s.drainLog(inst)
 	s.mu.Lock()
 	p.ready = true
 	s.mu.Unlock()

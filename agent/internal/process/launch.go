@@ -125,6 +125,19 @@ func (s *Supervisor) launch(ctx context.Context, p *proj) (*instance, *ExitInfo,
 	s.mu.Lock()
 	p.inst, p.ready = inst, false
 	s.mu.Unlock()
+	// The caller records the process before anyone waits on it: an agent killed while
+	// ComfyUI starts must find it again (or end it) instead of starting a second one.
+	if s.hooks.OnSpawn != nil {
+		if err := s.hooks.OnSpawn(p.spec.ProjectID, inst.record()); err != nil {
+			if terr := s.terminate(context.Background(), inst, p.spec.StopGrace); terr != nil {
+				s.log.Error("stop an unrecorded ComfyUI", "project", p.spec.ProjectID, "pid", inst.rec.PID, "err", terr)
+			}
+			inst.closeTail()
+			return nil, nil, apierr.Wrap(apierr.Internal, "ComfyUIStartError", err,
+				fmt.Sprintf("ComfyUI of project %s was stopped: its process could not be recorded: %v", p.spec.ProjectID, err),
+				"Check the agent's data directory (disk full, permissions) and GET /api/health")
+		}
+	}
 
 	why := s.waitReady(ctx, p, inst)
 	if why == nil {

@@ -77,6 +77,9 @@ func (s *Supervisor) Start(ctx context.Context, spec Spec) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	if pids := s.endStrays(spec); len(pids) > 0 {
+		s.log.Warn("killed a ComfyUI of this project that no agent tracked", "project", spec.ProjectID, "pids", pids)
+	}
 	inst, info, err := s.launch(ctx, p)
 	if err != nil {
 		s.finish(p)
@@ -118,6 +121,7 @@ func (s *Supervisor) finish(p *proj) {
 }
 
 func (s *Supervisor) markReady(p *proj, inst *instance) Record {
+	s.drainLog(inst)
 	s.mu.Lock()
 	p.inst, p.ready = inst, true
 	rec := inst.record()
@@ -127,6 +131,14 @@ func (s *Supervisor) markReady(p *proj, inst *instance) Record {
 		s.hooks.OnReady(p.spec.ProjectID, rec)
 	}
 	return rec
+}
+
+// drainLog hands out every complete line written so far, so that the lines before "ready"
+// reach OnLog before OnReady does.
+func (s *Supervisor) drainLog(inst *instance) {
+	if inst.tail != nil {
+		inst.tail.poll(false)
+	}
 }
 
 // supervise waits for inst to exit and applies the restart policy until Stop, Detach or a

@@ -95,6 +95,10 @@ type ExitInfo struct {
 // runs the hook).
 type Hooks struct {
 	OnLog func(projectID string, line LogLine)
+	// OnSpawn is called when a process has been spawned, before its readiness is awaited,
+	// with the record to persist. An error stops the process and fails the start: a process
+	// that is not recorded could outlive the agent untracked.
+	OnSpawn func(projectID string, rec Record) error
 	// OnReady is called whenever a (re)started process answers, with the record to persist.
 	OnReady func(projectID string, rec Record)
 	// OnExit is called on every exit that Stop did not ask for, including a start that failed

@@ -12,6 +12,8 @@ import (
 // Store is the subset of *store.DB the manager uses.
 type Store interface {
 	Put(bucket, key string, v any) error
+	// PutAll stores several records in one transaction (log batches).
+	PutAll(bucket string, records map[string]any) error
 	Get(bucket, key string, v any) error
 	Delete(bucket, key string) error
 	DeletePrefix(bucket, prefix string) (int, error)
@@ -71,9 +73,8 @@ type Supervisor interface {
 	Get(projectID string) (ProcRecord, bool)
 }
 
-// Operations is the durable operations runner (package recovery behind an adapter). Nil in
-// Deps selects the built-in in-process runner, which has the same resume semantics because
-// every install step is idempotent.
+// Operations is the durable operations runner (RecoveryOps over a recovery.Runner). Nil in
+// Deps gives the manager a runner of its own on its store that runs each step once.
 type Operations interface {
 	Register(def Definition) error
 	Submit(ctx context.Context, function string, meta map[string]any) (string, error)

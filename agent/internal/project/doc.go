@@ -13,4 +13,12 @@
 // The install pipeline is a durable operation ("install_project") whose steps are idempotent:
 // each step leaves a marker with a fingerprint of its inputs, so a step re-run after a crash
 // or a retry skips what is already done and redoes only what is incomplete.
+//
+// A ComfyUI process is recorded (pid, start time, group, port) as soon as it is spawned,
+// before its readiness is awaited, so an agent killed at any point finds it again: it is
+// re-adopted if the project was starting or running, and ended otherwise.
+//
+// Log lines are queued and written in batches (one transaction per batch, flushed before the
+// project reports ready or running); live log_entry events are sent at once up to a budget
+// per project, beyond which one notice counts what was not sent (GET /api/logs has it all).
 package project

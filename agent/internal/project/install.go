@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // Step names of the install operation; they equal the project states shown meanwhile.
@@ -25,20 +27,20 @@ const (
 	stepRun   = "run"
 )
 
-// Error classes an install step reports: the recovery runner's class names, which key its
-// retry policy. ClassDependency is empty: the runner classifies a failed pip or git run from
-// its output (a timeout or a DNS failure retries, a missing package does not).
+// Error classes of the install steps, in the recovery runner's terms (they key its retry
+// policy). classDependency is empty: the failed pip or git run is classified from its output
+// (a timeout or a DNS failure retries, a missing package does not).
 const (
-	ClassNetwork    = "network"
-	ClassDependency = ""
-	ClassConfig     = "not_found"
-	ClassDisk       = "resource"
+	classNetwork    = recovery.ClassNetwork
+	classDependency = recovery.Class("")
+	classConfig     = recovery.ClassNotFound
+	classDisk       = recovery.ClassResource
 )
 
 // StepError is a failed install step with its error class for the retry policy.
 type StepError struct {
 	Step  string
-	Class string
+	Class recovery.Class
 	Err   error
 }
 
@@ -48,7 +50,7 @@ func (e *StepError) Error() string { return e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *StepError) Unwrap() error { return e.Err }
 
-func stepErr(step, class string, err error) error {
+func stepErr(step string, class recovery.Class, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -57,7 +59,7 @@ func stepErr(step, class string, err error) error {
 		return err
 	}
 	if errors.Is(err, os.ErrPermission) {
-		class = "permission"
+		class = recovery.ClassPermission
 	}
 	return &StepError{Step: step, Class: class, Err: err}
 }
@@ -88,8 +90,7 @@ func (m *Manager) installTerminal(_ context.Context, projectID, opID, state stri
 	}
 	switch state {
 	case "success":
-		m.logs.Add(projectID, LevelInfo, "install finished", nil)
-		return // the last step already made the project ready
+		return // the last step logged it and made the project ready
 	case "cancelled":
 		if err == nil {
 			err = errors.New("install was cancelled")
@@ -106,7 +107,11 @@ func (m *Manager) installTerminal(_ context.Context, projectID, opID, state stri
 	if !State(step).Installing() {
 		step = stepDownloadComfyUI
 	}
-	_, _ = m.fail(projectID, step, err, true)
+	// Nobody waits for this outcome: a failure to record it is logged here and shown by
+	// GET /api/health until a later write succeeds.
+	if _, ferr := m.fail(projectID, step, err, true); ferr != nil {
+		m.log.Error("record the failed install", "project", projectID, "op", opID, "state", state, "step", step, "install_error", err, "err", ferr)
+	}
 }
 
 // stageRange is where each stage sits on the overall 0-100 progress bar.
@@ -162,6 +167,13 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// newVenvID names one created venv, so markers of an earlier venv in the same place are void.
+func newVenvID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "venv_" + hex.EncodeToString(b[:])
+}
+
 func fingerprint(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
@@ -182,11 +194,11 @@ func (m *Manager) comfyRef(lj *launcherJSON) string {
 func (m *Manager) stepDownloadComfyUI(ctx context.Context, id string) error {
 	p, err := m.beginStep(id, stepDownloadComfyUI)
 	if err != nil {
-		return stepErr(stepDownloadComfyUI, ClassDisk, err)
+		return stepErr(stepDownloadComfyUI, classDisk, err)
 	}
 	lj, err := parseLauncherJSON(p.LauncherJSON)
 	if err != nil {
-		return stepErr(stepDownloadComfyUI, ClassConfig, err)
+		return stepErr(stepDownloadComfyUI, classConfig, err)
 	}
 	ref := m.comfyRef(lj)
 	fp := fingerprint(m.opts.Repo, ref)
@@ -196,10 +208,10 @@ func (m *Manager) stepDownloadComfyUI(ctx context.Context, id string) error {
 		return nil
 	}
 	if err := m.cloneAt(ctx, id, m.opts.Repo, ref, dir, false); err != nil {
-		return stepErr(stepDownloadComfyUI, ClassNetwork, err)
+		return stepErr(stepDownloadComfyUI, classNetwork, err)
 	}
 	m.stageProgress(id, stepDownloadComfyUI, 1, Progress{})
-	return stepErr(stepDownloadComfyUI, ClassDisk, m.setMarker(id, "comfyui", fp))
+	return stepErr(stepDownloadComfyUI, classDisk, m.setMarker(id, "comfyui", fp))
 }
 
 // cloneAt makes dir a checkout of repo at ref. A leftover folder that is not a clone of repo
@@ -285,22 +297,22 @@ func (m *Manager) pipInstall(ctx context.Context, id, dir, reqFile string) error
 
 func (m *Manager) stepInstallComfyUI(ctx context.Context, id string) error {
 	if _, err := m.beginStep(id, stepInstallComfyUI); err != nil {
-		return stepErr(stepInstallComfyUI, ClassDisk, err)
+		return stepErr(stepInstallComfyUI, classDisk, err)
 	}
 	venv := filepath.Join(m.projectDir(id), "venv")
 	if fp := fingerprint(m.opts.Python); !m.markerOK(id, "venv", fp) || !fileExists(m.venvPython(id)) {
 		if err := os.RemoveAll(venv); err != nil {
-			return stepErr(stepInstallComfyUI, ClassDisk, err)
+			return stepErr(stepInstallComfyUI, classDisk, err)
 		}
 		if err := m.runCmd(ctx, id, m.projectDir(id), nil, m.opts.Python, "-m", "venv", venv); err != nil {
-			return stepErr(stepInstallComfyUI, ClassDependency, err)
+			return stepErr(stepInstallComfyUI, classDependency, err)
 		}
 		// A new venv id invalidates every pip marker made for an earlier venv.
-		if err := writeFileAtomic(filepath.Join(venv, ".launcher-venv-id"), []byte(newOpID())); err != nil {
-			return stepErr(stepInstallComfyUI, ClassDisk, err)
+		if err := writeFileAtomic(filepath.Join(venv, ".launcher-venv-id"), []byte(newVenvID())); err != nil {
+			return stepErr(stepInstallComfyUI, classDisk, err)
 		}
 		if err := m.setMarker(id, "venv", fp); err != nil {
-			return stepErr(stepInstallComfyUI, ClassDisk, err)
+			return stepErr(stepInstallComfyUI, classDisk, err)
 		}
 	}
 	m.stageProgress(id, stepInstallComfyUI, 0.3, Progress{})
@@ -312,17 +324,17 @@ func (m *Manager) stepInstallComfyUI(ctx context.Context, id string) error {
 		return nil
 	}
 	if err != nil {
-		return stepErr(stepInstallComfyUI, ClassDisk, err)
+		return stepErr(stepInstallComfyUI, classDisk, err)
 	}
 	fp := fingerprint(string(data), m.pipKey(id))
 	if m.markerOK(id, "requirements", fp) {
 		return nil
 	}
 	if err := m.pipInstall(ctx, id, comfy, req); err != nil {
-		return stepErr(stepInstallComfyUI, ClassDependency, err)
+		return stepErr(stepInstallComfyUI, classDependency, err)
 	}
 	m.stageProgress(id, stepInstallComfyUI, 1, Progress{})
-	return stepErr(stepInstallComfyUI, ClassDisk, m.setMarker(id, "requirements", fp))
+	return stepErr(stepInstallComfyUI, classDisk, m.setMarker(id, "requirements", fp))
 }
 
 // skippedNodes are custom nodes the original launcher bundled for its own cloud service.
@@ -331,11 +343,11 @@ var skippedNodes = map[string]bool{"ComfyUI-ComfyWorkflows": true}
 func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
 	p, err := m.beginStep(id, stepInstallCustomNodes)
 	if err != nil {
-		return stepErr(stepInstallCustomNodes, ClassDisk, err)
+		return stepErr(stepInstallCustomNodes, classDisk, err)
 	}
 	lj, err := parseLauncherJSON(p.LauncherJSON)
 	if err != nil {
-		return stepErr(stepInstallCustomNodes, ClassConfig, err)
+		return stepErr(stepInstallCustomNodes, classConfig, err)
 	}
 	var urls []string
 	for url, ref := range lj.Snapshot.GitCustomNodes {
@@ -346,7 +358,7 @@ func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
 	sort.Strings(urls)
 	nodesDir := filepath.Join(m.projectDir(id), "comfyui", "custom_nodes")
 	if err := os.MkdirAll(nodesDir, 0o755); err != nil {
-		return stepErr(stepInstallCustomNodes, ClassDisk, err)
+		return stepErr(stepInstallCustomNodes, classDisk, err)
 	}
 	for i, url := range urls {
 		name := nodeDirName(url)
@@ -361,10 +373,10 @@ func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
 			continue
 		}
 		if err := m.installNode(ctx, id, url, hash, filepath.Join(nodesDir, name)); err != nil {
-			return stepErr(stepInstallCustomNodes, ClassDependency, fmt.Errorf("custom node %s: %w", url, err))
+			return stepErr(stepInstallCustomNodes, classDependency, fmt.Errorf("custom node %s: %w", url, err))
 		}
 		if err := m.setMarker(id, "node-"+name, fp); err != nil {
-			return stepErr(stepInstallCustomNodes, ClassDisk, err)
+			return stepErr(stepInstallCustomNodes, classDisk, err)
 		}
 	}
 	if lines := pipRequirementLines(lj.PipRequirements); len(lines) > 0 {
@@ -373,13 +385,13 @@ func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
 		if !m.markerOK(id, "pip-requirements", fp) {
 			req := filepath.Join(m.projectDir(id), "requirements.txt")
 			if err := os.WriteFile(req, []byte(content), 0o644); err != nil {
-				return stepErr(stepInstallCustomNodes, ClassDisk, err)
+				return stepErr(stepInstallCustomNodes, classDisk, err)
 			}
 			if err := m.pipInstall(ctx, id, m.projectDir(id), req); err != nil {
-				return stepErr(stepInstallCustomNodes, ClassDependency, fmt.Errorf("pip_requirements: %w", err))
+				return stepErr(stepInstallCustomNodes, classDependency, fmt.Errorf("pip_requirements: %w", err))
 			}
 			if err := m.setMarker(id, "pip-requirements", fp); err != nil {
-				return stepErr(stepInstallCustomNodes, ClassDisk, err)
+				return stepErr(stepInstallCustomNodes, classDisk, err)
 			}
 		}
 	}
@@ -429,18 +441,18 @@ func defaultExtraModelPaths(modelsDir string) []byte {
 func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
 	p, err := m.beginStep(id, stepDownloadFiles)
 	if err != nil {
-		return stepErr(stepDownloadFiles, ClassDisk, err)
+		return stepErr(stepDownloadFiles, classDisk, err)
 	}
 	yaml := defaultExtraModelPaths(m.opts.ModelsDir)
 	if m.deps.Models != nil {
 		yaml = m.deps.Models.ExtraModelPathsYAML()
 	}
 	if err := writeFileAtomic(m.extraModelPaths(id), yaml); err != nil {
-		return stepErr(stepDownloadFiles, ClassDisk, err)
+		return stepErr(stepDownloadFiles, classDisk, err)
 	}
 	lj, err := parseLauncherJSON(p.LauncherJSON)
 	if err != nil {
-		return stepErr(stepDownloadFiles, ClassConfig, err)
+		return stepErr(stepDownloadFiles, classConfig, err)
 	}
 	var missing []string
 	for i, alts := range lj.Files {
@@ -463,13 +475,13 @@ func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return &StepError{Step: stepDownloadFiles, Class: ClassNetwork, Err: apierr.Newf(apierr.Unavailable, "DownloadError",
+		return &StepError{Step: stepDownloadFiles, Class: classNetwork, Err: apierr.Newf(apierr.Unavailable, "DownloadError",
 			"%d file(s) could not be downloaded: %s", len(missing), strings.Join(missing, ", ")).
 			Suggest("Check the URLs and credentials (GET /api/get_config) and retry with POST /api/projects/"+id+"/retry",
 				"Or place the files in the model store and retry")}
 	}
 	if err := m.finishInstall(id); err != nil {
-		return stepErr(stepDownloadFiles, ClassDisk, err)
+		return stepErr(stepDownloadFiles, classDisk, err)
 	}
 	return nil
 }
@@ -514,6 +526,8 @@ func (m *Manager) finishInstall(id string) error {
 			return err
 		}
 	}
+	m.logs.Add(id, LevelInfo, "install finished", nil)
+	m.flushLogs()
 	p, err = m.update(id, func(p *Project) {
 		p.Installed = true
 		p.State = StateReady

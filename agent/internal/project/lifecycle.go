@@ -142,7 +142,10 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Project, error
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := m.submitInstall(ctx, id); err != nil {
-		p, _ = m.fail(id, stepDownloadComfyUI, err, true)
+		p, ferr := m.fail(id, stepDownloadComfyUI, err, true)
+		if ferr != nil {
+			return p, fmt.Errorf("submit install: %v; record the failure: %w", err, ferr)
+		}
 		return p, nil
 	}
 	return m.Get(id)
@@ -200,8 +203,7 @@ func (m *Manager) Retry(ctx context.Context, id string) (Project, error) {
 	}
 	if p.InstallOp != "" {
 		if opID, rerr := m.ops.Retry(p.InstallOp, true, 0); rerr == nil {
-			_, _ = m.update(id, func(p *Project) { p.InstallOp = opID })
-			return m.Get(id)
+			return m.update(id, func(p *Project) { p.InstallOp = opID })
 		}
 	}
 	if err := m.submitInstall(ctx, id); err != nil {
@@ -277,20 +279,34 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 			return p, err
 		}
 	}
-	if _, err := m.setState(id, StateStarting); err != nil {
+	// The placement is recorded with the state: the process record follows as soon as it is
+	// spawned (OnProcessSpawn), and re-adoption after an agent restart needs both.
+	sp, err := m.update(id, func(p *Project) {
+		p.State = StateStarting
+		p.StatusMessage = statusMessages[StateStarting]
+		p.Failure = nil
+		placed := pl
+		p.Placement = &placed
+	})
+	if err != nil {
 		m.releaseResources(id)
 		return p, err
 	}
+	m.publishState(sp)
 	m.logs.Add(id, LevelInfo, fmt.Sprintf("starting ComfyUI on port %d", port), map[string]any{"port": port, "gpus": pl.GPUUUIDs})
 	rec, err := m.deps.Supervisor.Start(ctx, m.procSpec(p, port, pl))
 	if err != nil {
 		m.releaseResources(id)
-		_, _ = m.fail(id, stepStart, err, true)
+		if _, ferr := m.fail(id, stepStart, err, true); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("record the failed start: %w", ferr))
+		}
 		return m.mustGet(id), err
 	}
 	if m.deps.GPUs != nil {
 		m.deps.GPUs.BindProcess(id, rec.PGID)
 	}
+	m.logs.Add(id, LevelInfo, fmt.Sprintf("ComfyUI is running (pid %d, port %d)", rec.PID, rec.Port), nil)
+	m.flushLogs()
 	p, err = m.update(id, func(p *Project) {
 		p.State = StateRunning
 		p.StatusMessage = statusMessages[StateRunning]
@@ -300,7 +316,6 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 		p.Placement = &placed
 	})
 	m.publishState(p)
-	m.logs.Add(id, LevelInfo, fmt.Sprintf("ComfyUI is running (pid %d, port %d)", rec.PID, rec.Port), nil)
 	return p, err
 }
 
@@ -376,11 +391,15 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if p.InstallOp != "" && p.State.Installing() {
-		_ = m.ops.Cancel(p.InstallOp)
+		if err := m.ops.Cancel(p.InstallOp); err != nil {
+			m.log.Warn("cancel the install of a deleted project", "project", id, "op", p.InstallOp, "err", err)
+		}
 		m.awaitOpEnd(ctx, p.InstallOp)
 	}
 	if p.Process != nil || p.State == StateRunning || p.State == StateStarting {
-		_, _ = m.stopLocked(ctx, id)
+		if _, err := m.stopLocked(ctx, id); err != nil {
+			m.log.Warn("stop the process of a deleted project", "project", id, "err", err)
+		}
 	}
 	m.mu.Lock()
 	delete(m.projects, id)
@@ -390,7 +409,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if err := m.deps.Store.Delete(store.BucketProjects, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete project record: %w", err)
 	}
-	m.logs.Forget(id)
+	if err := m.logs.Forget(id); err != nil {
+		m.log.Warn("delete project logs", "project", id, "err", err)
+	}
 	// Removing a tree with a venv can take a while; the project is already gone from the API.
 	if err := os.RemoveAll(m.projectDir(id)); err != nil {
 		m.log.Warn("remove project folder", "project", id, "err", err)
@@ -403,8 +424,20 @@ func (m *Manager) OnProcessLog(projectID string, t time.Time, level, msg string)
 	m.logs.AddAt(projectID, t, level, msg, map[string]any{"source": "comfyui"})
 }
 
+// OnProcessSpawn records a spawned ComfyUI before anyone waits for it to answer, so that an
+// agent killed meanwhile finds it again (or ends it) instead of starting a second one. An
+// error makes the supervisor stop the process.
+func (m *Manager) OnProcessSpawn(projectID string, rec ProcRecord) error {
+	_, err := m.update(projectID, func(p *Project) {
+		r := rec
+		p.Process = &r
+	})
+	return err
+}
+
 // OnProcessReady records a (re)started process from the supervisor.
 func (m *Manager) OnProcessReady(projectID string, rec ProcRecord) {
+	m.flushLogs()
 	p, err := m.update(projectID, func(p *Project) {
 		if p.State == StateStopping {
 			return
@@ -415,9 +448,11 @@ func (m *Manager) OnProcessReady(projectID string, rec ProcRecord) {
 		p.StatusMessage = statusMessages[StateRunning]
 		p.Failure = nil
 	})
-	if err == nil {
-		m.publishState(p)
+	if err != nil {
+		m.log.Error("record a ready ComfyUI", "project", projectID, "pid", rec.PID, "err", err)
+		return
 	}
+	m.publishState(p)
 }
 
 // OnProcessExit records an unexpected exit. A process the supervisor restarts keeps the
@@ -437,13 +472,14 @@ func (m *Manager) OnProcessExit(projectID string, info ProcExit) {
 			p.State = StateStarting
 			p.StatusMessage = "Restarting after a crash..."
 		})
-		if err == nil {
-			m.publishState(p)
+		if err != nil {
+			m.log.Error("record a ComfyUI restart", "project", projectID, "err", err)
+			return
 		}
+		m.publishState(p)
 		return
 	}
 	m.releaseResources(projectID)
-	_, _ = m.update(projectID, func(p *Project) { p.Process, p.Placement = nil, nil })
 	if info.BreakerReason != "" {
 		msg += " (" + info.BreakerReason + ")"
 	}
@@ -451,7 +487,10 @@ func (m *Manager) OnProcessExit(projectID string, info ProcExit) {
 	if info.Cause != "" {
 		e.Type = "ProcessExitedError:" + info.Cause
 	}
-	_, _ = m.fail(projectID, stepRun, e, true)
+	// fail also clears the process record.
+	if _, err := m.fail(projectID, stepRun, e, true); err != nil {
+		m.log.Error("record a ComfyUI exit", "project", projectID, "exit_code", info.ExitCode, "err", err)
+	}
 }
 
 // OnProcessRestart logs a restart the supervisor scheduled after a crash.

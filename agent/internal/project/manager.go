@@ -15,6 +15,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -29,6 +30,8 @@ type Manager struct {
 	now  func() time.Time
 	logs *logBook
 	ops  Operations
+	// ownOps is the manager's own runner when Deps.Ops is nil.
+	ownOps *recovery.Runner
 
 	// configMu serialises read-modify-write of the user config.
 	configMu sync.Mutex
@@ -38,6 +41,9 @@ type Manager struct {
 	projects   map[string]*entry
 	progress   map[string]Progress
 	models     map[string][]string
+
+	// health remembers a failing project store for GET /api/health.
+	health persistHealth
 
 	// bg tracks background goroutines (reconcile, async starts) so Stop can wait for them.
 	bg     sync.WaitGroup
@@ -75,10 +81,13 @@ func New(deps Deps, opts Options) *Manager {
 
 		reconciled: make(chan struct{}),
 	}
-	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries)
+	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries, m.log.With("part", "logs"))
 	m.ops = deps.Ops
 	if m.ops == nil {
-		m.ops = newLocalOps(m.log)
+		// No runner wired (unit tests, an embedded manager): one of its own on the same
+		// store, running each step once.
+		m.ownOps = recovery.New(deps.Store, deps.Publisher, recovery.Options{Disabled: true, Logger: m.log})
+		m.ops = RecoveryOps{Runner: m.ownOps}
 	}
 	return m
 }
@@ -95,8 +104,10 @@ func (m *Manager) Start(ctx context.Context) error {
 	if err := m.load(); err != nil {
 		return err
 	}
-	if starter, ok := m.ops.(interface{ start(context.Context) }); ok {
-		starter.start(ctx)
+	if m.ownOps != nil {
+		if err := m.ownOps.Start(ctx); err != nil {
+			return err
+		}
 	}
 	m.restore(ctx)
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -135,17 +146,22 @@ func (m *Manager) Stop(ctx context.Context) error {
 	if m.deps.Supervisor != nil {
 		m.saveProcessRecords()
 	}
-	if s, ok := m.ops.(interface{ stop() }); ok {
-		s.stop()
+	if m.ownOps != nil {
+		if err := m.ownOps.Stop(ctx); err != nil {
+			return err
+		}
 	}
 	done := make(chan struct{})
 	go func() { m.bg.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := m.logs.Close(); err != nil {
+		return fmt.Errorf("write queued project logs: %w", err)
+	}
+	return nil
 }
 
 func (m *Manager) load() error {
@@ -198,10 +214,10 @@ func (m *Manager) update(id string, fn func(p *Project)) (Project, error) {
 	err := m.deps.Store.Put(store.BucketProjects, id, p)
 	m.mu.Unlock()
 	if err != nil {
-		m.log.Error("persist project", "project", id, "err", err)
-		return p, fmt.Errorf("persist project %s: %w", id, err)
+		err = fmt.Errorf("persist project %s: %w", id, err)
 	}
-	return p, nil
+	m.health.note(err, m.now())
+	return p, err
 }
 
 // setState moves a project to state with its UI message and clears a stale failure.
@@ -234,7 +250,9 @@ func (m *Manager) fail(id, step string, err error, retryable bool) (Project, err
 		p.Failure = f
 		f.OpID = p.InstallOp
 		if step == stepStart || step == stepRun {
+			// The supervisor killed the process of a failed start; a crashed one is gone.
 			f.OpID = ""
+			p.Process, p.Placement = nil, nil
 		}
 	})
 	m.logs.Add(id, LevelError, fmt.Sprintf("%s failed: %s", step, f.Error), map[string]any{"step": step, "suggestions": f.Suggestions})
@@ -402,4 +420,11 @@ func (m *Manager) ensureDir(id string) error {
 		}
 	}
 	return nil
+}
+
+// flushLogs writes the queued log lines before a state change that readers take as "done"
+// (ready, running), so whoever sees the state also finds every line logged before it. A
+// failed write is already logged and reported by the logs' health; the state change goes on.
+func (m *Manager) flushLogs() {
+	_ = m.logs.Flush()
 }

@@ -123,6 +123,8 @@ func (m *Manager) pruneEntries(now time.Time, r LogRetention, rep *PruneReport) 
 	if r.EntriesMaxAge <= 0 && r.EntriesMaxBytes <= 0 {
 		return nil
 	}
+	// Queued lines count too: write them first. A failed write is logged and in health.
+	_ = m.logs.Flush()
 	var entries []entryKey
 	var total int64
 	err := m.deps.Store.Scan(store.BucketLogs, "", func(key string, raw []byte) error {
@@ -176,8 +178,8 @@ func entryTime(key string) int64 {
 // recount makes the log book count the entries of these projects again at their next line:
 // its running counts decide when to trim, and pruning just removed entries behind its back.
 func (b *logBook) recount(projects map[string]bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.writeMu.Lock() // guards counts
+	defer b.writeMu.Unlock()
 	for id := range projects {
 		delete(b.counts, id)
 	}

@@ -2,6 +2,7 @@ package project
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,7 +109,7 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	m, db, _ := pruneManager(t)
-	b := newLogBook(db, nil, func() time.Time { return now }, 10_000)
+	b := newLogBook(db, nil, func() time.Time { return now }, 10_000, slog.New(slog.DiscardHandler))
 	m.logs = b
 	// Two projects, one entry an hour for 10 days, oldest first.
 	for h := 240; h > 0; h-- {
@@ -133,10 +134,10 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 	}
 	// The log book forgets its running counts of pruned projects (they decide when it trims)
 	// and counts what is left at their next line.
-	b.mu.Lock()
+	b.writeMu.Lock()
 	_, staleA := b.counts["a"]
 	_, staleB := b.counts["b"]
-	b.mu.Unlock()
+	b.writeMu.Unlock()
 	if staleA || staleB {
 		t.Fatal("the log book still counts the entries pruning deleted")
 	}

@@ -54,12 +54,15 @@ func (m *Manager) saveProcessRecords() {
 		if !ok || rec.PID != p.Process.PID || rec.LogOffset == p.Process.LogOffset {
 			continue
 		}
-		_, _ = m.update(p.ID, func(p *Project) {
+		if _, err := m.update(p.ID, func(p *Project) {
 			if p.Process != nil && p.Process.PID == rec.PID {
 				r := rec
 				p.Process = &r
 			}
-		})
+		}); err != nil {
+			// The next agent then re-reads some log lines it already stored.
+			m.log.Warn("save the log offset of a running ComfyUI", "project", p.ID, "err", err)
+		}
 	}
 }
 
@@ -122,9 +125,11 @@ func (m *Manager) applyDesiredSettings(d DesiredProject, p Project) {
 		slices.Equal(p.LaunchArgs, d.LaunchArgs) && mapsEqual(p.Env, d.Env) && p.Desired == d.State {
 		return
 	}
-	_, _ = m.update(d.ID, func(p *Project) {
+	if _, err := m.update(d.ID, func(p *Project) {
 		p.FixedPort, p.Restart, p.GPU, p.LaunchArgs, p.Env, p.Desired = d.Port, restart, d.GPU, d.LaunchArgs, d.Env, d.State
-	})
+	}); err != nil {
+		m.log.Error("apply the declared settings of a project", "project", d.ID, "err", err)
+	}
 }
 
 func mapsEqual(a, b map[string]string) bool {

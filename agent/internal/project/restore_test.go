@@ -81,8 +81,9 @@ func TestInstallResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSettled(t, h.m, p.ID)
-	// Roll the record back to the middle of the install, as if the agent died there.
-	if _, err := h.m.update(p.ID, func(p *Project) { p.State, p.Installed = StateInstallCustomNodes, false }); err != nil {
+	// Roll the record back to the middle of the install, as if the agent died there and its
+	// operation was lost: the install is submitted again.
+	if _, err := h.m.update(p.ID, func(p *Project) { p.State, p.Installed, p.InstallOp = StateInstallCustomNodes, false, "" }); err != nil {
 		t.Fatal(err)
 	}
 	m := h.restart(t, newHTTPSupervisor(), nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
@@ -18,11 +19,7 @@ func (r *Runner) signal() {
 	}
 }
 
-func (r *Runner) signalAll() {
-	for i := 0; i < r.opts.Workers; i++ {
-		r.signal()
-	}
-}
+func (r *Runner) signalAll() { r.signal() }
 
 func (r *Runner) enqueue(id string) {
 	r.mu.Lock()
@@ -48,30 +45,115 @@ func (r *Runner) scheduleLocked(rec *opRec, d time.Duration) {
 	})
 }
 
-func (r *Runner) worker() {
+// dispatch runs queued operations, each in its own goroutine holding one of the Workers
+// slots, until ctx ends. It waits for work before it takes a slot (an idle dispatcher must not
+// keep one from a parent resuming after Wait), and takes the slot before the operation, so a
+// queued operation waits in the queue, not in a goroutine.
+func (r *Runner) dispatch(ctx context.Context) {
 	defer r.wg.Done()
 	for {
-		r.mu.Lock()
-		if r.stopping {
-			r.mu.Unlock()
+		if !r.awaitWork(ctx) {
 			return
 		}
-		var id string
-		if len(r.queue) > 0 {
-			id = r.queue[0]
-			r.queue = r.queue[1:]
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
 		}
-		more := len(r.queue) > 0
-		ctx := r.runCtx
-		r.mu.Unlock()
-		if more {
-			r.signal() // let another worker take the rest
-		}
-		if id == "" {
-			<-r.wake
+		id, ok := r.pop()
+		if !ok {
+			<-r.slots
 			continue
 		}
-		r.runOp(ctx, id)
+		sl := &slot{r: r, held: true}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer sl.end()
+			r.runOp(context.WithValue(ctx, slotKey{}, sl), id)
+		}()
+	}
+}
+
+// awaitWork waits until an operation is queued; false once the runner stops.
+func (r *Runner) awaitWork(ctx context.Context) bool {
+	for {
+		r.mu.Lock()
+		stopping, queued := r.stopping, len(r.queue) > 0
+		r.mu.Unlock()
+		switch {
+		case stopping:
+			return false
+		case queued:
+			return true
+		}
+		select {
+		case <-r.wake:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// pop takes the next queued operation.
+func (r *Runner) pop() (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping || len(r.queue) == 0 {
+		return "", false
+	}
+	id := r.queue[0]
+	r.queue = r.queue[1:]
+	return id, true
+}
+
+// slotKey is the context key of a running operation's *slot.
+type slotKey struct{}
+
+// slot is a running operation's claim on one of the Workers. While a step waits for another
+// operation of the same runner (Wait, e.g. an install waiting for its model download), the
+// claim is given back and taken again afterwards: a parent never holds the worker its child
+// needs, so as many waiting parents as workers cannot starve their children.
+type slot struct {
+	r *Runner
+	// mu is held while the slot is taken back, so a concurrent yield sees the result.
+	mu      sync.Mutex
+	waiting int  // goroutines of the step inside Wait
+	held    bool // the operation holds a token of r.slots
+	done    bool // the operation's run ended
+}
+
+// yield gives the token back when the first goroutine of the step starts waiting.
+func (s *slot) yield() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiting++
+	if s.waiting == 1 && s.held {
+		s.held = false
+		<-s.r.slots
+	}
+}
+
+// reclaim takes a token again when the last waiting goroutine of the step resumes; it waits
+// for a free worker like any queued operation.
+func (s *slot) reclaim() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waiting--
+	if s.waiting == 0 && !s.held && !s.done {
+		s.r.slots <- struct{}{}
+		s.held = true
+	}
+}
+
+// end returns the token when the operation's run is over.
+func (s *slot) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	if s.held {
+		s.held = false
+		<-s.r.slots
 	}
 }
 

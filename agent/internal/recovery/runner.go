@@ -156,11 +156,13 @@ type Runner struct {
 
 	defaultStrategy *PolicyStrategy
 
-	mu         sync.Mutex
-	defs       map[string]*Definition
-	ops        map[string]*opRec
-	queue      []string
-	wake       chan struct{}
+	mu    sync.Mutex
+	defs  map[string]*Definition
+	ops   map[string]*opRec
+	queue []string
+	wake  chan struct{}
+	// slots holds one token per running operation, Workers at most (see slot).
+	slots      chan struct{}
 	strategies []namedStrategy
 	breakers   map[string]*breakerEntry
 	lastID     int64
@@ -213,6 +215,7 @@ func New(db Store, pub Publisher, opts Options) *Runner {
 		defs:            map[string]*Definition{},
 		ops:             map[string]*opRec{},
 		wake:            make(chan struct{}, 1),
+		slots:           make(chan struct{}, opts.Workers),
 		breakers:        map[string]*breakerEntry{},
 	}
 }
@@ -302,10 +305,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		}
 		r.scheduleLocked(rec, d)
 	}
-	for i := 0; i < r.opts.Workers; i++ {
-		r.wg.Add(1)
-		go r.worker()
-	}
+	r.wg.Add(1)
+	go r.dispatch(r.runCtx)
 	r.mu.Unlock()
 	r.signal()
 	r.log.Info("recovery runner started", "operations", len(loaded), "resumed", len(resume)+len(later))
@@ -468,8 +469,14 @@ func (r *Runner) List(f Filter) ([]Operation, error) {
 	return out, nil
 }
 
-// Wait blocks until the operation reaches a terminal state or ctx ends.
+// Wait blocks until the operation reaches a terminal state or ctx ends. Called from a step
+// of this runner (with the step's ctx), it gives the step's worker slot up while it waits, so
+// that the awaited operation can run even when every worker is a waiting parent.
 func (r *Runner) Wait(ctx context.Context, id string) (Operation, error) {
+	if sl, ok := ctx.Value(slotKey{}).(*slot); ok && sl.r == r && !r.finished(id) {
+		sl.yield()
+		defer sl.reclaim()
+	}
 	for {
 		r.mu.Lock()
 		rec, ok := r.ops[id]
@@ -490,6 +497,14 @@ func (r *Runner) Wait(ctx context.Context, id string) (Operation, error) {
 			return r.mustGet(id), ctx.Err()
 		}
 	}
+}
+
+// finished reports whether id is unknown or has ended.
+func (r *Runner) finished(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.ops[id]
+	return !ok || (rec.op.State.Terminal() && !rec.running)
 }
 
 func (r *Runner) mustGet(id string) Operation {

@@ -75,6 +75,12 @@ func (r *ManagerRef) Hooks() process.Hooks {
 				m.OnProcessLog(id, l.Time, l.Level, l.Message)
 			}
 		},
+		OnSpawn: func(id string, rec process.Record) error {
+			if m := r.m.Load(); m != nil {
+				return m.OnProcessSpawn(id, fromRecord(rec))
+			}
+			return nil
+		},
 		OnReady: func(id string, rec process.Record) {
 			if m := r.m.Load(); m != nil {
 				m.OnProcessReady(id, fromRecord(rec))

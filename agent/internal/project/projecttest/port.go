@@ -2,17 +2,36 @@ package projecttest
 
 import (
 	"net"
+	"sync"
 	"testing"
 )
 
-// FreePort is a loopback port the kernel just handed out: for a ComfyUI process or a
-// project's "port", never a fixed number another run on the host may hold.
+// handedOut remembers every port FreePort returned in this test binary: the kernel may give a
+// just-closed port out again, and two projects of one test must never share one.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// FreePort returns a loopback port the kernel just assigned and that no earlier call in this
+// test binary returned.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
+	}
 }
