@@ -213,6 +213,7 @@ func Decode(data []byte, c *Config) error {
 // resolve fills derived defaults (paths under data_dir) and makes paths absolute so the
 // agent does not depend on its working directory after start.
 func (c *Config) resolve() {
+	c.Downloads.resolve()
 	if c.Paths.DataDir == "" {
 		c.Paths.DataDir = "./data"
 	}

@@ -37,7 +37,7 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.Manager
 		Download: download.Options{
 			Client:             client,
 			Hosts:              download.NewHosts(d.PerHostConnections, d.BreakerThreshold, d.BreakerCooldown.Duration, nil),
-			Connections:        d.Connections,
+			MaxConnections:     d.MaxConnections,
 			ParallelMinSize:    int64(d.ParallelMinSize),
 			CheckpointInterval: d.CheckpointInterval.Duration,
 			CheckpointBytes:    int64(d.CheckpointSize),

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
@@ -125,6 +126,10 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Resolve
 			return download.Credential(c), ok
 		}
 	}
+	if dopt.Hosts == nil {
+		dopt.Hosts = download.NewHosts(8, 5, 30*time.Second, nil)
+	}
+	dopt.Hosts.OnChange(func(c download.HostBreaker) { publishHostBreaker(pub, c) })
 	ix.log = opts.Logger.With("component", "models")
 	s := &Service{opts: opts, root: root, partDir: partDir, layout: layout, ix: ix, dl: download.New(dopt),
 		runner: runner, pub: pub, reg: reg, log: opts.Logger.With("component", "models"),
