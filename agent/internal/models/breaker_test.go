@@ -46,8 +46,7 @@ func TestHostBreakerPublishes(t *testing.T) {
 	defer db.Close()
 	ev := breakerEvents(make(chan map[string]any, 16))
 	runner := recovery.New(db, ev, recovery.Options{})
-	reg := sources.NewRegistry()
-	reg.Register(sources.Direct{})
+	reg := sources.Of(sources.Direct{})
 	svc, err := models.New(models.Options{ModelsDir: filepath.Join(dir, "models"), Download: download.Options{
 		MaxConnections: 1, Hosts: download.NewHosts(2, 1, time.Hour, nil),
 		FreeSpace: func(string) (uint64, uint64, error) { return 1 << 40, 1 << 41, nil },
