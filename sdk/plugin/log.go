@@ -31,4 +31,3 @@ func hclogAttr(groups []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
-

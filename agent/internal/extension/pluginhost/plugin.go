@@ -147,7 +147,8 @@ func (p *Plugin) launch(ctx context.Context) (*proc, sdk.Manifest, error) {
 	}
 	proto, err := pr.client.Client()
 	if err != nil {
-		return fail(p.startError(err, pr))
+		pr.client.Kill() // waits for the stderr reader, so the tail is complete
+		return nil, sdk.Manifest{}, p.startError(err, pr)
 	}
 	raw, err := proto.Dispense(sdkplugin.PluginName)
 	if err != nil {
