@@ -1,7 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"encoding/hex"
+	"io"
+	"os"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -37,15 +40,35 @@ type ExtensionLimits struct {
 // IsEnabled reports whether the extension should be loaded.
 func (e ExtensionConfig) IsEnabled() bool { return e.Enabled == nil || *e.Enabled }
 
-// TransportName is the transport in force ("wasm" or "plugin").
+// TransportName is the transport in force ("wasm" or "plugin"): the configured one, else
+// wasm for a file that starts with the WebAssembly magic (or, when it cannot be read yet, is
+// named *.wasm) and plugin for anything else (an executable).
 func (e ExtensionConfig) TransportName() string {
 	if e.Transport != "" {
 		return e.Transport
+	}
+	if isWASM, ok := hasWASMMagic(e.Path); ok {
+		if isWASM {
+			return "wasm"
+		}
+		return "plugin"
 	}
 	if strings.EqualFold(filepath.Ext(e.Path), ".wasm") {
 		return "wasm"
 	}
 	return "plugin"
+}
+
+// hasWASMMagic reports whether path starts with "\x00asm"; ok is false when it cannot be read.
+func hasWASMMagic(path string) (isWASM, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, false
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	return bytes.Equal(head[:n], []byte("\x00asm")), true
 }
 
 // ID is the extension's registry id.
