@@ -3,9 +3,9 @@ package config
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
-	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
