@@ -19,7 +19,9 @@ func TestClassifies(t *testing.T) {
 	}{
 		{"unknown", "pip install: ERROR: No matching distribution found for torch==9.9", "not_found", false},
 		{"unknown", "git clone: fatal: unable to access 'https://github.com/x/y/': Could not resolve host: github.com", "network", true},
-		{"unknown", "download https://huggingface.co/org/gated/resolve/main/a.safetensors: 403 Forbidden", "auth", false},
+		{"auth", "download https://huggingface.co/org/gated/resolve/main/a.safetensors: 403 Forbidden", "auth", false},
+		{"unknown", "git clone: fatal: '/srv/x' does not appear to be a git repository", "not_found", false},
+		{"unknown", "ERROR: Failed building wheel for insightface", "not_found", false},
 		{"unknown", "HTTP 407 Proxy Authentication Required", "auth", false},
 		{"unknown", "something odd", "", false},
 		{"network", "Could not resolve host: x", "", false},
@@ -42,4 +44,30 @@ func TestClassifies(t *testing.T) {
 	if err := (&Strategy{}).Configure(json.RawMessage(`{"rules":[{"match":"x","class":"bogus"}]}`)); err == nil {
 		t.Error("bad class accepted")
 	}
+}
+
+// BenchmarkDecideNative is the same strategy called in-process (the baseline of the WASM
+// transport's BenchmarkCall/recovery_strategy): direct, and with the JSON round trip a
+// transport adds.
+func BenchmarkDecideNative(b *testing.B) {
+	s := &Strategy{}
+	if err := s.Configure(nil); err != nil {
+		b.Fatal(err)
+	}
+	in := sdk.StrategyInput{Class: "unknown", Message: "ERROR: No matching distribution found for torch==9.9", Attempt: 1}
+	b.Run("direct", func(b *testing.B) {
+		for b.Loop() {
+			s.Decide(context.Background(), in)
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		for b.Loop() {
+			raw, _ := json.Marshal(in)
+			var req sdk.StrategyInput
+			json.Unmarshal(raw, &req)
+			d, _ := s.Decide(context.Background(), req)
+			out, _ := json.Marshal(d)
+			json.Unmarshal(out, &d)
+		}
+	})
 }

@@ -171,6 +171,13 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
+// Close stops what Start started and closes the store, for embedders (and tests) that serve
+// Handler themselves instead of calling Serve.
+func (a *App) Close(ctx context.Context) { a.shutdown(ctx) }
+
+// Extensions is the extension registry.
+func (a *App) Extensions() *extension.Registry { return a.ext }
+
 // shutdown stops background loops and runs stop hooks in reverse order.
 func (a *App) shutdown(ctx context.Context) {
 	if a.bgCancel != nil {

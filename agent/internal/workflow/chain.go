@@ -128,3 +128,14 @@ func merge(id string, in *Input, res sdk.ParseResult, out *Findings) {
 		out.Warn(id + ": " + w)
 	}
 }
+
+// ParseRequestFor is the request extension parsers receive for the workflow raw (launcher ext
+// test uses it so an author sees exactly what the agent would send).
+func ParseRequestFor(raw []byte, lim Limits) (sdk.ParseRequest, error) {
+	doc, g, err := Parse(raw, lim)
+	if err != nil {
+		return sdk.ParseRequest{}, err
+	}
+	in := &Input{Doc: doc, Graph: g}
+	return in.request(), nil
+}

@@ -88,7 +88,7 @@ func mustOpen(t testing.TB, name string, lim extension.Limits, config string) (*
 }
 
 func decide(m *Module, msg string) (sdk.StrategyDecision, error) {
-	return m.Decide(context.Background(), sdk.StrategyInput{Class: "unknown", Message: msg})
+	return m.Decide(context.Background(), sdk.StrategyInput{Class: "unknown", Message: "failed: hostile-" + msg})
 }
 
 func TestHostileGuests(t *testing.T) {
@@ -100,7 +100,7 @@ func TestHostileGuests(t *testing.T) {
 	works := func(t *testing.T, m *Module) {
 		t.Helper()
 		d, err := decide(m, "hi")
-		if err != nil || d.Class != "echo:hi" {
+		if err != nil || d.Class != "echo:failed: hostile-hi" {
 			t.Fatalf("next call: %+v, %v", d, err)
 		}
 	}
@@ -150,7 +150,7 @@ func TestHostileGuests(t *testing.T) {
 			}
 		}
 	})
-	if _, err := m.ResolveModel(context.Background(), sdk.ResolveRequest{Reference: "x"}); !errors.Is(err, ErrNotDeclared) {
+	if _, err := m.ParseWorkflow(context.Background(), sdk.ParseRequest{}); !errors.Is(err, ErrNotDeclared) {
 		t.Errorf("undeclared capability: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -106,7 +108,8 @@ func newModule(ctx context.Context, h *Host, spec extension.Spec, bin []byte) (*
 	if err := instantiateHostModule(ctx, rt); err != nil {
 		return fail(err)
 	}
-	compiled, err := rt.CompileModule(ctx, bin)
+	// Compile on every core: a Go-built module is megabytes of wasm (one to two seconds cold).
+	compiled, err := rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.NumCPU()), bin)
 	if err != nil {
 		return fail(fmt.Errorf("compile: %w (memory_mb = %d; a standard Go module needs at least 4)", err, lim.MemoryMB))
 	}

@@ -1,5 +1,6 @@
-// Command hostile is a misbehaving WASM extension for the host's tests: what it does depends
-// on the strategy input's message.
+// Command hostile is a misbehaving WASM recovery strategy for tests: what it does depends on
+// the keyword ("hostile-loop", "hostile-oom", ...) in the failure's message; any other failure
+// is "not mine".
 package main
 
 import (
@@ -17,8 +18,32 @@ type hostile struct{}
 
 var keep [][]byte
 
+// keyword is what follows "hostile-" in s, up to a separator.
+func keyword(s string) string {
+	i := strings.Index(s, "hostile-")
+	if i < 0 {
+		return ""
+	}
+	kw := s[i+len("hostile-"):]
+	if j := strings.IndexAny(kw, "/ .\"'"); j >= 0 {
+		kw = kw[:j]
+	}
+	return kw
+}
+
+// ResolveModel misbehaves like Decide for references and model names with a keyword.
+func (h hostile) ResolveModel(ctx context.Context, req sdk.ResolveRequest) (sdk.ResolveResponse, error) {
+	if keyword(req.Reference+" "+req.Query.Name) == "" {
+		return sdk.ResolveResponse{}, nil
+	}
+	_, err := h.Decide(ctx, sdk.StrategyInput{Message: req.Reference + " " + req.Query.Name})
+	return sdk.ResolveResponse{}, err
+}
+
 func (hostile) Decide(_ context.Context, in sdk.StrategyInput) (sdk.StrategyDecision, error) {
-	switch in.Message {
+	switch keyword(in.Message) {
+	case "":
+		return sdk.StrategyDecision{NotMine: true}, nil
 	case "loop":
 		n := 0
 		for {
@@ -49,6 +74,7 @@ func (hostile) Decide(_ context.Context, in sdk.StrategyInput) (sdk.StrategyDeci
 func init() {
 	wasm.SetInfo("hostile", "0.0.1")
 	wasm.RegisterStrategy(hostile{})
+	wasm.RegisterSource(hostile{})
 }
 
 func main() {}
