@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -454,4 +455,30 @@ func (t *tail) Last() string {
 		line = line[:300] + "…"
 	}
 	return line
+}
+
+// Call runs capability c with raw JSON in and out, as the WASM transport's Module.Call does
+// (launcher ext test, benchmarks).
+func (p *Plugin) Call(ctx context.Context, c sdk.Capability, input []byte) ([]byte, error) {
+	switch c {
+	case sdk.CapWorkflowParser:
+		return callJSON(ctx, input, p.ParseWorkflow)
+	case sdk.CapModelSource:
+		return callJSON(ctx, input, p.ResolveModel)
+	case sdk.CapRecoveryStrategy:
+		return callJSON(ctx, input, p.Decide)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotDeclared, c)
+}
+
+func callJSON[In, Out any](ctx context.Context, input []byte, fn func(context.Context, In) (Out, error)) ([]byte, error) {
+	var in In
+	if err := json.Unmarshal(input, &in); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	out, err := fn(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
 }
