@@ -75,7 +75,7 @@ func TestExtTest(t *testing.T) {
 		{"a plugin of another application", []string{plugins["wrongcookie"]}, false,
 			[]string{"FAIL  load", "magic cookie", "fix: build the plugin with"}},
 		{"a plugin's config is decoded strictly", []string{plugins["testplugin"], "--config", "typo = 1"}, false,
-			[]string{"FAIL  load", `unknown field \"typo\"`}},
+			[]string{"FAIL  load", `unknown field "typo"`, "fix: fix the config table"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
