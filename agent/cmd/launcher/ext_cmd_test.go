@@ -13,7 +13,6 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/comfylauncher/launcher/agent/internal/extension"
-	"github.com/comfylauncher/launcher/agent/internal/extension/plugintest"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmtest"
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -47,10 +46,7 @@ func TestExtTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(extDir) })
-	plugins, err := plugintest.Build(t.TempDir(), "agent/internal/extension/pluginhost/testdata/testplugin", "agent/internal/extension/pluginhost/testdata/wrongcookie")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugins := testPlugins(t)
 	notWasm := filepath.Join(t.TempDir(), "x.wasm")
 	os.WriteFile(notWasm, []byte("hello"), 0o644)
 	cases := []struct {
