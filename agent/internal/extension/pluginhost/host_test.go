@@ -45,11 +45,16 @@ func TestMain(m *testing.M) {
 // test's alone, and returns the copy's path and sha256.
 func copyBin(t *testing.T, name string) (string, string) {
 	t.Helper()
-	b, err := os.ReadFile(bins[name])
+	return copyBinTB(t, bins[name])
+}
+
+func copyBinTB(t testing.TB, src string) (string, string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), name)
+	p := filepath.Join(t.TempDir(), filepath.Base(src))
 	if err := os.WriteFile(p, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
