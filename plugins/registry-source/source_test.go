@@ -59,11 +59,11 @@ func TestResolveByNameHashReferenceAndURL(t *testing.T) {
 	}
 	want := r.URL + "/v1/files/house-v3.safetensors"
 	for name, req := range map[string]sdk.ResolveRequest{
-		"name and folder": {Query: sdk.ModelQuery{Name: "house-v3.safetensors", Folder: "checkpoints"}},
+		"name and folder":                     {Query: sdk.ModelQuery{Name: "house-v3.safetensors", Folder: "checkpoints"}},
 		"name in a subfolder, folder unknown": {Query: sdk.ModelQuery{Name: `sdxl\house-v3.safetensors`}},
-		"hash":      {Query: sdk.ModelQuery{Name: "renamed.safetensors", SHA256: houseSHA}},
-		"reference": {Reference: "registry:checkpoints/house-v3.safetensors"},
-		"own URL":   {Reference: want},
+		"hash":                                {Query: sdk.ModelQuery{Name: "renamed.safetensors", SHA256: houseSHA}},
+		"reference":                           {Reference: "registry:checkpoints/house-v3.safetensors"},
+		"own URL":                             {Reference: want},
 	} {
 		out, err := s.ResolveModel(context.Background(), req)
 		if err != nil || len(out.Candidates) != 1 {

@@ -23,7 +23,6 @@ var (
 	mirrorErr  error
 )
 
-
 // BenchmarkStartToFirstCall is a plugin's whole start: sha256 check, exec, handshake with
 // mutual TLS, info, configure, then one resolve; and its stop.
 func BenchmarkStartToFirstCall(b *testing.B) {
