@@ -1,12 +1,9 @@
 package app
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -124,34 +121,18 @@ func TestRegistrySourcePluginEndToEnd(t *testing.T) {
 	t.Setenv("FAKE_COMFYUI_DELAY", "0.1")
 
 	root := repoRoot(t)
-	tmp := t.TempDir()
-	fixtures := filepath.Join(tmp, "fixtures")
+	fixtures := filepath.Join(t.TempDir(), "fixtures")
 	if out, err := exec.Command(filepath.Join(root, "scripts", "make-fixtures.sh"), fixtures).CombinedOutput(); err != nil {
 		t.Fatalf("make fixtures: %v\n%s", err, out)
 	}
-	cfg := config.Default()
-	cfg.Paths.DataDir = filepath.Join(tmp, "data")
-	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
-	cfg.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
-	cfg.GPU.Provider = "none"
-	cfg.Manager.SeedDir = ""
-	cfg.Extensions = []config.ExtensionConfig{{Name: "house", Path: bin, SHA256: sum,
-		Config: map[string]any{"url": reg.URL + "/v1/index.json", "token_env": "HOUSE_REGISTRY_TOKEN"}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, slog.New(slog.DiscardHandler), "test", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.Handler())
-	defer func() {
-		srv.Close()
-		a.shutdown(context.Background())
-	}()
+	var modelsDir string
+	_, srv := newTestApp(t, func(c *config.Config) {
+		modelsDir = c.Paths.ModelsDir
+		c.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
+		c.Manager.SeedDir = ""
+		c.Extensions = []config.ExtensionConfig{{Name: "house", Path: bin, SHA256: sum,
+			Config: map[string]any{"url": reg.URL + "/v1/index.json", "token_env": "HOUSE_REGISTRY_TOKEN"}}}
+	})
 
 	code, ext := call(t, "GET", srv.URL+"/api/extensions/plugin.house", "")
 	if code != 200 || ext["state"] != "loaded" || ext["transport"] != "plugin" || ext["version"] != "1.0.0" {
@@ -165,9 +146,21 @@ func TestRegistrySourcePluginEndToEnd(t *testing.T) {
 	}
 	waitProjectState(t, srv.URL, "house", "ready")
 
-	got, err := os.ReadFile(filepath.Join(cfg.Paths.ModelsDir, "checkpoints", "house-v3.safetensors"))
+	got, err := os.ReadFile(filepath.Join(modelsDir, "checkpoints", "house-v3.safetensors"))
 	if err != nil || string(got) != string(model) {
 		t.Fatalf("the house model is not in the store (%v)", err)
+	}
+	// The download was resolved by the plugin and verified against the registry's hash.
+	h := sha256.Sum256(model)
+	_, dls := call(t, "GET", srv.URL+"/api/downloads", "")
+	raw, _ := json.Marshal(dls["downloads"])
+	var views []struct {
+		State, SHA256, URL string
+	}
+	json.Unmarshal(raw, &views)
+	if len(views) != 1 || views[0].State != "success" || views[0].SHA256 != hex.EncodeToString(h[:]) ||
+		views[0].URL != reg.URL+"/v1/files/house-v3.safetensors" {
+		t.Fatalf("downloads: %s", raw)
 	}
 	if reg.downloads.Load() < 1 || reg.refused.Load() != 0 {
 		t.Fatalf("registry saw %d downloads, %d refused requests", reg.downloads.Load(), reg.refused.Load())
