@@ -7,7 +7,7 @@ out="${1:-dist/wasm}"
 mkdir -p "$out"
 for dir in wasm/*/; do
   name="$(basename "$dir")"
-  [ -f "$dir/register_wasip1.go" ] || continue
-  GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -trimpath -o "$out/$name.wasm" "./$dir"
+  [ -d "$dir/module" ] || continue
+  GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 go build -buildmode=c-shared -trimpath -o "$out/$name.wasm" "./${dir}module"
   printf '%s  %s\n' "$(sha256sum "$out/$name.wasm" | cut -d' ' -f1)" "$out/$name.wasm"
 done

@@ -85,43 +85,36 @@ func cmfyInit(n uint32) uint32 {
 
 //go:wasmexport cmfy_workflow_parse
 func cmfyParse(n uint32) uint32 {
-	return handle(n, func(in []byte) (any, error) {
-		if parser == nil {
-			return nil, notRegistered(sdk.CapWorkflowParser)
-		}
-		var req sdk.ParseRequest
-		if err := json.Unmarshal(in, &req); err != nil {
-			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
-		}
+	return serve(n, sdk.CapWorkflowParser, parser != nil, func(req sdk.ParseRequest) (any, error) {
 		return parser.ParseWorkflow(ctx, req)
 	})
 }
 
 //go:wasmexport cmfy_model_resolve
 func cmfyResolve(n uint32) uint32 {
-	return handle(n, func(in []byte) (any, error) {
-		if source == nil {
-			return nil, notRegistered(sdk.CapModelSource)
-		}
-		var req sdk.ResolveRequest
-		if err := json.Unmarshal(in, &req); err != nil {
-			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
-		}
+	return serve(n, sdk.CapModelSource, source != nil, func(req sdk.ResolveRequest) (any, error) {
 		return source.ResolveModel(ctx, req)
 	})
 }
 
 //go:wasmexport cmfy_recovery_classify
 func cmfyClassify(n uint32) uint32 {
+	return serve(n, sdk.CapRecoveryStrategy, strategy != nil, func(req sdk.StrategyInput) (any, error) {
+		return strategy.Decide(ctx, req)
+	})
+}
+
+// serve decodes a capability's request and runs fn, when the capability is registered.
+func serve[Req any](n uint32, c sdk.Capability, registered bool, fn func(Req) (any, error)) uint32 {
 	return handle(n, func(in []byte) (any, error) {
-		if strategy == nil {
-			return nil, notRegistered(sdk.CapRecoveryStrategy)
+		if !registered {
+			return nil, notRegistered(c)
 		}
-		var req sdk.StrategyInput
+		var req Req
 		if err := json.Unmarshal(in, &req); err != nil {
 			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
 		}
-		return strategy.Decide(ctx, req)
+		return fn(req)
 	})
 }
 

@@ -1,9 +1,9 @@
-// Command classify is a WASM recovery strategy for failures the agent's built-in classifier
-// calls "unknown": pip build and resolution errors, git failures (private or wrong repository,
-// TLS interception, dropped connections), DNS failures, ComfyUI start failures, and a gated
-// HuggingFace repository's 401/403 (which the agent calls "auth" without saying why). For
-// each it gives the right class, whether to retry, and a suggestion the user sees on the
-// operation. Anything else is "not mine", so the next strategy decides.
+// Package classify is a recovery strategy, shipped as a WASM module (./module), for failures the
+// agent's built-in classifier calls "unknown": pip build and resolution errors, git failures
+// (private or wrong repository, TLS interception, dropped connections), DNS failures, ComfyUI
+// start failures, and a gated HuggingFace repository's 401/403 (which the agent calls "auth"
+// without saying why). For each it gives the right class, whether to retry, and a suggestion the
+// user sees on the operation. Anything else is "not mine", so the next strategy decides.
 //
 // Config ([[extensions]].config), optional: extra rules tried before the built-in ones.
 //
@@ -14,7 +14,7 @@
 //	suggestion = "Set the proxy credentials in HTTPS_PROXY"
 //	classes = ["unknown", "auth"]              # the agent's classes it refines (default: unknown)
 //	functions = ["install_project"]            # operation types it applies to (default: all)
-package main
+package classify
 
 import (
 	"context"
@@ -156,5 +156,3 @@ func matches(msg string, needles []string) bool {
 	}
 	return len(needles) > 0
 }
-
-func main() {}

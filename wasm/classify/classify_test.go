@@ -1,4 +1,4 @@
-package main
+package classify
 
 import (
 	"context"
@@ -44,30 +44,4 @@ func TestClassifies(t *testing.T) {
 	if err := (&Strategy{}).Configure(json.RawMessage(`{"rules":[{"match":"x","class":"bogus"}]}`)); err == nil {
 		t.Error("bad class accepted")
 	}
-}
-
-// BenchmarkDecideNative is the same strategy called in-process (the baseline of the WASM
-// transport's BenchmarkCall/recovery_strategy): direct, and with the JSON round trip a
-// transport adds.
-func BenchmarkDecideNative(b *testing.B) {
-	s := &Strategy{}
-	if err := s.Configure(nil); err != nil {
-		b.Fatal(err)
-	}
-	in := sdk.StrategyInput{Class: "unknown", Message: "ERROR: No matching distribution found for torch==9.9", Attempt: 1}
-	b.Run("direct", func(b *testing.B) {
-		for b.Loop() {
-			s.Decide(context.Background(), in)
-		}
-	})
-	b.Run("json", func(b *testing.B) {
-		for b.Loop() {
-			raw, _ := json.Marshal(in)
-			var req sdk.StrategyInput
-			json.Unmarshal(raw, &req)
-			d, _ := s.Decide(context.Background(), req)
-			out, _ := json.Marshal(d)
-			json.Unmarshal(out, &d)
-		}
-	})
 }

@@ -1,7 +1,8 @@
-// Command housenodes is a WASM workflow parser for a company's own custom loader nodes: its
-// config holds a loader table (node type, the input or widget that names the file, the model
-// folder), so workflows using those nodes yield their required models in preview, validate and
-// import like core loaders do. A loader may also name the custom-node pack the type comes from.
+// Package housenodes is a workflow parser, shipped as a WASM module (./module), for a company's
+// own custom loader nodes: its config holds a loader table (node type, the input or widget that
+// names the file, the model folder), so workflows using those nodes yield their required models
+// in preview, validate and import like core loaders do. A loader may also name the custom-node
+// pack the type comes from.
 //
 // Config ([[extensions]].config):
 //
@@ -11,7 +12,7 @@
 //	widget = 0               # index in a UI node's widgets_values (optional)
 //	folder = "checkpoints"
 //	pack = "https://git.acme.internal/comfy/acme-nodes"   # optional
-package main
+package housenodes
 
 import (
 	"context"
@@ -101,5 +102,3 @@ func describe(l Loader) string {
 	}
 	return fmt.Sprintf("widget %d", *l.Widget)
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-package main
+package housenodes
 
 import (
 	"context"
@@ -33,26 +33,5 @@ func TestLoaderTable(t *testing.T) {
 		if err := (&Parser{}).Configure(json.RawMessage(bad)); err == nil {
 			t.Errorf("config %s accepted", bad)
 		}
-	}
-}
-
-// BenchmarkParseNative is the same parser called in-process (baseline of the WASM
-// transport's BenchmarkCall/workflow_parser), with the JSON round trip a transport adds.
-func BenchmarkParseNative(b *testing.B) {
-	p := &Parser{}
-	if err := p.Configure(json.RawMessage(`{"loaders":[{"node_type":"AcmeLoader","input":"ckpt","folder":"checkpoints"}]}`)); err != nil {
-		b.Fatal(err)
-	}
-	in := sdk.ParseRequest{Format: "api", Nodes: []sdk.WorkflowNode{
-		{ID: "1", Type: "AcmeLoader", Inputs: map[string]any{"ckpt": "acme-v3.safetensors"}},
-		{ID: "2", Type: "KSampler", Inputs: map[string]any{"seed": 1.0, "steps": 20.0}},
-	}}
-	for b.Loop() {
-		raw, _ := json.Marshal(in)
-		var req sdk.ParseRequest
-		json.Unmarshal(raw, &req)
-		res, _ := p.ParseWorkflow(context.Background(), req)
-		out, _ := json.Marshal(res)
-		json.Unmarshal(out, &res)
 	}
 }

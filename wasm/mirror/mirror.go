@@ -1,7 +1,8 @@
-// Command mirror is a WASM model source that sends model downloads to an operator's mirror or
-// artifact proxy, for air-gapped and regional nodes: HuggingFace references and URLs, CivitAI
-// model versions and any URL that matches a configured prefix are rewritten to the mirror.
-// The agent still downloads and verifies the file; this module only maps names to URLs.
+// Package mirror is a model source, shipped as a WASM module (./module), that sends model
+// downloads to an operator's mirror or artifact proxy, for air-gapped and regional nodes:
+// HuggingFace references and URLs, CivitAI model versions and any URL that matches a configured
+// prefix are rewritten to the mirror. The agent still downloads and verifies the file; this
+// module only maps names to URLs.
 //
 // Config ([[extensions]].config):
 //
@@ -12,7 +13,7 @@
 //	[[extensions.config.patterns]]
 //	prefix = "https://example.com/files/"
 //	replace = "https://mirror.internal/example/"
-package main
+package mirror
 
 import (
 	"context"
@@ -179,5 +180,3 @@ func escapePath(p string) string {
 	}
 	return strings.Join(parts, "/")
 }
-
-func main() {}

@@ -1,4 +1,4 @@
-package main
+package mirror
 
 import (
 	"context"
@@ -46,23 +46,5 @@ func TestMirrorMapsReferences(t *testing.T) {
 		if err := (&Source{}).Configure(json.RawMessage(bad)); err == nil {
 			t.Errorf("config %s accepted", bad)
 		}
-	}
-}
-
-// BenchmarkResolveNative is the same source called in-process (baseline of the WASM
-// transport's BenchmarkCall/model_source), with the JSON round trip a transport adds.
-func BenchmarkResolveNative(b *testing.B) {
-	s := &Source{}
-	if err := s.Configure(json.RawMessage(`{"mirror":"https://mirror.example/m"}`)); err != nil {
-		b.Fatal(err)
-	}
-	in := sdk.ResolveRequest{Reference: "hf:org/repo/sub/model.safetensors@main"}
-	for b.Loop() {
-		raw, _ := json.Marshal(in)
-		var req sdk.ResolveRequest
-		json.Unmarshal(raw, &req)
-		resp, _ := s.ResolveModel(context.Background(), req)
-		out, _ := json.Marshal(resp)
-		json.Unmarshal(out, &resp)
 	}
 }

@@ -28,7 +28,7 @@ var (
 			return nil, err
 		}
 		extDir = dir
-		return wasmtest.Build(dir, "wasm/classify", "wasm/mirror")
+		return wasmtest.Build(dir, "wasm/classify/module", "wasm/mirror/module")
 	})
 )
 

@@ -26,7 +26,14 @@ type Entry struct {
 	lastErr   string
 	lastErrAt *time.Time
 	closed    bool
+	// eventAt is when the last change was published (see errorEventInterval).
+	eventAt time.Time
 }
+
+// errorEventInterval bounds the change events failing calls cause: at most one per extension
+// per interval, so a module that fails on every request cannot flood the event clients.
+// State changes are always published.
+const errorEventInterval = 10 * time.Second
 
 func newEntry(r *Registry, info Info) *Entry {
 	info.Capabilities = slices.Clone(info.Capabilities)
@@ -84,6 +91,9 @@ func (e *Entry) setState(s State, err error) {
 		e.recordLocked(err)
 		changed = true
 	}
+	if changed {
+		e.eventAt = e.reg.now()
+	}
 	e.mu.Unlock()
 	if changed {
 		e.reg.changed(e)
@@ -101,10 +111,19 @@ func (e *Entry) recordLocked(err error) {
 func (e *Entry) Observe(d time.Duration, err error) {
 	timeout := err != nil && (errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded))
 	e.stats.observe(d, err != nil, timeout)
-	if err != nil {
-		e.mu.Lock()
-		e.recordLocked(err)
-		e.mu.Unlock()
+	if err == nil {
+		return
+	}
+	e.mu.Lock()
+	e.recordLocked(err)
+	now := e.reg.now()
+	publish := e.eventAt.IsZero() || now.Sub(e.eventAt) >= errorEventInterval
+	if publish {
+		e.eventAt = now
+	}
+	e.mu.Unlock()
+	if publish {
+		e.reg.changed(e)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -162,7 +163,8 @@ func TestLoadChecksHashAndCapabilities(t *testing.T) {
 
 func TestCallRecordsStatsAndContainsPanics(t *testing.T) {
 	t.Parallel()
-	r := New(Options{})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := New(Options{Now: func() time.Time { return now }})
 	builtin(t, r, "a", sdk.CapRecoveryStrategy)
 	e, _ := r.Get("builtin.a")
 	var changes []Status
@@ -177,11 +179,20 @@ func TestCallRecordsStatsAndContainsPanics(t *testing.T) {
 	if _, err := Call(ctx, e, func(context.Context) (int, error) { return 0, ErrTimeout }); err == nil {
 		t.Fatal("want error")
 	}
+	if len(changes) != 1 || changes[0].LastError == "" {
+		t.Fatalf("two failing calls within %s published %d changes, want 1", errorEventInterval, len(changes))
+	}
+	now = now.Add(errorEventInterval)
+	Call(ctx, e, func(context.Context) (int, error) { return 0, errors.New("again") })
+	if len(changes) != 2 || !strings.Contains(changes[1].LastError, "again") {
+		t.Fatalf("after the interval a failing call must publish again: %d changes", len(changes))
+	}
+	changes = nil
 	st := e.Status()
-	if st.Stats.Calls != 3 || st.Stats.Errors != 2 || st.Stats.Timeouts != 1 {
+	if st.Stats.Calls != 4 || st.Stats.Errors != 3 || st.Stats.Timeouts != 1 {
 		t.Errorf("stats = %+v", st.Stats)
 	}
-	if !strings.Contains(st.LastError, "timed out") || st.LastErrorAt == nil {
+	if !strings.Contains(st.LastError, "again") || st.LastErrorAt == nil || !st.LastErrorAt.Equal(now) {
 		t.Errorf("last error = %q at %v", st.LastError, st.LastErrorAt)
 	}
 	e.setState(StateFailed, errors.New("crashed"))

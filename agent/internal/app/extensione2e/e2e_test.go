@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmtest"
@@ -30,8 +32,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	const td = "agent/internal/extension/wasmhost/testdata/"
-	modules, err = wasmtest.Build(dir, "wasm/mirror", "wasm/housenodes", "wasm/classify", td+"hostile", td+"badabi", td+"noexport")
+	modules, err = wasmtest.Build(dir, wasmtest.All...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
@@ -306,6 +307,7 @@ func TestExtensionsThroughTheAPI(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	cfg := agentConfig(t, dataDir, up.URL+"/mirror")
 	ag := startAgent(t, cfg)
+	events := ag.events(t)
 
 	t.Run("registry", func(t *testing.T) {
 		ag.t = t
@@ -477,8 +479,16 @@ func TestExtensionsThroughTheAPI(t *testing.T) {
 			if st.State != "loaded" || st.Stats.Errors <= before.Errors || !strings.Contains(st.LastError, c.err) {
 				t.Errorf("%s: hostile %+v, want an error saying %q", c.kw, st, c.err)
 			}
-			if c.kw == "loop" && st.Stats.Timeouts <= before.Timeouts {
-				t.Errorf("loop: timeouts %d", st.Stats.Timeouts)
+			if c.kw == "loop" {
+				if st.Stats.Timeouts <= before.Timeouts {
+					t.Errorf("loop: timeouts %d", st.Stats.Timeouts)
+				}
+				// Failures are published to event clients (the first one may be the source's
+				// panic during validate: events are throttled per extension).
+				ev := events.wait(t, "wasm.hostile")
+				if ev.State != "loaded" || ev.LastError == "" {
+					t.Errorf("extension_update = %+v", ev)
+				}
 			}
 			ag.healthy()
 		}
@@ -505,6 +515,53 @@ func TestExtensionsThroughTheAPI(t *testing.T) {
 			t.Errorf("the restart compiled again:\n%v\n%v", first, second)
 		}
 	})
+}
+
+// eventStream is a /ws client collecting extension_update events.
+type eventStream struct{ ch chan extStatus }
+
+func (ag *agent) events(t *testing.T) *eventStream {
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ag.srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial /ws: %v", err)
+	}
+	resp.Body.Close()
+	t.Cleanup(func() { conn.Close() })
+	es := &eventStream{ch: make(chan extStatus, 64)}
+	go func() {
+		for {
+			var ev struct {
+				Event string    `json:"event"`
+				Data  extStatus `json:"data"`
+			}
+			if err := conn.ReadJSON(&ev); err != nil {
+				close(es.ch)
+				return
+			}
+			if ev.Event == "extension_update" {
+				es.ch <- ev.Data
+			}
+		}
+	}()
+	return es
+}
+
+func (es *eventStream) wait(t *testing.T, id string) extStatus {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for {
+		select {
+		case ev, ok := <-es.ch:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if ev.ID == id {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no extension_update for %s", id)
+		}
+	}
 }
 
 func files(t *testing.T, dir string) map[string]string {

@@ -80,8 +80,12 @@ func outputWrite(ctx context.Context, mod api.Module, stack []uint64) {
 	st.output = append(st.output[:0], b...) // Read is a view: copy before the guest runs on
 }
 
-// maxLogLine caps one guest log line.
-const maxLogLine = 4096
+// maxLogLine caps one guest log line; maxLogLines caps the lines one call may log (a guest
+// printing in a loop must not flood the agent's log before its deadline kills it).
+const (
+	maxLogLine  = 4096
+	maxLogLines = 100
+)
 
 func guestLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level, ptr, n := int32(api.DecodeU32(stack[0])), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
@@ -107,6 +111,7 @@ type lineWriter struct {
 	buf      []byte
 	headline string
 	last     string
+	lines    int
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -147,14 +152,20 @@ func (w *lineWriter) emit(line string) {
 			}
 		}
 	}
-	w.log.Warn("guest output", "stream", w.stream, "line", line)
+	w.lines++
+	switch {
+	case w.lines <= maxLogLines:
+		w.log.Warn("guest output", "stream", w.stream, "line", line)
+	case w.lines == maxLogLines+1:
+		w.log.Warn("guest output truncated", "stream", w.stream, "after_lines", maxLogLines)
+	}
 }
 
 // reset forgets what earlier calls printed.
 func (w *lineWriter) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.headline, w.last = "", ""
+	w.headline, w.last, w.lines = "", "", 0
 }
 
 // tail is " (guest stderr: <the crash's headline or last line>)" or "".

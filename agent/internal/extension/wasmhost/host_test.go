@@ -30,8 +30,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	const td = "agent/internal/extension/wasmhost/testdata/"
-	modules, err = wasmtest.Build(dir, "wasm/mirror", "wasm/housenodes", "wasm/classify", td+"hostile", td+"badabi", td+"noexport")
+	modules, err = wasmtest.Build(dir, wasmtest.All...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)

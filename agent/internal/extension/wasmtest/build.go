@@ -16,11 +16,17 @@ import (
 // Module is the import path of this repository.
 const Module = "github.com/comfylauncher/launcher"
 
-// Shipped are the extensions in wasm/, by name.
-var Shipped = []string{"mirror", "housenodes", "classify"}
+// All are the shipped extensions (wasm/) and the hostile and broken test guests, by package.
+var All = []string{
+	"wasm/mirror/module", "wasm/housenodes/module", "wasm/classify/module",
+	"agent/internal/extension/wasmhost/testdata/hostile",
+	"agent/internal/extension/wasmhost/testdata/badabi",
+	"agent/internal/extension/wasmhost/testdata/noexport",
+}
 
-// Build compiles each package (import path relative to the repository, e.g. "wasm/mirror")
-// into dir/<last element>.wasm, in parallel, and returns the paths by last element.
+// Build compiles each package (path relative to the repository, e.g. "wasm/mirror/module")
+// into dir/<name>.wasm, in parallel, and returns the paths by name: the last path element, or
+// the one before a final "module".
 func Build(dir string, pkgs ...string) (map[string]string, error) {
 	root, err := RepoRoot()
 	if err != nil {
@@ -33,6 +39,9 @@ func Build(dir string, pkgs ...string) (map[string]string, error) {
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	for i, pkg := range pkgs {
 		name := filepath.Base(pkg)
+		if name == "module" {
+			name = filepath.Base(filepath.Dir(pkg))
+		}
 		dst := filepath.Join(dir, name+".wasm")
 		wg.Add(1)
 		go func() {
