@@ -10,12 +10,16 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/extension/pluginhost"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmhost"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmtest"
-	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/wasm/mirror"
 )
 
-// One resolve of a HuggingFace download URL, the question every download asks the sources.
-const benchRef = "https://huggingface.co/org/repo/resolve/main/sub/model.safetensors"
+// One resolve of a HuggingFace reference to the mirror, the question every download asks the
+// sources.
+const (
+	benchRef    = "hf:org/repo/sub/model.safetensors@main"
+	benchConfig = `{"mirror":"https://mirror.example/m"}`
+)
 
 var (
 	mirrorOnce sync.Once
@@ -41,30 +45,23 @@ func BenchmarkStartToFirstCall(b *testing.B) {
 }
 
 // BenchmarkResolve is the same resolve through each transport, each through the registry's
-// extension.Call (statistics, panic guard) as the agent's Resolver calls it: the built-in
-// direct source in-process, the shipped WASM mirror source (wasm/mirror) through wazero,
-// and a plugin process over gRPC with mutual TLS. The handlers do microseconds of string
-// work each; the differences are the transports.
+// extension.Call (statistics, panic guard) as the agent's Resolver calls it, and the same
+// code each time: the mirror model source (wasm/mirror) in-process, as a WASM module through
+// wazero, and as a plugin process over gRPC with mutual TLS (testdata/mirrorplugin). The
+// difference is the transport.
 func BenchmarkResolve(b *testing.B) {
 	ctx := context.Background()
 	reg := extension.New(extension.Options{})
 	b.Run("builtin", func(b *testing.B) {
-		hf := sources.Direct{}
-		e, err := reg.Register(ctx, extension.Info{ID: "builtin.direct", Transport: extension.TransportBuiltin, Capabilities: []sdk.Capability{sdk.CapModelSource}}, hf)
+		m := &mirror.Source{}
+		if err := m.Configure([]byte(benchConfig)); err != nil {
+			b.Fatal(err)
+		}
+		e, err := reg.Register(ctx, extension.Info{ID: "builtin.mirror", Transport: extension.TransportBuiltin, Capabilities: []sdk.Capability{sdk.CapModelSource}}, m)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for b.Loop() {
-			if _, err := extension.Call(ctx, e, func(ctx context.Context) (sources.Resolved, error) {
-				r, ok, err := hf.Resolve(ctx, benchRef)
-				if !ok {
-					b.Fatal("direct did not claim the URL")
-				}
-				return r, err
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		resolveLoop(b, e, m)
 	})
 	b.Run("wasm", func(b *testing.B) {
 		mirrorOnce.Do(func() {
@@ -73,7 +70,7 @@ func BenchmarkResolve(b *testing.B) {
 				mirrorErr = err
 				return
 			}
-			mods, err := wasmtest.Build(dir, "wasm/mirror")
+			mods, err := wasmtest.Build(dir, "wasm/mirror/module")
 			mirrorWASM, mirrorErr = mods["mirror"], err
 		})
 		if mirrorErr != nil {
@@ -84,36 +81,33 @@ func BenchmarkResolve(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer h.Close(ctx)
-		e, err := reg.Load(ctx, extension.TransportWASM, h, extension.Spec{ID: "wasm.mirror", Path: mirrorWASM, Config: []byte(`{"mirror":"https://mirror.example/m"}`)})
+		e, err := reg.Load(ctx, extension.TransportWASM, h, extension.Spec{ID: "wasm.mirror", Path: mirrorWASM, Config: []byte(benchConfig)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		m := e.Impl().(sdk.ModelSource)
-		for b.Loop() {
-			out, err := extension.Call(ctx, e, func(ctx context.Context) (sdk.ResolveResponse, error) {
-				return m.ResolveModel(ctx, sdk.ResolveRequest{Reference: benchRef})
-			})
-			if err != nil || len(out.Candidates) != 1 {
-				b.Fatal(out, err)
-			}
-		}
+		resolveLoop(b, e, e.Impl().(sdk.ModelSource))
 	})
 	b.Run("plugin", func(b *testing.B) {
 		h := pluginhost.New(pluginhost.Options{})
 		defer h.Close(ctx)
-		e, err := reg.Load(ctx, extension.TransportPlugin, h, extension.Spec{ID: "plugin.bench", Path: bins["testplugin"]})
+		e, err := reg.Load(ctx, extension.TransportPlugin, h, extension.Spec{ID: "plugin.mirror", Path: bins["mirrorplugin"], Config: []byte(benchConfig)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		p := e.Impl().(sdk.ModelSource)
-		for b.Loop() {
-			if _, err := extension.Call(ctx, e, func(ctx context.Context) (sdk.ResolveResponse, error) {
-				return p.ResolveModel(ctx, sdk.ResolveRequest{Reference: benchRef})
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		resolveLoop(b, e, e.Impl().(sdk.ModelSource))
 	})
+}
+
+func resolveLoop(b *testing.B, e *extension.Entry, s sdk.ModelSource) {
+	ctx := context.Background()
+	for b.Loop() {
+		out, err := extension.Call(ctx, e, func(ctx context.Context) (sdk.ResolveResponse, error) {
+			return s.ResolveModel(ctx, sdk.ResolveRequest{Reference: benchRef})
+		})
+		if err != nil || len(out.Candidates) != 1 {
+			b.Fatal(out, err)
+		}
+	}
 }
 
 func sha256Of(b *testing.B, path string) string {

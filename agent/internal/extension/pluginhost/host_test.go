@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bins, err = plugintest.Build(dir, testdata+"testplugin", testdata+"wrongcookie", testdata+"wrongversion")
+	bins, err = plugintest.Build(dir, testdata+"testplugin", testdata+"wrongcookie", testdata+"wrongversion", testdata+"mirrorplugin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
