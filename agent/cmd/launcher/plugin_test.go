@@ -22,7 +22,7 @@ var (
 	pluginsErr  error
 )
 
-// testPlugins builds the plugin host's test plugins once per test binary.
+// testPlugins builds the plugin host's test plugin once per test binary.
 func testPlugins(t *testing.T) map[string]string {
 	t.Helper()
 	pluginsOnce.Do(func() {
@@ -31,8 +31,12 @@ func testPlugins(t *testing.T) map[string]string {
 			pluginsErr = err
 			return
 		}
-		pluginBins, pluginsErr = plugintest.Build(dir, "agent/internal/extension/pluginhost/testdata/testplugin",
-			"agent/internal/extension/pluginhost/testdata/wrongcookie")
+		pluginBins, pluginsErr = plugintest.Build(dir, "agent/internal/extension/pluginhost/testdata/testplugin")
+		if pluginsErr == nil {
+			// Run under this name the test plugin is another application's plugin.
+			pluginBins["wrongcookie"] = filepath.Join(dir, "wrongcookie")
+			pluginsErr = os.Link(pluginBins["testplugin"], pluginBins["wrongcookie"])
+		}
 	})
 	if pluginsErr != nil {
 		t.Fatal(pluginsErr)

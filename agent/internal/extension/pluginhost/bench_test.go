@@ -30,7 +30,7 @@ var (
 // BenchmarkStartToFirstCall is a plugin's whole start: sha256 check, exec, handshake with
 // mutual TLS, info, configure, then one resolve; and its stop.
 func BenchmarkStartToFirstCall(b *testing.B) {
-	sum := sha256Of(b, bins["testplugin"])
+	_, sum := copyBin(b, "testplugin")
 	for b.Loop() {
 		h := pluginhost.New(pluginhost.Options{})
 		l, err := h.Open(context.Background(), extension.Spec{ID: "plugin.bench", Path: bins["testplugin"], SHA256: sum, Report: func(extension.State, error) {}})
@@ -90,7 +90,8 @@ func BenchmarkResolve(b *testing.B) {
 	b.Run("plugin", func(b *testing.B) {
 		h := pluginhost.New(pluginhost.Options{})
 		defer h.Close(ctx)
-		e, err := reg.Load(ctx, extension.TransportPlugin, h, extension.Spec{ID: "plugin.mirror", Path: bins["mirrorplugin"], Config: []byte(benchConfig)})
+		path, _ := copyBin(b, "mirrorplugin")
+		e, err := reg.Load(ctx, extension.TransportPlugin, h, extension.Spec{ID: "plugin.mirror", Path: path, Config: []byte(benchConfig)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -108,10 +109,4 @@ func resolveLoop(b *testing.B, e *extension.Entry, s sdk.ModelSource) {
 			b.Fatal(out, err)
 		}
 	}
-}
-
-func sha256Of(b *testing.B, path string) string {
-	b.Helper()
-	_, sum := copyBinTB(b, path)
-	return sum
 }

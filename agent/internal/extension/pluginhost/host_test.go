@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	bins, err = plugintest.Build(dir, testdata+"testplugin", testdata+"wrongcookie", testdata+"wrongversion", testdata+"mirrorplugin")
+	bins, err = plugintest.Build(dir, testdata+"testplugin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -41,20 +41,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// copyBin copies a built plugin into its own directory, so its "<path>.ran" marker is the
+// copyBin copies the test plugin into its own directory under name (which picks its persona:
+// testplugin, wrongcookie, wrongversion, mirrorplugin), so its "<path>.ran" marker is the
 // test's alone, and returns the copy's path and sha256.
-func copyBin(t *testing.T, name string) (string, string) {
+func copyBin(t testing.TB, name string) (string, string) {
 	t.Helper()
-	return copyBinTB(t, bins[name])
-}
-
-func copyBinTB(t testing.TB, src string) (string, string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
+	b, err := os.ReadFile(bins["testplugin"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), filepath.Base(src))
+	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, b, 0o755); err != nil {
 		t.Fatal(err)
 	}

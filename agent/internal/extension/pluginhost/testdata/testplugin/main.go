@@ -2,13 +2,15 @@
 // it starts (so a test can prove a binary never ran) and behaves according to the reference
 // it is asked to resolve: "panic", "hang" (ignores its deadline), "block" (logs "blocked" and
 // waits for its deadline), "env" (returns its environment as headers), "exit"; anything else
-// resolves to a candidate named after the query.
+// resolves to a candidate named after the query. Run under another name it is one of the
+// personas (personas.go).
 package main
 
 import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
@@ -101,6 +103,10 @@ func (ext) Decide(_ context.Context, in sdk.StrategyInput) (sdk.StrategyDecision
 }
 
 func main() {
+	if serve, ok := personas[filepath.Base(os.Args[0])]; ok {
+		serve()
+		return
+	}
 	if self, err := os.Executable(); err == nil {
 		f, _ := os.OpenFile(self+".ran", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		f.WriteString("ran\n")
