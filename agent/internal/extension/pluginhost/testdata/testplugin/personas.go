@@ -41,7 +41,9 @@ var personas = map[string]func(){
 	},
 }
 
-type v2 struct{ goplugin.NetRPCUnsupportedPlugin }
+type v2 struct {
+	goplugin.NetRPCUnsupportedPlugin
+}
 
 func (v2) GRPCServer(*goplugin.GRPCBroker, *grpc.Server) error { return nil }
 func (v2) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.ClientConn) (any, error) {
