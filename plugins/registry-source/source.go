@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/sdk/plugin"
 )
 
 const version = "1.0.0"
@@ -57,6 +60,7 @@ type entry struct {
 type source struct {
 	client *http.Client
 	now    func() time.Time
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	cfg     config
@@ -69,7 +73,7 @@ func newSource(client *http.Client) *source {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &source{client: client, now: time.Now}
+	return &source{client: client, now: time.Now, log: plugin.Logger()}
 }
 
 func (s *source) configure(ctx context.Context, req sdk.InitRequest) error {
@@ -90,9 +94,18 @@ func (s *source) configure(ctx context.Context, req sdk.InitRequest) error {
 	if _, err := s.token(); err != nil {
 		return err
 	}
-	// Fail now, at load, when the registry cannot be read with this configuration.
-	_, err = s.index(ctx, true)
-	return err
+	// Fail now, at load, when the registry refuses this configuration (a wrong token, not an
+	// index). A registry that is only unreachable is not a configuration error: the node may
+	// boot before the network, so the index is read on the first question instead.
+	if _, err := s.index(ctx, true); err != nil {
+		var xe *sdk.Error
+		if errors.As(err, &xe) && xe.Retryable {
+			s.log.Warn("registry index not reachable yet; reading it on the first question", "err", err)
+			return nil
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *source) token() (string, error) {

@@ -112,6 +112,22 @@ func TestIndexIsCachedAndRefetchedOnAMiss(t *testing.T) {
 	}
 }
 
+func TestUnreachableRegistryAtLoadIsNotAConfigError(t *testing.T) {
+	r := newRegistry(t, "tok")
+	t.Setenv("REG_TOKEN", "tok")
+	url := r.URL
+	r.Close() // the registry is down when the agent starts
+	s, err := configured(t, r, `{"url":"`+url+`/index.json","token_env":"REG_TOKEN"}`)
+	if err != nil {
+		t.Fatalf("configure with the registry down: %v", err)
+	}
+	_, err = s.ResolveModel(context.Background(), sdk.ResolveRequest{Query: sdk.ModelQuery{Name: "house-v3.safetensors"}})
+	var xe *sdk.Error
+	if !errors.As(err, &xe) || !xe.Retryable || xe.Code != "unavailable" {
+		t.Fatalf("resolve with the registry down: %v", err)
+	}
+}
+
 func TestConfigAndAuthErrorsSayWhatToFix(t *testing.T) {
 	r := newRegistry(t, "right")
 	t.Setenv("REG_WRONG", "wrong")

@@ -160,7 +160,7 @@ func (p *Plugin) launch(ctx context.Context) (*proc, sdk.Manifest, error) {
 	defer cancel()
 	m, err := pr.rpc.Info(cctx)
 	if err != nil {
-		return fail(fmt.Errorf("info: %w", p.callError(err, pr, cctx)))
+		return fail(fmt.Errorf("info: %w", p.callError(cctx, err, pr)))
 	}
 	if p.manifest.Name != "" && !sameCapabilities(m, p.manifest) {
 		return fail(fmt.Errorf("the restarted plugin declares %v, not %v as when it was loaded", m.Capabilities, p.manifest.Capabilities))
@@ -170,7 +170,7 @@ func (p *Plugin) launch(ctx context.Context) (*proc, sdk.Manifest, error) {
 		cfgJSON = []byte("{}")
 	}
 	if err := pr.rpc.Configure(cctx, sdk.InitRequest{HostVersion: p.host.opts.HostVersion, Config: cfgJSON}); err != nil {
-		return fail(fmt.Errorf("configure: %w", p.callError(err, pr, cctx)))
+		return fail(fmt.Errorf("configure: %w", p.callError(cctx, err, pr)))
 	}
 	p.log.Info("plugin started", "pid", cmd.Process.Pid, "protocol", pr.client.NegotiatedVersion(), "version", m.Version)
 	return pr, m, nil
@@ -341,7 +341,7 @@ const crashWait = 2 * time.Second
 
 // callError maps a failed call's gRPC error to the registry's: a deadline to ErrTimeout, a
 // dead process to ErrCrashed with how it ended; the plugin's own errors pass through.
-func (p *Plugin) callError(err error, pr *proc, ctx context.Context) error {
+func (p *Plugin) callError(ctx context.Context, err error, pr *proc) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
@@ -374,7 +374,7 @@ func call[T any](ctx context.Context, p *Plugin, c sdk.Capability, fn func(conte
 	defer cancel()
 	out, err := fn(ctx, pr.rpc)
 	if err != nil {
-		return zero, p.callError(err, pr, ctx)
+		return zero, p.callError(ctx, err, pr)
 	}
 	return out, nil
 }
