@@ -458,6 +458,22 @@ func TestExtensionsThroughTheAPI(t *testing.T) {
 		if len(val.Missing) != 2 {
 			t.Errorf("missing = %+v", val.Missing)
 		}
+		// Import runs the same chain: the house model is missing, with the mirror's suggestion.
+		var imp struct {
+			Error   string `json:"error"`
+			Missing []struct {
+				Filename    string                    `json:"filename"`
+				Suggestions []struct{ Source string } `json:"suggestions"`
+			} `json:"missing_models"`
+		}
+		code := ag.call("POST", "/api/import_project", map[string]any{"name": "acme", "import_json": wf}, &imp)
+		found = false
+		for _, m := range imp.Missing {
+			found = found || (m.Filename == "acme-v3.safetensors" && len(m.Suggestions) > 0 && m.Suggestions[0].Source == "wasm.mirror")
+		}
+		if code < 400 || imp.Error != "MISSING_MODELS" || !found {
+			t.Errorf("import: %d %+v", code, imp)
+		}
 	})
 
 	t.Run("hostile strategy in a running agent", func(t *testing.T) {

@@ -63,6 +63,18 @@ type instance struct {
 	calls int
 	// stderr is the instance's stderr, kept for the last line a crash reports.
 	stderr *lineWriter
+	// fns caches exported functions: ExportedFunction builds a new call engine (with its own
+	// stack) each time. An instance serves one call at a time, so they are never shared.
+	fns map[string]api.Function
+}
+
+func (i *instance) fn(name string) api.Function {
+	f, ok := i.fns[name]
+	if !ok {
+		f = i.mod.ExportedFunction(name)
+		i.fns[name] = f
+	}
+	return f
 }
 
 var _ extension.Loaded = (*Module)(nil)
@@ -198,19 +210,19 @@ func (m *Module) instantiate(ctx context.Context) (*instance, error) {
 	defer cancel()
 	mod, err := m.rt.InstantiateModule(ictx, m.compiled, cfg)
 	if err != nil {
-		return nil, m.crash("start", err, ictx, errw)
+		return nil, m.crash("start", err, ictx, DefaultInitTimeout, errw)
 	}
-	inst := &instance{mod: mod, stderr: errw}
-	res, err := mod.ExportedFunction(sdk.ExportABIVersion).Call(ictx)
+	inst := &instance{mod: mod, stderr: errw, fns: map[string]api.Function{}}
+	res, err := inst.fn(sdk.ExportABIVersion).Call(ictx)
 	if err != nil {
 		_ = mod.Close(ctx)
-		return nil, m.crash(sdk.ExportABIVersion, err, ictx, errw)
+		return nil, m.crash(sdk.ExportABIVersion, err, ictx, DefaultInitTimeout, errw)
 	}
 	if v := uint32(res[0]); v != sdk.ABIVersion {
 		_ = mod.Close(ctx)
 		return nil, fmt.Errorf("module speaks cmfy ABI v%d, this agent speaks v%d: rebuild it against this agent's sdk/wasm", v, sdk.ABIVersion)
 	}
-	raw, err := m.invoke(ictx, inst, sdk.ExportInit, m.initReq)
+	raw, err := m.invoke(ictx, inst, sdk.ExportInit, m.initReq, DefaultInitTimeout)
 	if err != nil {
 		_ = mod.Close(ctx)
 		return nil, fmt.Errorf("cmfy_init: %w", err)
@@ -318,7 +330,7 @@ func (m *Module) call(ctx context.Context, c sdk.Capability, input []byte) ([]by
 	}
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, loggerKey{}, m.log), m.timeout)
 	defer cancel()
-	out, err := m.invoke(cctx, inst, sdk.ExportFor(c), input)
+	out, err := m.invoke(cctx, inst, sdk.ExportFor(c), input, m.timeout)
 	var guestErr *sdk.Error
 	m.release(ctx, inst, err == nil || errors.As(err, &guestErr))
 	return out, err
@@ -326,15 +338,15 @@ func (m *Module) call(ctx context.Context, c sdk.Capability, input []byte) ([]by
 
 // invoke calls export on inst. A guest error (status 1) comes back as *sdk.Error and leaves
 // the instance healthy; anything else is an ErrCrashed (or extension.ErrTimeout).
-func (m *Module) invoke(ctx context.Context, inst *instance, export string, input []byte) ([]byte, error) {
+func (m *Module) invoke(ctx context.Context, inst *instance, export string, input []byte, limit time.Duration) ([]byte, error) {
 	st := &callState{input: input, maxOut: m.maxOut}
 	inst.stderr.reset()
-	res, err := inst.mod.ExportedFunction(export).Call(withState(ctx, st), uint64(len(input)))
+	res, err := inst.fn(export).Call(withState(ctx, st), uint64(len(input)))
 	if err != nil {
 		if st.overflow > 0 {
 			return nil, fmt.Errorf("%w: %s wrote %d bytes, over max_output_bytes %d", ErrCrashed, export, st.overflow, m.maxOut)
 		}
-		return nil, m.crash(export, err, ctx, inst.stderr)
+		return nil, m.crash(export, err, ctx, limit, inst.stderr)
 	}
 	switch uint32(res[0]) {
 	case sdk.StatusOK:
@@ -352,9 +364,9 @@ func (m *Module) invoke(ctx context.Context, inst *instance, export string, inpu
 
 // crash describes why an instance died: deadline, exit, or trap (with the guest's last stderr
 // line, where Go prints "panic: ..." or "out of memory").
-func (m *Module) crash(what string, err error, ctx context.Context, errw *lineWriter) error {
+func (m *Module) crash(what string, err error, ctx context.Context, limit time.Duration, errw *lineWriter) error {
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s killed after %s (limits.timeout)", extension.ErrTimeout, what, m.timeout)
+		return fmt.Errorf("%w: %s killed after %s (limits.timeout)", extension.ErrTimeout, what, limit)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() != sys.ExitCodeContextCanceled && exit.ExitCode() != sys.ExitCodeDeadlineExceeded {
