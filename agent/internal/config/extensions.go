@@ -41,34 +41,29 @@ type ExtensionLimits struct {
 func (e ExtensionConfig) IsEnabled() bool { return e.Enabled == nil || *e.Enabled }
 
 // TransportName is the transport in force ("wasm" or "plugin"): the configured one, else
-// wasm for a file that starts with the WebAssembly magic (or, when it cannot be read yet, is
-// named *.wasm) and plugin for anything else (an executable).
+// wasm for a file that starts with the WebAssembly magic or is named *.wasm (a broken module
+// is then reported as not WebAssembly, the clearest message), and plugin for anything else
+// (an executable).
 func (e ExtensionConfig) TransportName() string {
 	if e.Transport != "" {
 		return e.Transport
 	}
-	if isWASM, ok := hasWASMMagic(e.Path); ok {
-		if isWASM {
-			return "wasm"
-		}
-		return "plugin"
-	}
-	if strings.EqualFold(filepath.Ext(e.Path), ".wasm") {
+	if strings.EqualFold(filepath.Ext(e.Path), ".wasm") || hasWASMMagic(e.Path) {
 		return "wasm"
 	}
 	return "plugin"
 }
 
-// hasWASMMagic reports whether path starts with "\x00asm"; ok is false when it cannot be read.
-func hasWASMMagic(path string) (isWASM, ok bool) {
+// hasWASMMagic reports whether path can be read and starts with "\x00asm".
+func hasWASMMagic(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, false
+		return false
 	}
 	defer f.Close()
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(f, head)
-	return bytes.Equal(head[:n], []byte("\x00asm")), true
+	return bytes.Equal(head[:n], []byte("\x00asm"))
 }
 
 // ID is the extension's registry id.

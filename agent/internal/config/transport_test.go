@@ -7,8 +7,8 @@ import (
 )
 
 // TestTransportFromFileType: an [[extensions]] file is WASM when it starts with the
-// WebAssembly magic and a plugin otherwise, whatever its name; the name decides only for a
-// file that cannot be read (yet); a configured transport always wins.
+// WebAssembly magic or is named *.wasm, and a plugin otherwise; a configured transport always
+// wins.
 func TestTransportFromFileType(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
@@ -23,7 +23,7 @@ func TestTransportFromFileType(t *testing.T) {
 		want string
 	}{
 		{ExtensionConfig{Name: "a", Path: write("module.bin", "\x00asm\x01\x00\x00\x00")}, "wasm"},
-		{ExtensionConfig{Name: "b", Path: write("misnamed.wasm", "\x7fELF\x02\x01\x01")}, "plugin"},
+		{ExtensionConfig{Name: "b", Path: write("broken.wasm", "hello")}, "wasm"},
 		{ExtensionConfig{Name: "c", Path: write("registry-source", "\x7fELF\x02\x01\x01")}, "plugin"},
 		{ExtensionConfig{Name: "d", Path: filepath.Join(dir, "not-yet.wasm")}, "wasm"},
 		{ExtensionConfig{Name: "e", Path: filepath.Join(dir, "not-yet")}, "plugin"},
