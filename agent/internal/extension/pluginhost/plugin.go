@@ -228,6 +228,7 @@ func (p *Plugin) supervise() {
 		case <-cur.rpc.Exited():
 		}
 		reason := exitReason(cur)
+		cur.client.Kill() // the process is gone; this releases its connection and socket directory
 		if !p.restart(reason) {
 			return
 		}
