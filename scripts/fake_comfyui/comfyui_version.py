@@ -1,2 +1,2 @@
-# This file is rewritten by scripts/make-fixtures.sh for the second tagged commit.
+# The fixture builder (agent/internal/project/projecttest) bumps this for the second tagged commit.
 __version__ = "0.3.0"

@@ -3,8 +3,9 @@
 It takes ComfyUI's command line (unknown flags exit 2, as argparse does), logs ComfyUI's real
 startup lines to stderr, opens its port only after "importing" custom nodes, and serves the
 routes a launcher uses: /system_stats, /object_info, /models, /prompt, /queue, /history,
-/interrupt, /free, /features and the /ws websocket (RFC 6455, written by hand). Every route is
-also served under /api. See shared/research/comfyui.md section 1.
+/interrupt, /free, /features, /upload/image (counts the bytes it got) and the /ws websocket
+(RFC 6455, written by hand). Every route is also served under /api. See
+shared/research/comfyui.md section 1.
 
 Environment knobs:
   FAKE_COMFYUI_DELAY            seconds before the port opens (default 0.5)
@@ -386,6 +387,16 @@ class Handler(BaseHTTPRequestHandler):
                     return self.reply(200, {pid: s.history[pid]} if pid in s.history else {})
             if path == "/ws":
                 return self.websocket(q)
+        if method == "POST" and path == "/upload/image":
+            # Like ComfyUI's upload route, minus the multipart parsing: count what arrived.
+            left, got = int(self.headers.get("Content-Length") or 0), 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 16))
+                if not chunk:
+                    break
+                got += len(chunk)
+                left -= len(chunk)
+            return self.reply(200, {"name": "upload.png", "subfolder": "", "type": "input", "bytes": got})
         if method == "POST":
             body = self.body()
             if body is None:

@@ -91,6 +91,7 @@ type Error struct {
 	Retryable bool   `json:"retryable,omitempty"`
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	if e.Code == "" {
 		return e.Message

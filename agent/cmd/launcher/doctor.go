@@ -31,14 +31,18 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "config file (default ./launcher.toml if present, or $LAUNCHER_CONFIG)")
+	timeout := fs.Duration("timeout", defaultToolTimeout, "how long each external tool (git, python3, nvidia-smi) may take before its check fails")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: launcher doctor [--config PATH]\n\nChecks the config, data directory, git, python3, nvidia-smi, the listen address\nand the project port range, and prints how to fix each problem. Exits 1 when a check fails.")
+		fmt.Fprintln(stderr, "Usage: launcher doctor [--config PATH] [--timeout 10s]\n\nChecks the config, data directory, git, python3, nvidia-smi, the listen address\nand the project port range, and prints how to fix each problem. Exits 1 when a check fails.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	checks := doctorChecks(ctx, *configPath)
+	if *timeout <= 0 {
+		return fmt.Errorf("doctor: --timeout must be positive, e.g. 30s")
+	}
+	checks := doctorChecks(ctx, *configPath, *timeout)
 	failed := 0
 	for _, c := range checks {
 		fmt.Fprintf(stdout, "%-5s %-14s %s\n", strings.ToUpper(c.status), c.name, c.detail)
@@ -56,7 +60,12 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func doctorChecks(ctx context.Context, path string) []check {
+// defaultToolTimeout bounds each external tool a check runs; a slow machine raises it with
+// --timeout.
+const defaultToolTimeout = 10 * time.Second
+
+// doctorChecks runs every check; toolTimeout bounds each external command.
+func doctorChecks(ctx context.Context, path string, toolTimeout time.Duration) []check {
 	var out []check
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -69,6 +78,9 @@ func doctorChecks(ctx context.Context, path string) []check {
 		}
 		out = append(out, check{"config", "ok", "loaded " + src, ""})
 		out = append(out, check{"data_dir", "ok", cfg.Paths.DataDir + " is writable", ""})
+	}
+	toolCheck := func(ctx context.Context, name string, args []string, severity, fix string) check {
+		return runToolCheck(ctx, toolTimeout, name, args, severity, fix)
 	}
 	out = append(out, toolCheck(ctx, "git", []string{"--version"}, "fail", "install git (apt-get install git)"))
 	py := cfg.ComfyUI.Python
@@ -91,15 +103,22 @@ func doctorChecks(ctx context.Context, path string) []check {
 	return out
 }
 
-func toolCheck(ctx context.Context, name string, args []string, severity, fix string) check {
+// runToolCheck runs name with args, killed after timeout.
+func runToolCheck(ctx context.Context, timeout time.Duration, name string, args []string, severity, fix string) check {
 	path, err := exec.LookPath(name)
 	if err != nil {
 		return check{name, severity, name + " not found on PATH", fix}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	outb, err := exec.CommandContext(cctx, path, args...).CombinedOutput()
+	cmd := exec.CommandContext(cctx, path, args...)
+	cmd.WaitDelay = time.Second // a killed tool's children must not hold its output open
+	outb, err := cmd.CombinedOutput()
 	first := strings.TrimSpace(strings.SplitN(string(outb), "\n", 2)[0])
+	if cctx.Err() == context.DeadlineExceeded {
+		return check{name, severity, fmt.Sprintf("%s %s did not finish in %s", path, strings.Join(args, " "), timeout),
+			"the machine may be overloaded: run again with a longer --timeout, e.g. --timeout 1m"}
+	}
 	if err != nil {
 		return check{name, severity, fmt.Sprintf("%s failed: %v %s", path, err, first), fix}
 	}

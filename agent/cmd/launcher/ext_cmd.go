@@ -62,8 +62,7 @@ func runExtCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func extLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, c := modelFlags("ls", "Usage: launcher ext ls [--agent URL] [--token TOKEN] [--json]\n\nList the running agent's extensions.\n\n", stdout)
-	fs.Init("ext ls", flag.ContinueOnError)
+	fs, c := agentFlags("ext ls", "Usage: launcher ext ls [flags]\n\nList the running agent's extensions.\n\nFlags:\n", stdout)
 	asJSON := fs.Bool("json", false, "print the agent's JSON answer")
 	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
@@ -109,14 +108,6 @@ func extLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func dash(s string) string {
 	if s == "" {
 		return "-"
-	}
-	return s
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n-1] + "…"
 	}
 	return s
 }

@@ -8,20 +8,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=... -X main.commit=...";
+// commit defaults to the VCS stamp of the build info.
+var (
+	version = "dev"
+	commit  = ""
+)
 
 const usage = `launcher: the ComfyUI Launcher agent
 
 Usage:
   launcher serve [--config PATH]     run the agent (reads ./launcher.toml, --config or $LAUNCHER_CONFIG)
   launcher doctor [--config PATH]    check config, directories, tools and ports, and print fixes
-  launcher version                   print the version
+  launcher version                   print the version, commit and Go version
 %s
 Run 'launcher COMMAND --help' for a command's flags.
 `
@@ -59,8 +65,8 @@ type exitCoder interface{ ExitCode() int }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	extra := ""
-	for name, c := range extraCommands {
-		extra += fmt.Sprintf("  launcher %-27s%s\n", name+" ...", c.help)
+	for _, name := range slices.Sorted(maps.Keys(extraCommands)) { // a fixed order, not the map's
+		extra += fmt.Sprintf("  launcher %-26s%s\n", name+" ...", extraCommands[name].help)
 	}
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, extra)
@@ -72,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "launcher", buildVersion())
+		printVersion(stdout)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprintf(stdout, usage, extra)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -219,28 +220,38 @@ func TestCLIErrors(t *testing.T) {
 	}
 }
 
+// TestDoctor runs the binary. Tools get --timeout 10m, so a loaded machine cannot fail a
+// check by being slow, and the listen address is an ephemeral port, free by construction.
 func TestDoctor(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	write := func(extra string) string {
 		p := filepath.Join(t.TempDir(), "launcher.toml")
 		os.WriteFile(p, []byte(fmt.Sprintf("[paths]\ndata_dir = %q\n[gpu]\nprovider = \"none\"\nnvidia_smi = \"nvidia-smi-missing-for-test\"\n%s", dataDir, extra)), 0o644)
 		return p
 	}
+	hang := filepath.Join(t.TempDir(), "python-that-hangs")
+	os.WriteFile(hang, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
 	tests := []struct {
 		name     string
 		config   string
+		timeout  string
 		wantCode int
 		want     []string
 	}{
-		{"healthy machine", write(""), 0, []string{"OK    config", "OK    git", "OK    python", "WARN  nvidia-smi", "no NVIDIA GPU tools", "all checks passed"}},
-		{"missing python names the fix", write("[comfyui]\npython = \"python-missing-for-test\"\n"), 1,
+		{"healthy machine", write("[server]\nlisten = \"127.0.0.1:0\"\n"), "10m", 0,
+			[]string{"OK    config", "OK    git", "OK    python", "OK    listen", "WARN  nvidia-smi", "no NVIDIA GPU tools", "all checks passed"}},
+		{"a hung tool fails its check with the fix", write(fmt.Sprintf("[comfyui]\npython = %q\n", hang)), "200ms", 1,
+			[]string{"FAIL  python", "did not finish in 200ms", "--timeout"}},
+		{"missing python names the fix", write("[comfyui]\npython = \"python-missing-for-test\"\n"), "10m", 1,
 			[]string{"FAIL  python", "fix: install Python 3.10+ or set comfyui.python"}},
-		{"broken config names the key", write("[ports]\nmin = 5000\nmax = 4000\n"), 1,
+		{"broken config names the key", write("[ports]\nmin = 5000\nmax = 4000\n"), "10m", 1,
 			[]string{"FAIL  config", "swap them"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := exec.Command(launcherBin, "doctor", "--config", tc.config).CombinedOutput()
+			t.Parallel()
+			out, err := exec.Command(launcherBin, "doctor", "--config", tc.config, "--timeout", tc.timeout).CombinedOutput()
 			code := 0
 			var ee *exec.ExitError
 			if errorsAs(err, &ee) {
@@ -255,5 +266,23 @@ func TestDoctor(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDoctorBusyPorts: a held address is reported, deterministically, because the test holds it.
+func TestDoctorBusyPorts(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if c := listenCheck(addr); c.status != "warn" || !strings.Contains(c.detail, "in use") || c.fix == "" {
+		t.Errorf("listen on a held address: %+v", c)
+	}
+	if c := portRangeCheck(port, port); c.status != "fail" || !strings.Contains(c.fix, "choose another range") {
+		t.Errorf("a range whose only port is held: %+v", c)
 	}
 }

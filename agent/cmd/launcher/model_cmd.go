@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -56,24 +55,14 @@ type agentClient struct {
 	base  string
 	token string
 	http  *http.Client
+	// configPath is the agent's launcher.toml; its token file is read when no token is given.
+	configPath string
+	tokenRead  bool
 }
 
-// modelFlags returns a flag set with the common --agent and --token flags.
+// modelFlags returns the flag set of "launcher model NAME" with the common agent flags.
 func modelFlags(name, usage string, stdout io.Writer) (*flag.FlagSet, *agentClient) {
-	fs := flag.NewFlagSet("model "+name, flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	c := &agentClient{http: &http.Client{Timeout: 10 * time.Minute}}
-	def := os.Getenv("LAUNCHER_AGENT")
-	if def == "" {
-		def = "http://127.0.0.1:4000"
-	}
-	fs.StringVar(&c.base, "agent", def, "agent URL")
-	fs.StringVar(&c.token, "token", os.Getenv("LAUNCHER_TOKEN"), "API token (default $LAUNCHER_TOKEN)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	return fs, c
+	return agentFlags("model "+name, usage, stdout)
 }
 
 // parseFlags parses args; --help prints usage to stdout and returns flag.ErrHelp's nil.
@@ -90,7 +79,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (help bool, e
 		fmt.Fprintln(stderr, err)
 		fs.SetOutput(stderr)
 		fs.Usage()
-		return false, err
+		return false, withCode(exitUsage, err)
 	}
 	return false, nil
 }
@@ -130,12 +119,13 @@ func (c *agentClient) do(ctx context.Context, method, path string, body, out any
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.resolveToken()
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("cannot reach the agent at %s: %w (is 'launcher serve' running? pass --agent URL)", c.base, err)
+		return 0, &unreachableError{c.base, err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

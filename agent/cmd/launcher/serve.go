@@ -10,6 +10,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/sdnotify"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -28,13 +29,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stderr, cfg.Server.LogLevel)
+	logger := newLogger(stderr, cfg.Log.Format, cfg.EffectiveLevel())
 	a, err := app.New(cfg, logger, buildVersion(), stderr)
 	if err != nil {
 		return err
 	}
 	return a.Serve(ctx, func(addr string) {
 		fmt.Fprintf(stdout, "launcher %s serving on http://%s\n", buildVersion(), addr)
+		go notifySystemdWhenReady(ctx, a.Ready(), logger)
 	})
 }
 
@@ -53,10 +55,39 @@ func loadConfig(path, listen string) (*config.Config, error) {
 	return cfg, nil
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// newLogger is the agent's logger: format "json" writes one JSON object a line, anything
+// else key=value text. level was validated with the config.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// notifySystemdWhenReady sends READY=1 to systemd (Type=notify) once the agent serves and is
+// ready: the store is open, operations resumed and declared projects reconciled. STOPPING=1
+// follows when shutdown begins.
+func notifySystemdWhenReady(ctx context.Context, ready <-chan struct{}, log *slog.Logger) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
+	sent, err := sdnotify.Notify(sdnotify.Ready)
+	if err != nil {
+		log.Warn("notify systemd", "err", err)
+	}
+	if !sent {
+		return
+	}
+	log.Info("notified systemd: ready")
+	<-ctx.Done()
+	if _, err := sdnotify.Notify(sdnotify.Stopping); err != nil {
+		log.Warn("notify systemd", "err", err)
+	}
 }
 
 func buildVersion() string {

@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
 
@@ -18,7 +19,8 @@ const workflowUsage = `Usage: launcher workflow inspect [flags] FILE
 Print what a ComfyUI workflow needs: its nodes, the model files it loads (by folder), the custom
 node packs it uses, an estimate of its VRAM and its workflow type. FILE is a workflow in UI or
 API format, or a wrapper around one (launcher.json, {"prompt": ...}, RunPod's {"input": ...}).
-Works offline: node packs are resolved with the cached ComfyUI-Manager data.
+Works offline: node packs are resolved with the ComfyUI-Manager data the agent of --config has
+cached (load a copy with 'launcher manager-data import').
 
 Flags:
 `
@@ -49,37 +51,22 @@ func inspectFlags(out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("workflow inspect", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.Bool("json", false, "print the metadata as JSON (the preview endpoint's metadata object)")
-	fs.String("manager-dir", defaultManagerDir(), "ComfyUI-Manager data cache (extension-node-map.json, ...)")
-	fs.String("seed-dir", "", "directory to seed an empty Manager cache from")
+	fs.String("config", "", "config file whose ComfyUI-Manager cache (<paths.data_dir>/manager) is used, as the agent does (default ./launcher.toml if present, or $LAUNCHER_CONFIG)")
+	fs.String("manager-dir", "", "read the ComfyUI-Manager data from this directory instead of the config's cache")
 	return fs
 }
 
-func defaultManagerDir() string {
-	if d := os.Getenv("LAUNCHER_DATA_DIR"); d != "" {
-		return filepath.Join(d, "manager")
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "comfylauncher", "manager")
-	}
-	return ""
-}
-
 func runWorkflowInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := inspectFlags(stderr)
+	fs := inspectFlags(stdout)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, workflowUsage)
+		fmt.Fprint(fs.Output(), workflowUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprint(stdout, workflowUsage)
-			fs.PrintDefaults()
-			return nil
-		}
+	if help, err := parseFlags(fs, args, stderr); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
+		fs.SetOutput(stderr)
 		fs.Usage()
 		return errors.New("workflow inspect: want exactly one FILE")
 	}
@@ -88,12 +75,9 @@ func runWorkflowInspect(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return fmt.Errorf("workflow inspect: %w", err)
 	}
-	mgr := workflow.NewManagerData(workflow.ManagerOptions{
-		CacheDir: fs.Lookup("manager-dir").Value.String(),
-		SeedDir:  fs.Lookup("seed-dir").Value.String(),
-	})
-	if err := mgr.Load(ctx); err != nil {
-		fmt.Fprintf(stderr, "warning: manager data: %v\n", err)
+	mgr, err := inspectManagerData(ctx, fs.Lookup("config").Value.String(), fs.Lookup("manager-dir").Value.String())
+	if err != nil {
+		return fmt.Errorf("workflow inspect: %w", err)
 	}
 	svc := workflow.NewService(workflow.Options{Manager: mgr})
 	a, err := svc.Analyze(ctx, raw)
@@ -107,4 +91,26 @@ func runWorkflowInspect(ctx context.Context, args []string, stdout, stderr io.Wr
 		return enc.Encode(a.Metadata)
 	}
 	return workflow.WriteTable(stdout, a.Metadata)
+}
+
+// inspectManagerData opens the Manager data the agent of the config uses (or dir, read as is:
+// nothing is written there). It never downloads: inspect works offline.
+func inspectManagerData(ctx context.Context, configPath, dir string) (*managerdata.Data, error) {
+	opts := managerdata.Options{SeedDir: dir}
+	if dir == "" {
+		cfg, err := config.Load(configPath)
+		if err != nil {
+			return nil, err
+		}
+		opts = managerdata.OptionsFromConfig(cfg)
+		opts.SeedDir = "" // seeding writes the cache; inspect only reads it
+		if _, err := os.Stat(opts.CacheDir); err != nil {
+			opts.CacheDir = "" // no cache yet: do not create one
+		}
+	}
+	data := managerdata.New(opts)
+	if err := data.Load(ctx); err != nil {
+		return nil, fmt.Errorf("read the ComfyUI-Manager data: %w", err)
+	}
+	return data, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strings"
 
@@ -135,12 +136,13 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) erro
 			return apierr.Newf(apierr.Invalid, "ValidationError", "malformed JSON at byte %d: %v", syn.Offset, err).
 				Suggest("Check the request body is valid JSON")
 		case errors.As(err, &typ):
-			field := typ.Field
-			if field == "" {
-				field = "(body)"
+			want := jsonKind(typ.Type)
+			if typ.Field == "" {
+				return apierr.Newf(apierr.Invalid, "ValidationError", "request body must be %s, got %s", want, jsonValueWord(typ.Value)).
+					Suggest("Send " + want + " as the request body")
 			}
-			return apierr.Newf(apierr.Invalid, "ValidationError", "field %q must be %s, got %s", field, typ.Type.String(), typ.Value).
-				Suggest(fmt.Sprintf("Send %q as %s", field, strings.TrimPrefix(typ.Type.String(), "*")))
+			return apierr.Newf(apierr.Invalid, "ValidationError", "field %q must be %s, got %s", typ.Field, want, jsonValueWord(typ.Value)).
+				Suggest(fmt.Sprintf("Send %q as %s", typ.Field, want)).With("field", typ.Field)
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return apierr.New(apierr.Invalid, "ValidationError", "request body ends in the middle of a JSON value",
 				"Check the request body is complete, valid JSON")
@@ -150,4 +152,68 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) erro
 		}
 	}
 	return nil
+}
+
+// jsonKind names what a Go type accepts in the words of JSON (and of spec/api.md), so an
+// error never shows a Go type name such as int64 or map[string]interface {}.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a base64 string"
+		}
+		return "an array of " + jsonPlural(t.Elem())
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	default:
+		return "a JSON value"
+	}
+}
+
+// jsonPlural names the elements of an array of t.
+func jsonPlural(t reflect.Type) string {
+	switch k := jsonKind(t); k {
+	case "true or false":
+		return "booleans"
+	case "a JSON value":
+		return "JSON values"
+	default:
+		word := strings.TrimPrefix(strings.TrimPrefix(k, "an "), "a ")
+		if strings.HasPrefix(word, "array of ") {
+			return "arrays"
+		}
+		return word + "s"
+	}
+}
+
+// jsonValueWord turns encoding/json's description of the value it met ("number 1.5",
+// "string", "array") into a phrase for the error message.
+func jsonValueWord(v string) string {
+	switch {
+	case v == "":
+		return "something else"
+	case strings.HasPrefix(v, "number"):
+		if n := strings.TrimSpace(strings.TrimPrefix(v, "number")); n != "" {
+			return "the number " + n
+		}
+		return "a number"
+	case v == "bool":
+		return "true or false"
+	case v == "array", v == "object", v == "string":
+		return map[string]string{"array": "an array", "object": "an object", "string": "a string"}[v]
+	default:
+		return v
+	}
 }

@@ -26,9 +26,12 @@ type Options struct {
 	Version     string
 	Token       string // empty: auth off
 	CORSOrigins []string
-	MaxBody     int64
-	Debug       bool
-	Logger      *slog.Logger
+	// AllowedHosts are host names served besides loopback ones while Token is empty
+	// (server.allowed_hosts); "*" serves any. See CheckBrowser.
+	AllowedHosts []string
+	MaxBody      int64
+	Debug        bool
+	Logger       *slog.Logger
 	// Public lists path prefixes served without a token (health probes).
 	Public []string
 	// SelfAuth lists path prefixes whose handlers authenticate themselves (Socket.IO checks
@@ -41,6 +44,9 @@ type Options struct {
 	// Unlimited lists path prefixes without the body limit (proxied ComfyUI uploads; ComfyUI
 	// enforces its own).
 	Unlimited []string
+	// Observe, when set, is told of every finished request with its route pattern
+	// (e.g. /api/projects/:id; "" when no route matched): the metrics hook.
+	Observe func(method, route string, status int, d time.Duration)
 }
 
 // SessionCookie carries the API token for CookieAuth paths; the proxy strips it.
@@ -127,9 +133,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ httprout
 	})
 }
 
-// Handler returns the router wrapped in access logging, CORS, body limits and auth.
+// Handler returns the router wrapped in access logging, the Host and Origin rule
+// (CheckBrowser), CORS, body limits and auth.
 func (s *Server) Handler() http.Handler {
-	return s.withErrorContext(s.accessLog(s.cors(s.limitBody(s.auth(s.Router)))))
+	return s.withErrorContext(s.accessLog(s.guardBrowser(s.cors(s.limitBody(s.auth(s.Router))))))
 }
 
 func (s *Server) withErrorContext(next http.Handler) http.Handler {
@@ -184,6 +191,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		if s.opts.Observe != nil {
+			s.opts.Observe(r.Method, s.routePattern(r.Method, r.URL.Path), rec.status, time.Since(start))
+		}
 		level := slog.LevelInfo
 		if rec.status >= 500 {
 			level = slog.LevelError
@@ -208,19 +218,20 @@ func (s *Server) originAllowed(origin string) bool {
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
+		preflight := isPreflight(r) && preflightPath(r.URL.Path)
 		if origin != "" && s.originAllowed(origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
 			h.Set("Access-Control-Allow-Credentials", "true")
-			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if preflight {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
-		} else if origin != "" && r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		} else if preflight {
 			WriteError(w, r, apierr.Newf(apierr.Forbidden, "CORSError", "origin %s is not allowed", origin).
 				Suggest("Add the origin to server.cors_origins in launcher.toml"))
 			return
@@ -277,7 +288,9 @@ func hasPrefix(path string, prefixes []string) bool {
 
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Token == "" || r.Method == http.MethodOptions ||
+		// CORS preflights of the API (sent without credentials) were answered by cors already;
+		// every other OPTIONS request needs the token like any method.
+		if s.opts.Token == "" ||
 			hasPrefix(r.URL.Path, s.opts.Public) || hasPrefix(r.URL.Path, s.opts.SelfAuth) {
 			next.ServeHTTP(w, r)
 			return

@@ -116,6 +116,7 @@ func TestAuth(t *testing.T) {
 		{"query token", token, "/api/things", "", token, 200},
 		{"health is public", token, "/api/health", "", "", 200},
 		{"404 still needs auth", token, "/api/nope", "", "", 401},
+		{"OPTIONS that is no preflight needs auth", token, "/api/things", "", "", 401},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,7 +125,11 @@ func TestAuth(t *testing.T) {
 			if tc.query != "" {
 				url += "?token=" + tc.query
 			}
-			req, _ := http.NewRequest("GET", url, nil)
+			method := "GET"
+			if strings.HasPrefix(tc.name, "OPTIONS") {
+				method = "OPTIONS"
+			}
+			req, _ := http.NewRequest(method, url, nil)
 			if tc.header != "" {
 				req.Header.Set("Authorization", tc.header)
 			}

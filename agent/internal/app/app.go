@@ -22,9 +22,14 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
+	"github.com/comfylauncher/launcher/agent/internal/metrics"
 	"github.com/comfylauncher/launcher/agent/internal/models"
+	"github.com/comfylauncher/launcher/agent/internal/project"
+	"github.com/comfylauncher/launcher/agent/internal/proxy"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/store"
+	"github.com/comfylauncher/launcher/agent/internal/web"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
 
@@ -41,14 +46,28 @@ type App struct {
 	gpu *gpu.Manager
 
 	ext      *extension.Registry
+	metrics  *metrics.Registry
+	projects *project.Manager
+	probes   probes
+
 	recovery *recovery.Runner
 	models   *models.Service
 	catalog  workflow.ModelCatalog
 	workflow *workflow.Service
+	web      *web.Handler
+	// managerData is the one ComfyUI-Manager data component (wire_managerdata.go).
+	managerData *managerdata.Data
+	// managerChecked is closed once the cache is loaded and the first refresh check is done.
+	managerChecked chan struct{}
 
-	// bgCancel stops goroutines started with background.
+	// bgCancel stops goroutines started with background and whenServing.
 	bgCancel context.CancelFunc
+	bgCtx    context.Context
 	bg       []func(ctx context.Context)
+	// afterServing are background goroutines that start once the listener serves (or at the end
+	// of Start when the caller serves the Handler itself), so start-up work that can wait does
+	// not compete with it.
+	afterServing []func(ctx context.Context)
 
 	snapshots []hub.SnapshotFunc
 	starters  []func(ctx context.Context) error
@@ -79,6 +98,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.db = db
 	a.stoppers = append(a.stoppers, func(context.Context) error { return db.Close() })
 
+	a.metrics = metrics.New(version)
 	a.api = api.New(api.Options{
 		Version:     version,
 		Token:       tok,
@@ -86,8 +106,14 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 		MaxBody:     cfg.Server.MaxBodyBytes,
 		Debug:       cfg.Server.Debug,
 		Logger:      logger.With("component", "http"),
-		Public:      []string{"/api/health"},
+		Public:      []string{"/api/health", livezPath, readyzPath},
 		SelfAuth:    []string{"/socket.io/"},
+		Observe:     a.metrics.HTTP.Observe,
+		// ComfyUI's page loads scripts, images and its WebSocket without the token (a cookie
+		// carries it), and uploads images larger than API bodies (ComfyUI limits them).
+		CookieAuth:   []string{proxy.Prefix},
+		Unlimited:    []string{proxy.Prefix},
+		AllowedHosts: cfg.Server.AllowedHosts,
 	})
 	a.api.AddHealth("store", func() (bool, any) {
 		return true, map[string]any{"state": "open", "dir": db.Dir(), "salvaged_bytes": db.Salvaged}
@@ -99,7 +125,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	}
 	a.hub = hub.New(logger, hub.Options{
 		CheckToken:     checkToken,
-		CheckOrigin:    a.checkOrigin,
+		CheckOrigin:    a.api.OriginAllowed,
 		Snapshot:       a.snapshot,
 		QueueSize:      cfg.Events.QueueSize,
 		PingInterval:   cfg.Events.PingInterval.Duration,
@@ -110,7 +136,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireExtensions, a.wireRecovery, a.wireGPU, a.wireModels, a.wireWorkflow, a.wireProject} {
+	for _, wire := range []func() error{a.wireExtensions, a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -120,7 +146,12 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 }
 
 // Handler is the agent's HTTP handler (tests serve it with httptest).
-func (a *App) Handler() http.Handler { return a.api.Handler() }
+func (a *App) Handler() http.Handler {
+	if a.web != nil {
+		return a.web.Wrap(a.api.Handler())
+	}
+	return a.api.Handler()
+}
 
 // Token is the API token in force ("" when auth is off).
 func (a *App) Token() string { return a.token }
@@ -137,29 +168,25 @@ func (a *App) snapshot(kind, id string) []hub.Event {
 	return out
 }
 
-// checkOrigin allows WebSocket upgrades from the agent's own host and configured origins.
-func (a *App) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	for _, o := range a.cfg.Server.CORSOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	host := strings.TrimPrefix(strings.TrimPrefix(origin, "http://"), "https://")
-	return strings.EqualFold(host, r.Host)
-}
-
 // background registers a goroutine that runs from Start until shutdown.
 func (a *App) background(fn func(ctx context.Context)) { a.bg = append(a.bg, fn) }
 
+// whenServing registers a goroutine that starts once the agent serves and runs until shutdown.
+func (a *App) whenServing(fn func(ctx context.Context)) { a.afterServing = append(a.afterServing, fn) }
+
 // Start runs the subsystems' start hooks (restoring state, resuming operations) and their
-// background loops.
+// background loops, including those that wait for serving (the caller serves Handler).
 func (a *App) Start(ctx context.Context) error {
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	a.startAfterServing()
+	return nil
+}
+
+func (a *App) start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.Background())
-	a.bgCancel = cancel
+	a.bgCtx, a.bgCancel = bgCtx, cancel
 	for _, fn := range a.bg {
 		go fn(bgCtx)
 	}
@@ -177,6 +204,12 @@ func (a *App) Close(ctx context.Context) { a.shutdown(ctx) }
 
 // Extensions is the extension registry.
 func (a *App) Extensions() *extension.Registry { return a.ext }
+
+func (a *App) startAfterServing() {
+	for _, fn := range a.afterServing {
+		go fn(a.bgCtx)
+	}
+}
 
 // shutdown stops background loops and runs stop hooks in reverse order.
 func (a *App) shutdown(ctx context.Context) {
@@ -199,7 +232,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		a.shutdown(context.Background())
 		return fmt.Errorf("listen on %s: %w (another process may use the port: change server.listen)", a.cfg.Server.Listen, err)
 	}
-	if err := a.Start(ctx); err != nil {
+	if err := a.start(ctx); err != nil {
 		ln.Close()
 		a.shutdown(context.Background())
 		return err
@@ -216,6 +249,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	a.startAfterServing()
 	select {
 	case err := <-errc:
 		a.shutdown(context.Background())
@@ -223,6 +257,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	case <-ctx.Done():
 	}
 	a.log.Info("shutting down")
+	a.probes.stopping.Store(true) // /readyz says 503 so load balancers stop routing here
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration)
 	defer cancel()
 	a.hub.Close() // long-lived connections would hold Shutdown until its deadline
@@ -234,12 +269,16 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	return nil
 }
 
-// resolveToken returns the API token: server.token, else the content of server.token_file
+// resolveToken returns the API token: server.token, else the systemd credential api-token,
+// else the content of server.token_file
 // (generated when missing), else — for a non-loopback listen address — a token generated into
 // <data_dir>/api-token. Generated files are 0600 and their path is printed.
 func resolveToken(cfg *config.Config, stderr io.Writer) (string, error) {
 	if cfg.Server.Token != "" {
 		return cfg.Server.Token, nil
+	}
+	if tok, err := credentialToken(); tok != "" || err != nil {
+		return tok, err
 	}
 	path := cfg.Server.TokenFile
 	if path == "" {

@@ -12,12 +12,19 @@ import (
 )
 
 // newTestApp wires a whole agent on a temp data dir, started and served by httptest.
-func newTestApp(t *testing.T, edit func(c *config.Config)) (*App, *httptest.Server) {
+func newTestApp(t testing.TB, edit func(c *config.Config)) (*App, *httptest.Server) {
 	t.Helper()
-	tmp := t.TempDir()
+	a, srv, _ := startAppOn(t, filepath.Join(t.TempDir(), "data"), edit)
+	return a, srv
+}
+
+// startAppOn wires and starts a whole agent on dataDir; stop shuts it down as Serve does (the
+// store closes), so a second call on the same directory is a restart.
+func startAppOn(t testing.TB, dataDir string, edit func(c *config.Config)) (a *App, srv *httptest.Server, stop func()) {
+	t.Helper()
 	cfg := config.Default()
-	cfg.Paths.DataDir = filepath.Join(tmp, "data")
-	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
+	cfg.Paths.DataDir = dataDir
+	cfg.Paths.ModelsDir = filepath.Join(dataDir, "models")
 	cfg.GPU.Provider = "none"
 	if edit != nil {
 		edit(cfg)
@@ -32,12 +39,17 @@ func newTestApp(t *testing.T, edit func(c *config.Config)) (*App, *httptest.Serv
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		a.shutdown(context.Background())
-	})
-	return a, srv
+	srv = httptest.NewServer(a.Handler())
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			srv.Close()
+			a.shutdown(context.Background())
+		}
+	}
+	t.Cleanup(stop)
+	return a, srv, stop
 }
 
 func TestCivitAIKeyFromSettingsPage(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 func repoRoot(t *testing.T) string {
@@ -30,17 +30,9 @@ func repoRoot(t *testing.T) string {
 // two 6 GB GPUs: two projects start on different GPUs (pinned by UUID, as the fake ComfyUI
 // reports from CUDA_VISIBLE_DEVICES), and a third is refused with a 409 that says why.
 func TestGPUPlacementEndToEnd(t *testing.T) {
-	for _, tool := range []string{"git", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: needed to install projects", tool)
-		}
-	}
+	fx := makeFixtures(t)
 	root := repoRoot(t)
 	tmp := t.TempDir()
-	fixtures := filepath.Join(tmp, "fixtures")
-	if out, err := exec.Command(filepath.Join(root, "scripts", "make-fixtures.sh"), fixtures).CombinedOutput(); err != nil {
-		t.Fatalf("make fixtures: %v\n%s", err, out)
-	}
 	bin := filepath.Join(tmp, "bin")
 	os.MkdirAll(bin, 0o755)
 	if err := os.Symlink(filepath.Join(root, "scripts", "fake-nvidia-smi"), filepath.Join(bin, "nvidia-smi")); err != nil {
@@ -54,7 +46,8 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.Paths.DataDir = filepath.Join(tmp, "data")
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
-	cfg.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
+	cfg.ComfyUI.Repo = fx.ComfyUI
+	cfg.ComfyUI.Python = projecttest.Python(t)
 	cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
 	cfg.GPU.Provider = "nvidia-smi"
 	cfg.GPU.ReserveMB = 512
@@ -81,7 +74,7 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 
 	ids := []string{"one", "two", "three"}
 	for _, id := range ids {
-		code, body := call(t, "POST", srv.URL+"/api/create_project", fmt.Sprintf(`{"name":%q}`, id))
+		code, body := call(t, "POST", srv.URL+"/api/create_project", fmt.Sprintf(`{"name":%q,"port":%d}`, id, projecttest.FreePort(t)))
 		if code != 200 {
 			t.Fatalf("create %s: %d %v", id, code, body)
 		}

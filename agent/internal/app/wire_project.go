@@ -21,9 +21,9 @@ import (
 func (a *App) wireProject() error {
 	log := a.log.With("component", "project")
 	ref := &bind.ManagerRef{}
-	sup := process.New(a.log.With("component", "process"), ref.Hooks(), process.Options{})
+	sup := process.New(a.log.With("component", "process"), a.countRestarts(ref.Hooks()), process.Options{})
 	leaser := ports.New(a.cfg.Ports.Min, a.cfg.Ports.Max)
-	proxy.New(ref, a.log).Routes(a.api.Router)
+	proxy.New(ref, a.log).WithCheck(a.api.CheckBrowser).Routes(a.api.Router)
 
 	deps := project.Deps{
 		Store:      a.db,
@@ -41,6 +41,7 @@ func (a *App) wireProject() error {
 	deps.OnUserConfig = a.applyUserConfig
 	m := project.New(deps, project.OptionsFromConfig(a.cfg))
 	ref.Set(m)
+	a.projects = m
 	if err := m.Register(); err != nil {
 		return err
 	}

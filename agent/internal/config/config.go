@@ -32,6 +32,7 @@ type Config struct {
 	Manager   ManagerConfig   `toml:"manager"`
 	Events    EventsConfig    `toml:"events"`
 	Workflow  WorkflowConfig  `toml:"workflow"`
+	Log       LogConfig       `toml:"log"`
 	Projects  []ProjectConfig `toml:"projects"`
 	// Extensions are the [[extensions]] entries (WASM modules, go-plugin plugins).
 	Extensions []ExtensionConfig `toml:"extensions"`
@@ -46,6 +47,9 @@ type ServerConfig struct {
 	Token       string   `toml:"token"`
 	TokenFile   string   `toml:"token_file"`
 	CORSOrigins []string `toml:"cors_origins"`
+	// AllowedHosts are host names (no port) the agent answers to besides loopback ones while
+	// it runs without a token; "*" allows any. Other Host headers get 403 (DNS rebinding).
+	AllowedHosts []string `toml:"allowed_hosts"`
 	// MaxBodyBytes caps request bodies; larger ones get 413.
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// Debug adds tracebacks to error responses.
@@ -53,6 +57,8 @@ type ServerConfig struct {
 	// LogLevel is debug, info, warn or error.
 	LogLevel        string   `toml:"log_level"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// UIDir, when set, is a static web UI build served at / instead of the embedded dashboard.
+	UIDir string `toml:"ui_dir"`
 }
 
 // PathsConfig is the [paths] section.
@@ -151,35 +157,20 @@ func Default() *Config {
 	c.Downloads.setDefaults()
 	c.Sources.setDefaults()
 	c.Recovery.setDefaults()
+	c.Log.setDefaults()
 	return c
 }
 
 // Load reads path (or, when path is empty, $LAUNCHER_CONFIG, then ./launcher.toml if it exists)
 // over the defaults and validates the result.
 func Load(path string) (*Config, error) {
-	if path == "" {
-		path = os.Getenv(EnvConfig)
+	c, err := Read(path)
+	if err != nil {
+		return nil, err
 	}
-	if path == "" {
-		if _, err := os.Stat("launcher.toml"); err == nil {
-			path = "launcher.toml"
-		}
-	}
-	c := Default()
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w (pass --config PATH or set %s)", err, EnvConfig)
-		}
-		if err := Decode(data, c); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		c.File = path
-	}
-	c.resolve()
 	if err := c.Validate(); err != nil {
-		if path != "" {
-			return nil, fmt.Errorf("%s: %w", path, err)
+		if c.File != "" {
+			return nil, fmt.Errorf("%s: %w", c.File, err)
 		}
 		return nil, err
 	}
@@ -187,8 +178,11 @@ func Load(path string) (*Config, error) {
 }
 
 // Decode strictly decodes TOML data over c: unknown keys and wrong types are errors naming the
-// key and the line.
+// key, its line, what the key takes and how to write it.
 func Decode(data []byte, c *Config) error {
+	if errs := checkTypes(data); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(c)
@@ -207,11 +201,11 @@ func Decode(data []byte, c *Config) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		key := strings.Join(de.Key(), ".")
-		if key != "" {
-			return fmt.Errorf("line %d: key %q: %s", row, key, de.Error())
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if key := strings.Join(de.Key(), "."); key != "" {
+			return fmt.Errorf("line %d: %s: %s (launcher.toml in the repository documents every key)", row, key, msg)
 		}
-		return fmt.Errorf("line %d: %s", row, de.Error())
+		return fmt.Errorf("line %d: %s (fix the TOML syntax on that line)", row, msg)
 	}
 	return fmt.Errorf("decode: %w", err)
 }
@@ -234,6 +228,9 @@ func (c *Config) resolve() {
 		if c.Extensions[i].Path != "" {
 			c.Extensions[i].Path = absPath(c.Extensions[i].Path)
 		}
+	}
+	if c.Server.UIDir != "" {
+		c.Server.UIDir = absPath(c.Server.UIDir)
 	}
 }
 
@@ -278,6 +275,11 @@ func (c *Config) Validate() error {
 			add("server.cors_origins entry %q must be \"*\" or start with http:// or https://", o)
 		}
 	}
+	for _, h := range c.Server.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") && net.ParseIP(h) == nil {
+			add("server.allowed_hosts entry %q must be a host name or address without scheme or port, e.g. \"launcher.lan\"", h)
+		}
+	}
 	if c.Ports.Min < 1024 || c.Ports.Max > 65535 {
 		add("ports.min..ports.max = %d..%d must lie within 1024..65535", c.Ports.Min, c.Ports.Max)
 	}
@@ -306,6 +308,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Downloads.validate()...)
 	errs = append(errs, c.Sources.validate()...)
 	errs = append(errs, c.Recovery.validate()...)
+	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, validateProjects(c.Projects, c.Ports)...)
 	errs = append(errs, validateExtensions(c.Extensions)...)
 	errs = append(errs, validateOrder("workflow.parsers", c.Workflow.Parsers, KnownParsers)...)

@@ -67,6 +67,8 @@ func TestLoadErrors(t *testing.T) {
 		{"weak token on public address", "[paths]\ndata_dir = \"$DIR/d\"\n[server]\nlisten = \"0.0.0.0:4000\"\ntoken = \"abc\"\n", []string{"shorter than 16", "token_file"}},
 		{"token and token_file", "[paths]\ndata_dir = \"$DIR/d\"\n[server]\ntoken = \"0123456789abcdef0\"\ntoken_file = \"$DIR/t\"\n", []string{"both set"}},
 		{"cors origin without scheme", "[paths]\ndata_dir = \"$DIR/d\"\n[server]\ncors_origins = [\"example.com\"]\n", []string{"cors_origins", "http://"}},
+		{"allowed host with a port", "[paths]\ndata_dir = \"$DIR/d\"\n[server]\nallowed_hosts = [\"launcher.lan:4000\"]\n", []string{"server.allowed_hosts", "without scheme or port"}},
+		{"allowed host with a scheme", "[paths]\ndata_dir = \"$DIR/d\"\n[server]\nallowed_hosts = [\"http://launcher.lan\"]\n", []string{"server.allowed_hosts"}},
 		{"data dir not writable", "[paths]\ndata_dir = \"/proc/launcher-test\"\n", []string{"paths.data_dir", "not writable"}},
 	}
 	for _, tc := range tests {

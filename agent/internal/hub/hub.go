@@ -186,19 +186,30 @@ func (f *frames) get(w wire, event string, raw json.RawMessage) []byte {
 // Stats is a point-in-time view of the hub for health and metrics.
 type Stats struct {
 	Clients   int   // connected clients (/ws connections and Socket.IO sockets)
+	WS        int   // of Clients, /ws connections
+	SocketIO  int   // of Clients, Socket.IO sockets
 	Sessions  int   // Engine.IO sessions, including those not yet CONNECTed
 	Overflows int64 // clients disconnected because their queue overflowed
 }
 
 // Stats returns current counters.
 func (h *Hub) Stats() Stats {
+	var st Stats
 	h.mu.RLock()
-	n := len(h.clients)
+	st.Clients = len(h.clients)
+	for c := range h.clients {
+		if c.wire == wireSIO {
+			st.SocketIO++
+		} else {
+			st.WS++
+		}
+	}
 	h.mu.RUnlock()
 	h.smu.Lock()
-	s := len(h.sessions)
+	st.Sessions = len(h.sessions)
 	h.smu.Unlock()
-	return Stats{Clients: n, Sessions: s, Overflows: h.overflows.Load()}
+	st.Overflows = h.overflows.Load()
+	return st
 }
 
 // Close disconnects every client and session and refuses new ones. Used at agent shutdown.

@@ -77,53 +77,27 @@ func notFoundModel(rel string) error {
 		Suggest("List models with GET /api/models; paths look like checkpoints/model.safetensors")
 }
 
-// resolveStorePath validates a client-supplied store path: 400 for anything that leaves the
-// store (.., absolute paths, symlinks pointing outside), 404 when nothing is there.
+// resolveStorePath validates a client-supplied path of an existing model: 400 for anything
+// storePath refuses and for directories, 404 when nothing is there.
 func (s *Service) resolveStorePath(raw string) (rel, abs string, err error) {
-	bad := func(why string) error {
-		return apierr.Newf(apierr.Invalid, "InvalidPathError", "model path %q is not allowed: %s", raw, why).
-			Suggest("Use the \"path\" of a model from GET /api/models, e.g. checkpoints/model.safetensors")
+	rel, abs, err = s.storePath(raw)
+	if err != nil {
+		return "", "", err
 	}
-	if strings.HasPrefix(raw, "/") {
-		return "", "", bad("absolute paths are not allowed")
-	}
-	rel, cerr := cleanRel(raw)
-	if cerr != nil {
-		return "", "", bad(cerr.Error())
-	}
-	abs = filepath.Join(s.root, filepath.FromSlash(rel))
-	if _, err := os.Lstat(abs); err != nil {
-		// Check the parents too: a symlinked directory can lead outside even for a missing file.
-		if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil && !s.within(real) {
-			return "", "", bad("it leads outside the model store through a symlink")
-		}
+	fi, err := os.Lstat(abs)
+	if err != nil {
 		return "", "", notFoundModel(rel)
 	}
-	real, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		// A dangling symlink: it can be deleted only if its directory is inside the store.
-		real, err = filepath.EvalSymlinks(filepath.Dir(abs))
-		if err != nil || !s.within(real) {
-			return "", "", bad("it leads outside the model store through a symlink")
+	if fi.Mode()&os.ModeSymlink != 0 {
+		fi, err = os.Stat(abs)
+		if err != nil {
+			return rel, abs, nil // a dangling symlink inside the store: it can be deleted
 		}
-		return rel, abs, nil
 	}
-	if !s.within(real) {
-		return "", "", bad("it leads outside the model store through a symlink")
-	}
-	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
-		return "", "", bad("it is a directory; delete the files inside it")
+	if fi.IsDir() {
+		return "", "", badPath(raw, "it is a directory; delete the files inside it")
 	}
 	return rel, abs, nil
-}
-
-func (s *Service) within(real string) bool {
-	root, err := filepath.EvalSymlinks(s.root)
-	if err != nil {
-		root = s.root
-	}
-	relp, err := filepath.Rel(root, real)
-	return err == nil && relp != ".." && !strings.HasPrefix(relp, "../") && !filepath.IsAbs(relp) && !strings.HasPrefix(relp, ".partial")
 }
 
 // Delete removes a model unless a project uses it (force overrides).

@@ -14,8 +14,17 @@ import (
 // linkInto makes rel a hard link of the stored file src (a copy across devices), published
 // atomically: link or copy into .partial, fsync, rename, fsync the directory.
 func (s *Service) linkInto(src, rel string) error {
-	from := filepath.Join(s.root, filepath.FromSlash(src))
-	to := filepath.Join(s.root, filepath.FromSlash(rel))
+	_, from, err := s.storePath(src)
+	if err != nil {
+		return err
+	}
+	_, to, err := s.storePath(rel)
+	if err != nil {
+		return err
+	}
+	if err := s.stagingPath(s.partDir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
@@ -16,12 +15,12 @@ import (
 )
 
 // FromConfig builds the store's Options and its model sources from launcher.toml: the
-// [downloads] limits, the [sources] endpoints and tokens (read from env or file here, kept in
-// memory only), and [manager].model_list_url cached as data_dir/manager/model-list.json (the
-// file the workflow package's Manager cache uses too), seeded from manager.seed_dir. The
-// built-in sources are registered in reg (a private registry when nil) as builtin.<id>, and
-// [sources] order becomes reg's source order.
-func FromConfig(cfg *config.Config, logger *slog.Logger, reg *extension.Registry) (Options, *sources.Resolver, error) {
+// [downloads] limits and the [sources] endpoints and tokens (read from env or file here, kept
+// in memory only). The comfyui-manager source reads manager, the agent's one Manager data
+// component (nil: the source answers that the model list is not loaded). The built-in sources
+// are registered in reg (a private registry when nil) as builtin.<id>, and [sources] order
+// becomes reg's source order.
+func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.ManagerData, reg *extension.Registry) (Options, *sources.Resolver, error) {
 	d := cfg.Downloads
 	client := &http.Client{Transport: &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: d.PerHostConnections,
@@ -62,11 +61,10 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, reg *extension.Registry
 		return Options{}, nil, fmt.Errorf("sources.civitai: %w", err)
 	}
 	byID := map[string]sources.Source{
-		"huggingface": &sources.HuggingFace{Endpoint: cfg.Sources.HuggingFace.Endpoint, Token: hfToken, Client: client},
-		"civitai":     &sources.CivitAI{Endpoint: cfg.Sources.CivitAI.Endpoint, Token: civToken, Client: client},
-		"comfyui-manager": &sources.Manager{URL: cfg.Manager.ModelListURL, MaxAge: cfg.Manager.MaxAge.Duration, Client: client,
-			CacheFile: filepath.Join(cfg.Paths.DataDir, "manager", "model-list.json"), SeedFile: seedFile(cfg.Manager.SeedDir)},
-		"direct": sources.Direct{},
+		"huggingface":     &sources.HuggingFace{Endpoint: cfg.Sources.HuggingFace.Endpoint, Token: hfToken, Client: client},
+		"civitai":         &sources.CivitAI{Endpoint: cfg.Sources.CivitAI.Endpoint, Token: civToken, Client: client},
+		"comfyui-manager": &sources.Manager{Data: manager},
+		"direct":          sources.Direct{},
 	}
 	for _, id := range config.KnownSources {
 		if err := sources.Register(context.Background(), reg, byID[id]); err != nil {
@@ -88,11 +86,4 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, reg *extension.Registry
 		}
 	}
 	return opts, res, nil
-}
-
-func seedFile(dir string) string {
-	if dir == "" {
-		return ""
-	}
-	return filepath.Join(dir, "model-list.json")
 }

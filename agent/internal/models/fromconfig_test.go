@@ -22,7 +22,7 @@ func TestFromConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	opts, reg, err := models.FromConfig(cfg, nil, nil)
+	opts, reg, err := models.FromConfig(cfg, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,74 +5,17 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
 
 // Folder is one ComfyUI model folder key and the directories (relative to models_dir) that
-// hold it. The first directory is where downloads go.
-type Folder struct {
-	Key  string   `json:"key"`
-	Dirs []string `json:"dirs"`
-}
+// hold it; the table itself is comfy.Folders.
+type Folder = comfy.Folder
 
-// builtinFolders are folder_paths.py's keys (comfyui.md §1.5) plus the custom packs' keys. The
-// download target of diffusion_models and text_encoders is the modern name; the legacy
-// directories (unet, clip, t2i_adapter) are still searched.
-var builtinFolders = []Folder{
-	{"checkpoints", []string{"checkpoints"}},
-	{"configs", []string{"configs"}},
-	{"loras", []string{"loras"}},
-	{"vae", []string{"vae"}},
-	{"text_encoders", []string{"text_encoders", "clip"}},
-	{"diffusion_models", []string{"diffusion_models", "unet"}},
-	{"clip_vision", []string{"clip_vision"}},
-	{"style_models", []string{"style_models"}},
-	{"embeddings", []string{"embeddings"}},
-	{"diffusers", []string{"diffusers"}},
-	{"vae_approx", []string{"vae_approx"}},
-	{"controlnet", []string{"controlnet", "t2i_adapter"}},
-	{"gligen", []string{"gligen"}},
-	{"upscale_models", []string{"upscale_models"}},
-	{"latent_upscale_models", []string{"latent_upscale_models"}},
-	{"hypernetworks", []string{"hypernetworks"}},
-	{"photomaker", []string{"photomaker"}},
-	{"classifiers", []string{"classifiers"}},
-	{"model_patches", []string{"model_patches"}},
-	{"audio_encoders", []string{"audio_encoders"}},
-	// Custom node packs (comfyui.md §1.5).
-	{"ipadapter", []string{"ipadapter"}},
-	{"instantid", []string{"instantid"}},
-	{"insightface", []string{"insightface"}},
-	{"animatediff_models", []string{"animatediff_models"}},
-	{"animatediff_motion_lora", []string{"animatediff_motion_lora"}},
-	{"unet_gguf", []string{"diffusion_models", "unet"}},
-	{"clip_gguf", []string{"text_encoders", "clip"}},
-	{"xlabs_loras", []string{"xlabs/loras"}},
-	{"xlabs_controlnets", []string{"xlabs/controlnets"}},
-	{"xlabs_ipadapters", []string{"xlabs/ipadapters"}},
-	{"sams", []string{"sams"}},
-	{"onnx", []string{"onnx"}},
-	{"mmdets_bbox", []string{"mmdets/bbox"}},
-	{"mmdets_segm", []string{"mmdets/segm"}},
-	{"ultralytics_bbox", []string{"ultralytics/bbox"}},
-	{"ultralytics_segm", []string{"ultralytics/segm"}},
-	{"ultralytics", []string{"ultralytics"}},
-}
-
-// aliases are legacy folder keys ComfyUI still accepts (map_legacy) and Manager's type names.
-var aliases = map[string]string{
-	"clip":            "text_encoders",
-	"unet":            "diffusion_models",
-	"t2i_adapter":     "controlnet",
-	"checkpoint":      "checkpoints",
-	"lora":            "loras",
-	"embedding":       "embeddings",
-	"upscale":         "upscale_models",
-	"diffusion_model": "diffusion_models",
-}
-
-// Extensions are the model file extensions the store indexes (supported_pt_extensions plus
-// GGUF and ONNX). configs/ also holds .yaml.
-var Extensions = []string{".safetensors", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".sft", ".gguf", ".onnx", ".pkl"}
+// Extensions are the model file extensions the store indexes (comfy.ModelExtensions); configs/
+// also holds .yaml.
+var Extensions = comfy.ModelExtensions()
 
 // Layout maps folder keys to directories of the store.
 type Layout struct {
@@ -107,7 +50,7 @@ func NewLayout(extra map[string][]string) *Layout {
 		l.byKey[f.Key] = f
 		l.folders = append(l.folders, f)
 	}
-	for _, f := range builtinFolders {
+	for _, f := range comfy.Folders() {
 		add(f)
 	}
 	keys := make([]string, 0, len(extra))
@@ -146,10 +89,7 @@ func (l *Layout) Folders() []Folder { return l.folders }
 
 // Canonical resolves an alias to its folder key; ok is false for unknown keys.
 func (l *Layout) Canonical(key string) (string, bool) {
-	key = strings.TrimSpace(strings.ToLower(key))
-	if a, ok := aliases[key]; ok {
-		key = a
-	}
+	key = comfy.FolderAlias(key)
 	_, ok := l.byKey[key]
 	return key, ok
 }
@@ -185,12 +125,10 @@ func (l *Layout) FolderOf(rel string) string {
 
 // HasModelExt reports whether name has a model extension (configs also take YAML).
 func HasModelExt(name string) bool {
-	ext := strings.ToLower(path.Ext(name))
-	for _, e := range Extensions {
-		if e == ext {
-			return true
-		}
+	if comfy.HasModelExt(name) {
+		return true
 	}
+	ext := strings.ToLower(path.Ext(name))
 	return ext == ".yaml" || ext == ".json"
 }
 

@@ -151,6 +151,7 @@ func (s *Service) Submit(ctx context.Context, req DownloadRequest) (Submitted, e
 	var rel string
 	if req.Filename != "" {
 		rel = s.relPath(req.Folder, req.Filename)
+		// A file already there (ComfyUI follows symlinks too) needs no write.
 		if done, err := s.present(ctx, rel, req.SHA256); err != nil {
 			return Submitted{}, err
 		} else if done {
@@ -158,6 +159,9 @@ func (s *Service) Submit(ctx context.Context, req DownloadRequest) (Submitted, e
 		}
 		if id := s.activeDownload(rel); id != "" {
 			return Submitted{OperationID: id, Path: rel, Status: "in_progress"}, nil
+		}
+		if _, _, err := s.storePath(rel); err != nil {
+			return Submitted{}, err
 		}
 	}
 	if s.runner == nil {
@@ -293,6 +297,9 @@ func (s *Service) partPath(opID string) string {
 func (s *Service) stepDownload(ctx context.Context, op *recovery.Op) error {
 	rel := metaString(op, "path")
 	sha := metaString(op, "sha256")
+	if _, err := cleanRel(rel); err != nil {
+		return recovery.WithClass(recovery.ClassPermission, badPath(rel, err.Error()))
+	}
 	dest := filepath.Join(s.root, filepath.FromSlash(rel))
 	pg := &progressPublisher{s: s, op: op, file: path.Base(rel), project: metaString(op, "project_id")}
 
@@ -317,6 +324,14 @@ func (s *Service) stepDownload(ctx context.Context, op *recovery.Op) error {
 		defer func() { <-s.slots }()
 	case <-ctx.Done():
 		return recovery.WithClass(recovery.ClassCancelled, ctx.Err())
+	}
+	// The path may come from a source (stepResolve) or from before this check existed, and a
+	// folder may have been replaced while the download waited: check right before writing.
+	if _, _, err := s.storePath(rel); err != nil {
+		return recovery.WithClass(recovery.ClassPermission, err)
+	}
+	if err := s.stagingPath(s.partPath(op.ID())); err != nil {
+		return recovery.WithClass(recovery.ClassPermission, err)
 	}
 	req := download.Request{URL: metaString(op, "resolved_url"), Dest: dest, Part: s.partPath(op.ID()), SHA256: sha}
 	res, err := s.dl.Fetch(ctx, req, download.OpCheckpointer{Op: op}, pg.report)

@@ -14,6 +14,9 @@ import (
 // operations older than keepFailed, and stale temporary files. Call it after the recovery
 // runner has loaded its operations (runner.Start), never before. It returns the bytes freed.
 func (s *Service) CleanPartials(keepFailed time.Duration) (int64, error) {
+	if err := s.stagingPath(s.partDir); err != nil {
+		return 0, err // never delete through a .partial that leads outside the store
+	}
 	des, err := os.ReadDir(s.partDir)
 	if err != nil {
 		return 0, err

@@ -192,6 +192,8 @@ func (s *Service) WriteExtraModelPaths(path string) error {
 }
 
 // Lookup finds a model by folder key (or alias) and name in every directory of the folder.
+// Unlike writes it follows symlinks out of the store, as ComfyUI does when it loads the model:
+// it only tells whether and how large the file is.
 func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool) {
 	rel, err := cleanRel(name)
 	if err != nil {
@@ -204,6 +206,26 @@ func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool)
 		}
 	}
 	return "", 0, false
+}
+
+// CheckDest tells whether a project file meant for folder/name (a folder key, alias or store
+// directory, as a launcher JSON's dest_relative_path gives it) can be provided by the store:
+// nil when it is there already or may be written, else a 400 InvalidPathError naming the path
+// and why.
+func (s *Service) CheckDest(folder, name string) error {
+	rel := folder + "/" + name
+	if _, ok := s.layout.Canonical(folder); ok {
+		rel = s.relPath(folder, name)
+	}
+	c, err := cleanRel(rel)
+	if err != nil {
+		return badPath(rel, err.Error())
+	}
+	if fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(c))); err == nil && fi.Mode().IsRegular() {
+		return nil // there already (ComfyUI follows symlinks too): nothing is written
+	}
+	_, _, err = s.storePath(c)
+	return err
 }
 
 // Suggest asks the model sources where a model can be downloaded from; failures name the

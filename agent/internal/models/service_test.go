@@ -502,3 +502,32 @@ func TestRetryAfterThroughRunner(t *testing.T) {
 		t.Errorf("retry delays %v, want one of at least 1s (Retry-After)", h.events.retryDelays)
 	}
 }
+
+// TestDownloadStepConfinesPath: a download operation whose recorded path leads through a
+// symlinked folder (recorded before this check existed, or named by a source) fails with a
+// permission error and writes nothing outside the store.
+func TestDownloadStepConfinesPath(t *testing.T) {
+	h := newHarness(t)
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(h.root, "checkpoints"), 0o755)
+	os.Symlink(outside, filepath.Join(h.root, "checkpoints", "linkdir"))
+	fs := faultserver.New(4096, 3)
+	defer fs.Close()
+	id, err := h.runner.Submit(context.Background(), models.FunctionDownload, map[string]any{
+		"url": fs.URL(), "folder": "checkpoints", "filename": "linkdir/x.safetensors", "path": "checkpoints/linkdir/x.safetensors"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	op, err := h.runner.Wait(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.State == recovery.StateSuccess || op.ErrorClass != recovery.ClassPermission || !strings.Contains(op.Error, "checkpoints/linkdir is a symlink") {
+		t.Fatalf("operation %s (%s): %s", op.State, op.ErrorClass, op.Error)
+	}
+	if des, _ := os.ReadDir(outside); len(des) != 0 {
+		t.Fatalf("written outside the store: %v", des)
+	}
+}

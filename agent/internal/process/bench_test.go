@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // BenchmarkStartToReady measures Start until ready with the fake at FAKE_COMFYUI_DELAY=0.5;
@@ -47,7 +49,7 @@ func BenchmarkStartToReady(b *testing.B) {
 		dir := fakeDir(b)
 		var total time.Duration
 		for i := 0; i < b.N; i++ {
-			port := freePort(b)
+			port := projecttest.FreePort(b)
 			t0 := time.Now()
 			cmd := osexec.Command("python3", "main.py", "--listen", "127.0.0.1", "--port", strconv.Itoa(port), "--cpu")
 			cmd.Dir = dir

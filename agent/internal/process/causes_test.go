@@ -6,6 +6,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	spec := Spec{Python: "/p/venv/bin/python", Port: 4001}
 	tests := []struct {
 		name      string
@@ -50,6 +51,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestLevels(t *testing.T) {
+	t.Parallel()
 	var lv leveler
 	tests := []struct{ line, want string }{
 		{"Total VRAM 24564 MB, total RAM 64000 MB", LevelInfo},
@@ -73,6 +75,7 @@ func TestLevels(t *testing.T) {
 }
 
 func TestReadProcStatOfSelf(t *testing.T) {
+	t.Parallel()
 	st, err := readProcStat(1)
 	if err != nil {
 		t.Skipf("no /proc: %v", err)

@@ -15,6 +15,7 @@ import (
 // fake lists models from the extra_model_paths.yaml it was given and reports the GPUs of
 // CUDA_VISIBLE_DEVICES.
 func TestFakeHonoursSpec(t *testing.T) {
+	t.Parallel()
 	store := t.TempDir()
 	files := []string{"models/checkpoints/sd15.safetensors", "models/checkpoints/sub/xl.ckpt",
 		"models/checkpoints/notes.txt", "models/loras/a.safetensors", "extra/loras/b.pt"}

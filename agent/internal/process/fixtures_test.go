@@ -9,16 +9,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
-// TestFixturesRunUnderSupervisor builds the git fixtures with scripts/make-fixtures.sh, clones
+// TestFixturesRunUnderSupervisor builds the git fixtures (projecttest, as the install tests do), clones
 // ComfyUI at its first tag plus the custom node pack, and runs the clone: what the install
 // pipeline does, minus the venv.
 func TestFixturesRunUnderSupervisor(t *testing.T) {
-	dir := fakeDir(t)
+	t.Parallel()
+	fakeDir(t) // skips without python3
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not found")
 	}
+	fx := projecttest.MakeFixtures(t)
 	dest := t.TempDir()
 	run := func(name string, args ...string) {
 		t.Helper()
@@ -27,10 +31,9 @@ func TestFixturesRunUnderSupervisor(t *testing.T) {
 			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 		}
 	}
-	run(filepath.Join(dir, "..", "make-fixtures.sh"), dest)
 	co := filepath.Join(dest, "ComfyUI")
-	run("git", "clone", "-q", "--branch", "v0.3.0", filepath.Join(dest, "ComfyUI.git"), co)
-	run("git", "clone", "-q", filepath.Join(dest, "custom-node.git"), filepath.Join(co, "custom_nodes", "custom-node"))
+	run("git", "clone", "-q", "--branch", "v0.3.0", fx.ComfyUI, co)
+	run("git", "clone", "-q", fx.Node, filepath.Join(co, "custom_nodes", "custom-node"))
 
 	s, _ := newTestSupervisor(t, &recorder{}, testOptions())
 	spec := testSpec(t, "fixture", nil)

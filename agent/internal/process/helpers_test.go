@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // fakeDir is the fake ComfyUI checkout (scripts/fake_comfyui).
@@ -29,16 +30,6 @@ func fakeDir(t testing.TB) string {
 	return d
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // testSpec runs the fake with python3 and a short startup delay.
 func testSpec(t testing.TB, id string, env map[string]string) Spec {
 	e := map[string]string{"FAKE_COMFYUI_DELAY": "0.1"}
@@ -46,7 +37,7 @@ func testSpec(t testing.TB, id string, env map[string]string) Spec {
 		e[k] = v
 	}
 	return Spec{
-		ProjectID: id, Dir: fakeDir(t), Python: "python3", Port: freePort(t),
+		ProjectID: id, Dir: fakeDir(t), Python: "python3", Port: projecttest.FreePort(t),
 		Args: []string{"--cpu", "--disable-auto-launch"}, Env: e, LogDir: t.TempDir(),
 		ReadyTimeout: 30 * time.Second, StopGrace: 5 * time.Second, Restart: RestartNever,
 	}

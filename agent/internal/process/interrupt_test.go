@@ -15,6 +15,7 @@ import (
 // TestStartGivesUp covers the ways a start ends without the server answering: the ready
 // timeout, a cancelled context and a concurrent Stop. Each must kill the process group.
 func TestStartGivesUp(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		timeout   time.Duration
@@ -90,6 +91,7 @@ func fakesOnPort(port int) []int {
 // TestHooksMayCallGet guards against a lock-order deadlock: OnLog runs on the tail goroutine
 // while Get reads the tail's offset.
 func TestHooksMayCallGet(t *testing.T) {
+	t.Parallel()
 	var s *Supervisor
 	got := make(chan Record, 100)
 	s = New(nil, Hooks{

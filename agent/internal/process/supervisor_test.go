@@ -38,6 +38,7 @@ func groupGone(pgid int) bool {
 }
 
 func TestStartReadyLogsStop(t *testing.T) {
+	t.Parallel()
 	// A base directory with a custom node that fails to import: ComfyUI logs a traceback
 	// and keeps going, which exercises level detection on real output.
 	base := t.TempDir()
@@ -120,6 +121,7 @@ func TestStartReadyLogsStop(t *testing.T) {
 }
 
 func TestStopEscalatesToSIGKILL(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	s, logs := newTestSupervisor(t, rec, testOptions())
 	spec := testSpec(t, "stubborn", map[string]string{"FAKE_COMFYUI_IGNORE_SIGTERM": "1"})
@@ -140,6 +142,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 }
 
 func TestStartFailureCauses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		env       map[string]string
@@ -167,6 +170,7 @@ func TestStartFailureCauses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			rec := &recorder{}
 			s, _ := newTestSupervisor(t, rec, testOptions())
 			spec := testSpec(t, "crash", tc.env)
@@ -203,6 +207,7 @@ func TestStartFailureCauses(t *testing.T) {
 }
 
 func TestExitAfterReadyIsClassified(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	s, _ := newTestSupervisor(t, rec, testOptions())
 	spec := testSpec(t, "oom", map[string]string{"FAKE_COMFYUI_CRASH": "cuda_oom", "FAKE_COMFYUI_CRASH_AFTER": "0.3"})
@@ -222,6 +227,7 @@ func TestExitAfterReadyIsClassified(t *testing.T) {
 }
 
 func TestRestartOnFailure(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	opts := testOptions()
 	opts.BreakerThreshold = 100
@@ -256,6 +262,7 @@ func TestRestartOnFailure(t *testing.T) {
 }
 
 func TestCrashLoopOpensBreaker(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	opts := testOptions()
 	opts.BreakerThreshold = 3
@@ -282,6 +289,7 @@ func TestCrashLoopOpensBreaker(t *testing.T) {
 }
 
 func TestAdoptAfterAgentRestart(t *testing.T) {
+	t.Parallel()
 	recA := &recorder{}
 	a, _ := newTestSupervisor(t, recA, testOptions())
 	spec := testSpec(t, "survivor", nil)
@@ -343,6 +351,7 @@ func TestAdoptAfterAgentRestart(t *testing.T) {
 }
 
 func TestAdoptedProcessDeathAppliesPolicy(t *testing.T) {
+	t.Parallel()
 	a, _ := newTestSupervisor(t, &recorder{}, testOptions())
 	spec := testSpec(t, "victim", nil)
 	r, err := a.Start(context.Background(), spec)
@@ -379,6 +388,7 @@ func deadPID(t *testing.T) int {
 }
 
 func TestSpecValidation(t *testing.T) {
+	t.Parallel()
 	s, _ := newTestSupervisor(t, &recorder{}, testOptions())
 	tests := []struct {
 		name     string

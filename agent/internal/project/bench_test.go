@@ -12,7 +12,7 @@ import (
 //
 //	go test ./agent/internal/project -run '^$' -bench Install -benchtime 3x
 func BenchmarkInstall(b *testing.B) {
-	h := newHarness(b, nil)
+	h := newHarness(b, func(o *Options) { o.Python = "python3" }) // measure the real venv step
 	b.ResetTimer()
 	for i := range b.N {
 		p, err := h.m.Create(context.Background(), CreateRequest{Name: fmt.Sprintf("bench-%d", i)})

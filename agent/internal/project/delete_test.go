@@ -12,6 +12,7 @@ import (
 // Deleting a project while its install runs cancels the install (killing its subprocess),
 // leaves no folder behind, and the same name can be created again from scratch.
 func TestDeleteDuringInstall(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	writeFiles(t, h.fx.Node, map[string]string{"install.py": "import time\nopen('started.marker','w').write('1')\ntime.sleep(600)\n"})
 	git(t, h.fx.Node, "commit", "-q", "-am", "slow install")

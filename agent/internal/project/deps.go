@@ -114,6 +114,9 @@ type Models interface {
 	// ExtraModelPathsYAML is the extra_model_paths.yaml that points ComfyUI at the store.
 	ExtraModelPathsYAML() []byte
 	EnsureFile(ctx context.Context, req FileRequest) error
+	// CheckDest refuses (an *apierr.Error) a file of a launcher JSON that would be written
+	// outside the store, e.g. through a symlinked folder.
+	CheckDest(folder, name string) error
 }
 
 // ImportRequest is the body of POST /api/import_project as the workflow package needs it.

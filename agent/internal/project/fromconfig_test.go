@@ -11,6 +11,7 @@ import (
 )
 
 func TestProjectsConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	lj := filepath.Join(dir, "wf.json")
 	os.WriteFile(lj, []byte(`{}`), 0o644)

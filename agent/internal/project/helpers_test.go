@@ -19,13 +19,15 @@ import (
 
 type fixtures = projecttest.Fixtures
 
+func TestMain(m *testing.M) { projecttest.Main(m) }
+
 func git(t testing.TB, dir string, args ...string) string { return projecttest.Git(t, dir, args...) }
 
 func writeFiles(t testing.TB, dir string, files map[string]string) {
 	projecttest.WriteFiles(t, dir, files)
 }
 
-func makeFixtures(t testing.TB) fixtures { return projecttest.MakeFixtures(t, "") }
+func makeFixtures(t testing.TB) fixtures { return projecttest.MakeFixtures(t) }
 
 func openStore(t testing.TB, dir string) *store.DB {
 	t.Helper()
@@ -173,7 +175,7 @@ func newHarness(t testing.TB, mutate func(*Options)) *harness {
 	data := t.TempDir()
 	h := &harness{db: openStore(t, filepath.Join(data, "db")), sup: newHTTPSupervisor(), ev: &events{}, fx: fx}
 	h.opts = Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Ref: "master",
-		Python: "python3", PortMin: 4001, PortMax: 4100}
+		Python: projecttest.Python(t), PortMin: 4001, PortMax: 4100}
 	if mutate != nil {
 		mutate(&h.opts)
 	}

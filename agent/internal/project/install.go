@@ -448,14 +448,18 @@ func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
 			continue
 		}
 		folder, name, _ := modelPath(alts[0].DestRelativePath)
+		file, ensure := folder+"/"+name, m.ensureFile
+		if rel, ok, _ := inputPath(alts[0].DestRelativePath); ok {
+			file, ensure = "input/"+rel, m.ensureInput
+		}
 		m.stageProgress(id, stepDownloadFiles, float64(i)/float64(len(lj.Files)),
-			Progress{CurrentFile: folder + "/" + name, Current: i + 1, Total: len(lj.Files)})
-		if err := m.ensureFile(ctx, id, alts); err != nil {
+			Progress{CurrentFile: file, Current: i + 1, Total: len(lj.Files)})
+		if err := ensure(ctx, id, alts); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			m.logs.Add(id, LevelError, fmt.Sprintf("%s/%s: %v", folder, name, err), nil)
-			missing = append(missing, folder+"/"+name)
+			m.logs.Add(id, LevelError, fmt.Sprintf("%s: %v", file, err), nil)
+			missing = append(missing, file)
 		}
 	}
 	if len(missing) > 0 {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 func launcherWithNode(fx fixtures, comfyCommit string) json.RawMessage {
@@ -22,7 +24,9 @@ func launcherWithNode(fx fixtures, comfyCommit string) json.RawMessage {
 }
 
 func TestInstallPipeline(t *testing.T) {
-	h := newHarness(t, nil)
+	t.Parallel()
+	// The real python3: this test proves the venv step itself (the others link a template).
+	h := newHarness(t, func(o *Options) { o.Python = "python3" })
 	// The file of the launcher JSON is already in the shared store, so no downloader is needed.
 	writeFiles(t, h.opts.ModelsDir, map[string]string{"checkpoints/present.safetensors": "x"})
 
@@ -53,7 +57,7 @@ func TestInstallPipeline(t *testing.T) {
 		if head := git(t, node, "rev-parse", "HEAD"); head != h.fx.NodeCommit {
 			t.Fatalf("node HEAD = %s, want %s", head, h.fx.NodeCommit)
 		}
-		if !fileExists(filepath.Join(node, "installed.marker")) {
+		if !fileExists(filepath.Join(node, projecttest.NodeMarker)) {
 			t.Fatal("install.py did not run")
 		}
 		if fileExists(filepath.Join(dir, "comfyui", "custom_nodes", "Disabled-Node")) {
@@ -119,6 +123,7 @@ func TestInstallPipeline(t *testing.T) {
 // A ref that does not exist yet fails the install with the step, the error and suggestions;
 // once the ref exists upstream, retry finishes it.
 func TestFailedInstallThenRetry(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.Ref = "v9.9.9" })
 	p, err := h.m.Create(context.Background(), CreateRequest{Name: "late"})
 	if err != nil {

@@ -2,6 +2,7 @@ package project
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -60,9 +61,9 @@ func parseLauncherJSON(raw json.RawMessage) (*launcherJSON, error) {
 	}
 	for i, alts := range lj.Files {
 		for _, a := range alts {
-			if _, _, err := modelPath(a.DestRelativePath); err != nil {
+			if err := checkFileDest(a.DestRelativePath); err != nil {
 				return nil, apierr.Newf(apierr.Invalid, "ValidationError", "files[%d]: %v", i, err).
-					Suggest("dest_relative_path must look like models/<folder>/<file>")
+					Suggest("dest_relative_path must look like models/<folder>/<file> or input/<file>")
 			}
 		}
 	}
@@ -153,4 +154,34 @@ func (lj *launcherJSON) modelPaths() []string {
 		}
 	}
 	return out
+}
+
+// checkDests asks the model store whether every file of lj may be written where its
+// dest_relative_path points, so an import is refused before anything is created.
+func (m *Manager) checkDests(lj *launcherJSON) error {
+	if m.deps.Models == nil {
+		return nil
+	}
+	for i, alts := range lj.Files {
+		for j, a := range alts {
+			folder, name, err := modelPath(a.DestRelativePath)
+			if err != nil {
+				continue // parseLauncherJSON already refused it
+			}
+			if err := m.deps.Models.CheckDest(folder, name); err != nil {
+				return prefixFiles(i, j, a.DestRelativePath, err)
+			}
+		}
+	}
+	return nil
+}
+
+// prefixFiles names the launcher JSON entry in a refusal from the model store.
+func prefixFiles(i, j int, dest string, err error) error {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return apierr.Newf(ae.Kind, ae.Type, "files[%d][%d].dest_relative_path %q: %s", i, j, dest, ae.Message).
+			Suggest(ae.Suggestions...)
+	}
+	return fmt.Errorf("files[%d][%d].dest_relative_path %q: %w", i, j, dest, err)
 }

@@ -101,11 +101,15 @@ func (m *Manager) Create(ctx context.Context, req CreateRequest) (Project, error
 	raw := req.LauncherJSON
 	if len(raw) == 0 && req.Template != "" && req.Template != "empty" {
 		var err error
-		if raw, err = m.loadTemplate(req.Template); err != nil {
+		if raw, err = m.loadTemplate(ctx, req.Template); err != nil {
 			return Project{}, err
 		}
 	}
-	if _, err := parseLauncherJSON(raw); err != nil {
+	lj, err := parseLauncherJSON(raw)
+	if err != nil {
+		return Project{}, err
+	}
+	if err := m.checkDests(lj); err != nil {
 		return Project{}, err
 	}
 	now := m.now().UTC()
@@ -155,19 +159,6 @@ func validateArgs(args []string) error {
 		}
 	}
 	return nil
-}
-
-func (m *Manager) loadTemplate(name string) (json.RawMessage, error) {
-	if !validID.MatchString(name) || m.opts.TemplatesDir == "" {
-		return nil, apierr.Newf(apierr.NotFound, "TemplateNotFoundError", "template %q does not exist", name).
-			Suggest("Use template_id \"empty\" or put <template_id>/launcher.json in the templates folder")
-	}
-	raw, err := os.ReadFile(filepath.Join(m.opts.TemplatesDir, name, "launcher.json"))
-	if err != nil {
-		return nil, apierr.Newf(apierr.NotFound, "TemplateNotFoundError", "template %q does not exist", name).
-			Suggest("Use template_id \"empty\" or put <template_id>/launcher.json in " + m.opts.TemplatesDir)
-	}
-	return raw, nil
 }
 
 // submitInstall starts the install operation; the caller holds the entry's lock.

@@ -42,6 +42,9 @@ type Manager struct {
 	// bg tracks background goroutines (reconcile, async starts) so Stop can wait for them.
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
+
+	// reconciled closes after the first pass over the declared projects (readiness).
+	reconciled chan struct{}
 }
 
 // entry is one project; mu serialises lifecycle actions (start, stop, delete, install
@@ -69,6 +72,8 @@ func New(deps Deps, opts Options) *Manager {
 		projects: map[string]*entry{},
 		progress: map[string]Progress{},
 		models:   map[string][]string{},
+
+		reconciled: make(chan struct{}),
 	}
 	m.logs = newLogBook(deps.Store, deps.Publisher, deps.Now, opts.MaxLogEntries)
 	m.ops = deps.Ops

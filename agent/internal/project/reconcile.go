@@ -19,6 +19,7 @@ const maxDesiredAttempts = 3
 // tick, saves how far each ComfyUI log has been read, so that a re-adopted process does not
 // log its lines twice.
 func (m *Manager) reconcileLoop(ctx context.Context) {
+	defer m.markReconciled()
 	if m.opts.ReconcileInterval < 0 {
 		return
 	}
@@ -32,6 +33,7 @@ func (m *Manager) reconcileLoop(ctx context.Context) {
 			}
 			m.reconcile(ctx, d, attempts)
 		}
+		m.markReconciled()
 		select {
 		case <-ctx.Done():
 			return

@@ -24,6 +24,7 @@ func (h *harness) restart(t *testing.T, sup *httpSupervisor, mutate func(*Option
 }
 
 func TestRestoreAfterAgentRestart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		restart string
@@ -35,6 +36,7 @@ func TestRestoreAfterAgentRestart(t *testing.T) {
 		{"dead process restarts per policy", RestartAlways, false, StateRunning},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, nil)
 			ctx := context.Background()
 			p, err := h.m.Create(ctx, CreateRequest{Name: "p", Restart: tc.restart})
@@ -71,6 +73,7 @@ func TestRestoreAfterAgentRestart(t *testing.T) {
 // An install interrupted in any step finishes after the restart, without redoing finished
 // work.
 func TestInstallResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	p, err := h.m.Create(ctx, CreateRequest{Name: "resume"})
@@ -103,6 +106,7 @@ func TestInstallResumesAfterRestart(t *testing.T) {
 }
 
 func TestDesiredState(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	m := h.restart(t, newHTTPSupervisor(), func(o *Options) {
@@ -126,6 +130,7 @@ func TestDesiredState(t *testing.T) {
 }
 
 func TestProcessExit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	ctx := context.Background()
 	p, _ := h.m.Create(ctx, CreateRequest{Name: "crashy"})

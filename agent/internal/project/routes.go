@@ -30,6 +30,7 @@ func (m *Manager) Routes(r *httprouter.Router) {
 	r.GET("/api/get_config", m.handleGetConfig)
 	r.POST("/api/update_config", m.handleUpdateConfig)
 	r.POST("/api/set_config", m.handleSetConfig)
+	r.GET("/api/templates", m.handleTemplates)
 }
 
 // projectJSON is the original UI's project object; state carries the state.json fields plus

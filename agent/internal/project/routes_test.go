@@ -41,6 +41,7 @@ func call(t *testing.T, method, url, body string) (int, map[string]any, []byte) 
 }
 
 func TestRoutesLifecycle(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	srv := serve(t, h.m)
 
@@ -164,6 +165,7 @@ func TestRoutesLifecycle(t *testing.T) {
 }
 
 func TestLogsPagination(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	srv := serve(t, h.m)
 	if _, err := h.m.Create(t.Context(), CreateRequest{Name: "logs"}); err != nil {
@@ -213,6 +215,7 @@ func TestLogsPagination(t *testing.T) {
 }
 
 func TestConfigMasking(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	srv := serve(t, h.m)
 	secret := "civitai-secret-0123456789"
@@ -260,6 +263,7 @@ func TestConfigMasking(t *testing.T) {
 }
 
 func TestSlugify(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"My Project":       "my-project",
 		"  Démo -- Été!! ": "demo-ete",

@@ -7,6 +7,7 @@ import (
 )
 
 func TestHubSnapshotAndLogEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil)
 	p, err := h.m.Create(t.Context(), CreateRequest{Name: "snap"})
 	if err != nil {

@@ -35,6 +35,9 @@ type Proxy struct {
 	res Resolver
 	log *slog.Logger
 	rp  *httputil.ReverseProxy
+	// check is the agent's Host and Origin rule (api.Server.CheckBrowser), applied before
+	// the browser's Origin is dropped; nil checks nothing.
+	check func(r *http.Request) error
 }
 
 type ctxKey struct{}
@@ -69,6 +72,14 @@ func New(res Resolver, logger *slog.Logger) *Proxy {
 	return p
 }
 
+// WithCheck makes the proxy refuse, with check's error, every request check refuses (the
+// agent passes api.Server.CheckBrowser: a foreign page may not post prompts or open ComfyUI's
+// WebSocket through the proxy). It returns p.
+func (p *Proxy) WithCheck(check func(r *http.Request) error) *Proxy {
+	p.check = check
+	return p
+}
+
 // Routes registers /comfy/:project_id/*path for every method, and a redirect from
 // /comfy/:project_id to the same path with a trailing slash (ComfyUI's page uses relative URLs).
 func (p *Proxy) Routes(r *httprouter.Router) {
@@ -87,6 +98,12 @@ func (p *Proxy) redirect(w http.ResponseWriter, r *http.Request, ps httprouter.P
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if p.check != nil {
+		if err := p.check(r); err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+	}
 	id := ps.ByName("project_id")
 	port, ok := p.res.Target(id)
 	if !ok {
@@ -115,8 +132,8 @@ func belowPrefix(escaped string) string {
 
 // rewrite points the outgoing request at the project's loopback port and removes what
 // belongs to the agent: its credentials, and the browser's Origin, which ComfyUI's
-// origin-only middleware rejects (403) because it differs from the loopback Host. CORS and
-// auth were already checked by the agent.
+// origin-only middleware rejects (403) because it differs from the loopback Host. The agent
+// has already applied its own Origin rule (WithCheck) and auth.
 func rewrite(pr *httputil.ProxyRequest) {
 	t := pr.In.Context().Value(ctxKey{}).(target)
 	out := pr.Out

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/process"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 )
@@ -20,16 +21,6 @@ import (
 type resolver map[string]int
 
 func (r resolver) Target(id string) (int, bool) { p, ok := r[id]; return p, ok }
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // startFake runs the fake ComfyUI under the real supervisor and returns its port.
 func startFake(t *testing.T) int {
@@ -41,7 +32,7 @@ func startFake(t *testing.T) int {
 	s := process.New(nil, process.Hooks{}, process.Options{PollInterval: 20 * time.Millisecond})
 	t.Cleanup(func() { s.StopAll(context.Background()) })
 	rec, err := s.Start(context.Background(), process.Spec{
-		ProjectID: "demo", Dir: dir, Python: "python3", Port: freePort(t), LogDir: t.TempDir(),
+		ProjectID: "demo", Dir: dir, Python: "python3", Port: projecttest.FreePort(t), LogDir: t.TempDir(),
 		Args: []string{"--cpu"}, Env: map[string]string{"FAKE_COMFYUI_DELAY": "0"},
 		ReadyTimeout: 30 * time.Second, StopGrace: 5 * time.Second,
 	})
@@ -79,7 +70,7 @@ func newAgent(t *testing.T, res resolver) *httptest.Server {
 func TestProxyHTTP(t *testing.T) {
 	fake := startFake(t)
 	echo := echoUpstream(t)
-	agent := newAgent(t, resolver{"demo": fake, "echo": echo, "stopped": 0, "gone": freePort(t)})
+	agent := newAgent(t, resolver{"demo": fake, "echo": echo, "stopped": 0, "gone": projecttest.FreePort(t)})
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	tests := []struct {

@@ -6,7 +6,8 @@
 // buckets are created in their own transaction; the segment size is kept small; a torn tail
 // that makes Open fail with "crc error" is salvaged; ErrDirLocked means another agent owns the
 // directory. Range and prefix scans in v1.0.4 return values only, so every stored value carries
-// its key in a small header (see encode).
+// its key in a small header (see encode). Two more v1.0.4 restart bugs are handled in
+// buckets.go: bucket ids restart from 1 and never-written buckets reopen without an index.
 package store
 
 import (
@@ -101,6 +102,10 @@ func Open(dir string, logger *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &DB{db: ndb, dir: dir, log: logger, Salvaged: salvaged}
+	if err := s.repairBuckets(); err != nil {
+		ndb.Close()
+		return nil, err
+	}
 	if err := s.EnsureBuckets(DefaultBuckets...); err != nil {
 		ndb.Close()
 		return nil, err
@@ -132,7 +137,8 @@ func (s *DB) Close() error {
 
 // EnsureBuckets creates missing buckets, each in its own transaction (a bucket created in a
 // transaction is not usable inside it), then syncs bucket.Meta and the directory, which nutsdb
-// itself does not fsync.
+// itself does not fsync. A new bucket gets a record at once, so it survives a restart
+// readable (see materialize).
 func (s *DB) EnsureBuckets(names ...string) error {
 	created := false
 	for _, name := range names {
@@ -141,15 +147,17 @@ func (s *DB) EnsureBuckets(names ...string) error {
 			exists = tx.ExistBucket(nutsdb.DataStructureBTree, name)
 			return nil
 		})
-		if exists {
-			continue
+		if !exists {
+			if err := s.db.Update(func(tx *nutsdb.Tx) error {
+				return tx.NewBucket(nutsdb.DataStructureBTree, name)
+			}); err != nil && !strings.Contains(err.Error(), "already exist") {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+			created = true
+			if err := s.materialize(name, true); err != nil {
+				return err
+			}
 		}
-		if err := s.db.Update(func(tx *nutsdb.Tx) error {
-			return tx.NewBucket(nutsdb.DataStructureBTree, name)
-		}); err != nil && !strings.Contains(err.Error(), "already exist") {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-		created = true
 	}
 	if created {
 		syncPath(filepath.Join(s.dir, "bucket.Meta"))

@@ -237,3 +237,59 @@ func TestCorruptionSalvageDetects(t *testing.T) {
 		t.Fatal("salvage of a clean file should report that it found nothing to repair")
 	}
 }
+
+// TestEveryBucketAcrossRestart opens a fresh store, closes it before anything is written, and
+// reopens it: every bucket the agent declares (and one created later with EnsureBuckets) must
+// answer reads, writes, deletes and scans as an empty bucket, then keep what was written across
+// a second restart. nutsdb v1.0.4 reopens a never-written bucket without its index.
+func TestEveryBucketAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	openT(t, dir).Close()
+
+	db := openT(t, dir)
+	const extra = "extension_state"
+	if err := db.EnsureBuckets(extra); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	buckets := append(append([]string(nil), DefaultBuckets...), extra)
+	db = openT(t, dir)
+	for _, b := range buckets {
+		var got rec
+		if err := db.Get(b, "k", &got); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: get on an empty reopened bucket = %v, want ErrNotFound", b, err)
+		}
+		if err := db.Delete(b, "k"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: delete on an empty reopened bucket = %v, want ErrNotFound", b, err)
+		}
+		if keys, err := db.Keys(b, ""); err != nil || len(keys) != 0 {
+			t.Errorf("%s: keys = %v, %v; want none (the probe must not show)", b, keys, err)
+		}
+		if n, err := db.Count(b, ""); err != nil || n != 0 {
+			t.Errorf("%s: count = %d, %v", b, n, err)
+		}
+		if err := db.Scan(b, "", func(k string, _ []byte) error { return fmt.Errorf("unexpected key %q", k) }); err != nil {
+			t.Errorf("%s: scan: %v", b, err)
+		}
+		if err := db.Range(b, "a", "z", func(k string, _ []byte) error { return fmt.Errorf("unexpected key %q", k) }); err != nil {
+			t.Errorf("%s: range: %v", b, err)
+		}
+		if err := db.Put(b, "k", rec{b, 1}); err != nil {
+			t.Errorf("%s: put: %v", b, err)
+		}
+	}
+	db.Close()
+
+	db = openT(t, dir)
+	defer db.Close()
+	for _, b := range buckets {
+		var got rec
+		if err := db.Get(b, "k", &got); err != nil || got != (rec{b, 1}) {
+			t.Errorf("%s: after restart get = %+v, %v", b, got, err)
+		}
+		if keys, err := db.Keys(b, ""); err != nil || len(keys) != 1 {
+			t.Errorf("%s: after restart keys = %v, %v; want [k]", b, keys, err)
+		}
+	}
+}

@@ -5,9 +5,13 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
+	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/extension"
-	sdk "github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
+	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
 // ModelCatalog is what the workflow service needs from the model store and model sources.
@@ -16,7 +20,7 @@ type ModelCatalog interface {
 	Lookup(folder, name string) (path string, size int64, ok bool)
 	// Suggest asks the configured model sources for download candidates; failures are the
 	// sources that failed (their answers are missing from the candidates).
-	Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCandidate, []extension.Failure)
+	Suggest(ctx context.Context, q extension.ModelQuery) ([]extension.ModelCandidate, []registry.Failure)
 }
 
 // Options configures a Service.
@@ -26,10 +30,13 @@ type Options struct {
 	// workflow embeds and the Manager model list.
 	Catalog ModelCatalog
 	// Manager may be nil: then only core node types are recognised.
-	Manager *ManagerData
+	Manager *managerdata.Data
+	// LoadWait bounds how long an analysis waits for the Manager data's first load before it
+	// answers without it, saying so (default 10 s).
+	LoadWait time.Duration
 	// Extensions is the registry the parser chain comes from; nil means a private registry
 	// holding only the core parsers.
-	Extensions *extension.Registry
+	Extensions *registry.Registry
 	Logger     *slog.Logger
 	// ReadHeader reads a local safetensors header (default ReadSafetensorsHeader).
 	ReadHeader func(path string) (TensorStats, error)
@@ -39,24 +46,34 @@ type Options struct {
 type Service struct {
 	lim     Limits
 	catalog ModelCatalog
-	manager *ManagerData
-	reg     *extension.Registry
+	manager *managerdata.Data
+	wait    time.Duration
+	core    map[string]bool
+	reg     *registry.Registry
 	log     *slog.Logger
 	header  func(string) (TensorStats, error)
+
+	ixMu sync.Mutex
+	ix   *ManagerIndex // for the Manager data version it wraps
 }
 
 // NewService returns a Service.
 func NewService(opts Options) *Service {
 	s := &Service{lim: opts.Limits.withDefaults(), catalog: opts.Catalog, manager: opts.Manager, reg: opts.Extensions,
-		log: opts.Logger, header: opts.ReadHeader}
+		log: opts.Logger, header: opts.ReadHeader, wait: opts.LoadWait, core: parseLines(coreNodesTXT)}
+	if s.wait <= 0 {
+		s.wait = 10 * time.Second
+	}
 	if s.reg == nil {
-		s.reg = extension.New(extension.Options{Logger: opts.Logger})
+		s.reg = registry.New(registry.Options{Logger: opts.Logger})
 		if err := RegisterParsers(context.Background(), s.reg); err != nil {
 			panic(err) // a fresh registry has no conflicting ids
 		}
 	}
 	if s.manager == nil {
-		s.manager = NewManagerData(ManagerOptions{})
+		// Memory only, nothing to read: the load ends at once with the core types alone.
+		s.manager = managerdata.New(managerdata.Options{})
+		_ = s.manager.Load(context.Background())
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -68,10 +85,27 @@ func NewService(opts Options) *Service {
 }
 
 // Extensions returns the registry the parser chain comes from.
-func (s *Service) Extensions() *extension.Registry { return s.reg }
+func (s *Service) Extensions() *registry.Registry { return s.reg }
 
-// Manager returns the Manager data cache.
-func (s *Service) Manager() *ManagerData { return s.manager }
+// Manager returns the Manager data.
+func (s *Service) Manager() *managerdata.Data { return s.manager }
+
+// managerIndex returns the index of the current Manager data version, waiting (bounded by
+// LoadWait and ctx) for the first load; built once per version.
+func (s *Service) managerIndex(ctx context.Context) *ManagerIndex {
+	if !s.manager.Loaded() {
+		wctx, cancel := context.WithTimeout(ctx, s.wait)
+		s.manager.Wait(wctx)
+		cancel()
+	}
+	data := s.manager.Index()
+	s.ixMu.Lock()
+	defer s.ixMu.Unlock()
+	if s.ix == nil || s.ix.data != data {
+		s.ix = newManagerIndex(data, s.core)
+	}
+	return s.ix
+}
 
 // NodeInfo is one node in Metadata.
 type NodeInfo struct {
@@ -148,7 +182,7 @@ func (s *Service) AnalyzeDocument(ctx context.Context, doc *Document) (*Analysis
 		}
 		return nil, err
 	}
-	ix := s.manager.Index()
+	ix := s.managerIndex(ctx)
 	f := runChain(ctx, s.reg, &Input{Doc: doc, Graph: g, Manager: ix})
 	if doc.Launcher != nil {
 		addLauncherFiles(f, doc.Launcher)
@@ -271,7 +305,7 @@ func (s *Service) lookup(folder, name string) (string, int64, bool) {
 	if p, size, ok := s.catalog.Lookup(folder, name); ok {
 		return p, size, true
 	}
-	if folder == "embeddings" && !HasModelExt(name) {
+	if folder == "embeddings" && !comfy.HasModelExt(name) {
 		for _, ext := range []string{".safetensors", ".pt", ".bin"} {
 			if p, size, ok := s.catalog.Lookup(folder, name+ext); ok {
 				return p, size, true

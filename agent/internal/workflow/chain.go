@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 	"github.com/comfylauncher/launcher/agent/internal/extension"
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -111,7 +112,7 @@ func merge(id string, in *Input, res sdk.ParseResult, out *Findings) {
 		nodes[n.ID] = n
 	}
 	for _, m := range res.Models {
-		ref := ModelRef{Filename: m.Filename, Folder: CanonicalFolder(m.Folder), NodeType: m.NodeType, NodeID: m.NodeID, Input: m.Input,
+		ref := ModelRef{Filename: m.Filename, Folder: comfy.CanonicalFolder(m.Folder), NodeType: m.NodeType, NodeID: m.NodeID, Input: m.Input,
 			URL: m.URL, SHA256: m.SHA256, Size: m.Size, Source: id}
 		if n := nodes[m.NodeID]; n != nil {
 			ref.Inactive, ref.InactiveReason = activeFields(n)

@@ -37,11 +37,13 @@ func isSampler(t string) bool {
 func Classify(g *Graph, ix *ManagerIndex) (primary string, tags []string) {
 	set := map[string]bool{}
 	var sampler, emptyImage, vaeEncode, loadImage, api bool
+	seen := map[string]bool{} // a workflow repeats node types; each type says the same once
 	for _, n := range g.Nodes {
-		if n.Inactive || n.Virtual || n.Instance {
+		if n.Inactive || n.Virtual || n.Instance || seen[n.Type] {
 			continue
 		}
 		t := n.Type
+		seen[t] = true
 		lt := strings.ToLower(t)
 		for _, ts := range tagSignals {
 			for _, s := range ts.signals {

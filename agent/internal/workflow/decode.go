@@ -78,14 +78,27 @@ func Decode(raw []byte, lim Limits) (*Document, error) {
 	if len(trimmed) == 0 {
 		return nil, invalid("workflow is empty")
 	}
-	if err := checkDepth(trimmed, lim.MaxDepth); err != nil {
+	v, err := parseWorkflowJSON(trimmed, lim.MaxDepth)
+	if err != nil {
+		return nil, err
+	}
+	return decodeValue(v, raw, 0)
+}
+
+// parseWorkflowJSON parses the JSON of a workflow in one pass; input the fast parser is not
+// sure of takes the encoding/json path, whose errors name the line and column.
+func parseWorkflowJSON(b []byte, maxDepth int) (any, error) {
+	if v, ok := parseJSONFast(b, maxDepth, nil); ok {
+		return v, nil
+	}
+	if err := checkDepth(b, maxDepth); err != nil {
 		return nil, err
 	}
 	var v any
-	if err := json.Unmarshal(trimmed, &v); err != nil {
-		return nil, jsonError(trimmed, err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, jsonError(b, err)
 	}
-	return decodeValue(v, raw, 0)
+	return v, nil
 }
 
 // DecodeValue is Decode for an already parsed JSON value (e.g. a request's workflow_json field).

@@ -13,11 +13,12 @@
 //
 // Model references come from data, not code: data/loaders.tsv maps loader node inputs to folder
 // keys and data/folder_hints.tsv guesses folders for unknown nodes. Node packs are resolved with
-// ComfyUI-Manager's data files, downloaded from configurable URLs and cached under the data dir
-// (ManagerData); without them only core nodes are recognised and every other type is reported as
-// unresolved, never guessed.
+// ComfyUI-Manager's data files, which the agent's one managerdata.Data downloads, caches and
+// indexes (ManagerIndex wraps one version of its index); without them only core nodes are
+// recognised and every other type is reported as unresolved, never guessed.
 //
-// Service adds the HTTP routes (POST /api/workflow/preview and /api/workflow/validate) and the
+// Service adds the HTTP routes (POST /api/workflow/preview and /api/workflow/validate, which
+// parse the request body once, and the /api/manager-data routes) and the
 // logic behind the original launcher's POST /api/import_project (PrepareImport), which produces a
 // LauncherJSON in the original ComfyUI-Launcher format.
 //

@@ -141,15 +141,3 @@ func NormalizeName(s string) string {
 	}
 	return strings.TrimLeft(s, "/")
 }
-
-// legacyFolders maps old folder keys to current ones (folder_paths.map_legacy).
-var legacyFolders = map[string]string{"clip": "text_encoders", "unet": "diffusion_models", "t2i_adapter": "controlnet"}
-
-// CanonicalFolder maps legacy folder keys ("clip", "unet") to their current names.
-func CanonicalFolder(f string) string {
-	f = strings.Trim(strings.ReplaceAll(f, "\\", "/"), "/")
-	if c, ok := legacyFolders[f]; ok {
-		return c
-	}
-	return f
-}

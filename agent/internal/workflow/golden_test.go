@@ -13,6 +13,7 @@ import (
 	"time"
 
 	registry "github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
@@ -42,7 +43,7 @@ func (c *fakeCatalog) Suggest(_ context.Context, q extension.ModelQuery) ([]exte
 // testService is a Service over the hermetic testdata/manager fixture and a fake catalog.
 func testService(t testing.TB, cat ModelCatalog) *Service {
 	t.Helper()
-	m := NewManagerData(ManagerOptions{SeedDir: "testdata/manager", MaxAge: 100 * 365 * 24 * time.Hour})
+	m := managerdata.New(managerdata.Options{SeedDir: "testdata/manager", MaxAge: 100 * 365 * 24 * time.Hour})
 	if err := m.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}

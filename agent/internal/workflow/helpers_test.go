@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 )
 
 // sharedCorpus is the team's shared corpus, a sibling of the repository.
@@ -22,16 +24,16 @@ func corpusDir(t testing.TB, sub string) string {
 
 var (
 	corpusManagerOnce sync.Once
-	corpusManager     *ManagerData
+	corpusManager     *managerdata.Data
 )
 
 // seededManager returns Manager data seeded from the shared corpus (loaded once per test binary:
 // the files are 7 MB).
-func seededManager(t testing.TB) *ManagerData {
+func seededManager(t testing.TB) *managerdata.Data {
 	t.Helper()
 	dir := corpusDir(t, "manager")
 	corpusManagerOnce.Do(func() {
-		m := NewManagerData(ManagerOptions{SeedDir: dir})
+		m := managerdata.New(managerdata.Options{SeedDir: dir})
 		if err := m.Load(context.Background()); err != nil {
 			t.Fatalf("load manager data: %v", err)
 		}

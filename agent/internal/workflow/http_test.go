@@ -2,15 +2,21 @@ package workflow
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 )
 
 func newTestServer(t *testing.T, s *Service) *httptest.Server {
@@ -178,25 +184,149 @@ func TestBodyTooLarge(t *testing.T) {
 
 func TestManagerDataRoutes(t *testing.T) {
 	srv := newTestServer(t, NewService(Options{}))
-	resp, err := http.Get(srv.URL + "/api/workflow/manager-data")
+	for _, path := range []string{"/api/manager-data", "/api/workflow/manager-data"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out managerdata.Status
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if out.State != "missing" || len(out.Files) != 4 || out.Files[0].Present || !out.Files[0].Stale || len(out.Warnings) == 0 {
+			t.Errorf("%s: status of an empty cache = %+v", path, out)
+		}
+	}
+	// Refresh against unreachable URLs is a 503 naming the failure and the real config keys.
+	unreachable := map[string]string{}
+	for _, f := range managerdata.Files {
+		unreachable[f] = "http://127.0.0.1:1/x"
+	}
+	s := NewService(Options{Manager: managerdata.New(managerdata.Options{URLs: unreachable})})
+	srv2 := newTestServer(t, s)
+	status, body := post(t, srv2.URL+"/api/manager-data/refresh", "")
+	if status != http.StatusServiceUnavailable || body["type"] != "ManagerDataUnavailable" ||
+		!strings.Contains(fmt.Sprint(body["suggestions"]), "manager.extension_node_map_url") ||
+		strings.Contains(fmt.Sprint(body), "manager_urls") {
+		t.Errorf("refresh: %d %v", status, body)
+	}
+}
+
+func TestManagerDataImportRoute(t *testing.T) {
+	cache := t.TempDir()
+	data := managerdata.New(managerdata.Options{CacheDir: cache})
+	if err := data.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, NewService(Options{Manager: data}))
+	abs, err := filepath.Abs("testdata/manager")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out struct {
-		Files []FileStatus `json:"files"`
-		Warn  []string     `json:"warnings"`
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		want   string
+	}{
+		{"no source", `{}`, 400, "source is required"},
+		{"relative", `{"source": "testdata/manager"}`, 400, "absolute"},
+		{"missing dir", `{"source": "/nonexistent/manager"}`, 400, "not a directory"},
+		{"bad date", `{"source": "` + abs + `", "fetched_at": "yesterday"}`, 400, "RFC 3339"},
+		{"not JSON", `{"source": `, 400, "JSON"},
+		{"directory", `{"source": "` + abs + `", "fetched_at": "2026-11-30T12:00:00Z"}`, 200, `"state":"ok"`},
 	}
-	json.NewDecoder(resp.Body).Decode(&out)
-	resp.Body.Close()
-	if len(out.Files) != 4 || out.Files[0].Present || !out.Files[0].Stale || len(out.Warn) == 0 {
-		t.Errorf("status of an empty cache = %+v", out)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := http.Post(srv.URL+"/api/manager-data/import", "application/json", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+				t.Errorf("%d %s, want %d with %q", resp.StatusCode, b, c.status, c.want)
+			}
+		})
 	}
-	// Refresh against unreachable URLs is a 503 naming the failure, not a 500.
-	s := NewService(Options{Manager: NewManagerData(ManagerOptions{URLs: map[string]string{
-		FileNodeMap: "http://127.0.0.1:1/x", FileStats: "http://127.0.0.1:1/x", FileModelList: "http://127.0.0.1:1/x", FileCustomList: "http://127.0.0.1:1/x"}})})
-	srv2 := newTestServer(t, s)
-	status, body := post(t, srv2.URL+"/api/workflow/manager-data/refresh", "")
-	if status != http.StatusServiceUnavailable || body["type"] != "ManagerDataUnavailable" {
-		t.Errorf("refresh: %d %v", status, body)
+	// The import reaches analysis: a GGUF loader now resolves to its pack.
+	status, out := post(t, srv.URL+"/api/workflow/preview", `{"workflow_json": {"1": {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "x.gguf"}}}}`)
+	md, _ := out["metadata"].(map[string]any)
+	if status != 200 || !strings.Contains(fmt.Sprint(md["required_custom_nodes"]), "ComfyUI-GGUF") {
+		t.Errorf("preview after import: %d %v", status, out)
+	}
+}
+
+// TestPreviewFastPathSameAnswers: the one-parse path of the preview route answers exactly as
+// analysing the workflow file does, for every test workflow and for bodies only the
+// encoding/json path reads (other spellings of the field, trailing data).
+func TestPreviewFastPathSameAnswers(t *testing.T) {
+	s := testService(t, defaultCatalog())
+	srv := newTestServer(t, s)
+	files, _ := filepath.Glob("testdata/workflows/*.json")
+	if len(files) == 0 {
+		t.Fatal("no test workflows")
+	}
+	metadataOf := func(t *testing.T, body string) string {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/api/workflow/preview", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Metadata json.RawMessage `json:"metadata"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		return string(out.Metadata)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.Analyze(context.Background(), raw)
+			if err != nil {
+				t.Skipf("not a valid workflow: %v", err)
+			}
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			enc.Encode(a.Metadata)
+			for name, body := range map[string]string{
+				"fast":       `{"workflow_json": ` + string(raw) + `}`,
+				"other case": `{"Workflow_JSON": ` + string(raw) + `}`,
+				"trailing":   `{"workflow_json": ` + string(raw) + `} trailing`,
+				"twin":       `{"workflow_json": {"nodes": []}, "WORKFLOW_JSON": ` + string(raw) + `}`,
+			} {
+				if got := metadataOf(t, body); got != strings.TrimSpace(want.String()) {
+					t.Errorf("%s: metadata differs from Analyze:\n got %.300s\nwant %.300s", name, got, want.String())
+				}
+			}
+		})
+	}
+}
+
+// TestPreviewWhileManagerDataLoads: a preview during the start-up load waits at most LoadWait,
+// then answers with what it has and says the data is still loading.
+func TestPreviewWhileManagerDataLoads(t *testing.T) {
+	data := managerdata.New(managerdata.Options{SeedDir: "testdata/manager"}) // never loaded
+	srv := newTestServer(t, NewService(Options{Manager: data, LoadWait: time.Nanosecond}))
+	body := `{"workflow_json": {"1": {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "x.gguf"}}}}`
+	status, out := post(t, srv.URL+"/api/workflow/preview", body)
+	md, _ := out["metadata"].(map[string]any)
+	if status != 200 || !strings.Contains(fmt.Sprint(md["warnings"]), "still loading") {
+		t.Fatalf("preview during the load: %d %v", status, out)
+	}
+	if err := data.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	status, out = post(t, srv.URL+"/api/workflow/preview", body)
+	md, _ = out["metadata"].(map[string]any)
+	if status != 200 || strings.Contains(fmt.Sprint(md["warnings"]), "still loading") ||
+		!strings.Contains(fmt.Sprint(md["required_custom_nodes"]), "ComfyUI-GGUF") {
+		t.Errorf("preview after the load: %d %v", status, out)
 	}
 }

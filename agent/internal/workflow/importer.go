@@ -8,8 +8,9 @@ import (
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
-	"github.com/comfylauncher/launcher/agent/internal/extension"
-	sdk "github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
 // ImportRequest is the body of the original launcher's POST /api/import_project (less name and
@@ -48,7 +49,7 @@ type MissingModel struct {
 	Downloadable bool `json:"downloadable"`
 	// SourceErrors are the model sources that failed while looking for this model: their
 	// suggestions are missing, and this says which source failed and why.
-	SourceErrors []extension.Failure `json:"source_errors,omitempty"`
+	SourceErrors []registry.Failure `json:"source_errors,omitempty"`
 }
 
 // Suggestion is a download candidate in the original UI's shape. hf_file_id/civitai_file_id
@@ -77,7 +78,16 @@ type Validation struct {
 // Validate analyses raw, checks every required model against the store and, for the missing
 // ones, asks the model sources for suggestions. With nothing missing it builds the launcher JSON.
 func (s *Service) Validate(ctx context.Context, raw []byte) (*Validation, error) {
-	a, err := s.Analyze(ctx, raw)
+	doc, err := Decode(raw, s.lim)
+	if err != nil {
+		return nil, err
+	}
+	return s.ValidateDocument(ctx, doc)
+}
+
+// ValidateDocument is Validate for a decoded document.
+func (s *Service) ValidateDocument(ctx context.Context, doc *Document) (*Validation, error) {
+	a, err := s.AnalyzeDocument(ctx, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -107,12 +117,12 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 		mm := MissingModel{Filename: m.Filename, NodeType: m.NodeType, NodeID: m.NodeID, Folder: m.Folder,
 			DestRelativePath: DestPath(m.Folder, m.Filename), Suggestions: []Suggestion{}, Downloadable: m.URL != ""}
 		if m.URL != "" {
-			mm.Suggestions = append(mm.Suggestions, suggestionFrom(sdk.ModelCandidate{
+			mm.Suggestions = append(mm.Suggestions, suggestionFrom(extension.ModelCandidate{
 				Source: m.URLSource, URL: m.URL, Filename: path.Base(m.Filename), SHA256: m.SHA256, Size: m.Size, Confidence: 1,
 			}, m))
 		}
 		if s.catalog != nil {
-			q := sdk.ModelQuery{Name: m.Filename, Folder: m.Folder, URL: m.URL, SHA256: m.SHA256, NodeType: m.NodeType}
+			q := extension.ModelQuery{Name: m.Filename, Folder: m.Folder, URL: m.URL, SHA256: m.SHA256, NodeType: m.NodeType}
 			cands, failures := s.catalog.Suggest(ctx, q)
 			mm.SourceErrors = failures
 			for _, c := range cands {
@@ -121,7 +131,7 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 				}
 				if mm.Folder == "" && c.Folder != "" {
 					// The workflow did not say where the file goes; the source knows.
-					mm.Folder = CanonicalFolder(c.Folder)
+					mm.Folder = comfy.CanonicalFolder(c.Folder)
 					mm.DestRelativePath = DestPath(mm.Folder, m.Filename)
 				}
 				mm.Suggestions = append(mm.Suggestions, suggestionFrom(c, m))
@@ -132,7 +142,7 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 	return out
 }
 
-func suggestionFrom(c sdk.ModelCandidate, m ModelRef) Suggestion {
+func suggestionFrom(c extension.ModelCandidate, m ModelRef) Suggestion {
 	src := c.Source
 	switch strings.ToLower(src) {
 	case "huggingface", "hf":

@@ -5,6 +5,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
 
 // LauncherFormat and LauncherVersion are the values of the original launcher.json format.
@@ -170,7 +172,7 @@ func launcherModel(dest string) (folder, name string, ok bool) {
 		return "", "", false
 	}
 	folder, name, ok = strings.Cut(rest, "/")
-	return CanonicalFolder(folder), name, ok && name != ""
+	return comfy.CanonicalFolder(folder), name, ok && name != ""
 }
 
 // DestPath is the dest_relative_path of a model in the launcher format. A model of unknown folder

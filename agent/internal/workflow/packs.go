@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 )
 
 // PackRef is a custom node pack a workflow needs.
@@ -38,7 +40,7 @@ func ResolvePacks(g *Graph, ix *ManagerIndex, hints []PackHint) (packs []PackRef
 	claims := map[string]string{}
 	for _, h := range hints {
 		if h.NodeType != "" && h.Repo != "" {
-			claims[h.NodeType] = normRepo(h.Repo)
+			claims[h.NodeType] = managerdata.NormRepo(h.Repo)
 		}
 	}
 	byKey := map[string]*PackRef{}
@@ -124,17 +126,17 @@ func resolveType(n *Node, ix *ManagerIndex, claims map[string]string) resolution
 		return resolution{core: true}
 	}
 	if cnr != "" && ix != nil {
-		if repo := ix.cnr[strings.ToLower(cnr)]; repo != "" {
+		if repo := ix.data.RepoOfRegistryID(cnr); repo != "" {
 			return resolution{repo: repo, cnr: cnr, by: "cnr_id"}
 		}
-		if repos := ix.lastSeg[strings.ToLower(cnr)]; len(repos) > 0 {
+		if repos := ix.data.ReposNamed(cnr); len(repos) > 0 {
 			best := ix.rank(repos)
 			return resolution{repo: best[0], cnr: cnr, by: "cnr_id", alts: best[1:]}
 		}
 	}
 	if aux := strings.Trim(strings.TrimSpace(n.AuxID), "/"); aux != "" && strings.Count(aux, "/") == 1 {
 		if ix != nil {
-			if repo := ix.ownerRepo[strings.ToLower(aux)]; repo != "" {
+			if repo := ix.data.RepoOfOwnerName(aux); repo != "" {
 				return resolution{repo: repo, by: "aux_id"}
 			}
 		}
@@ -144,17 +146,17 @@ func resolveType(n *Node, ix *ManagerIndex, claims map[string]string) resolution
 		return resolution{repo: repo, by: "parser"}
 	}
 	if ix != nil {
-		if repo := ix.preempt[n.Type]; repo != "" {
+		if repo := ix.data.Preemptor(n.Type); repo != "" {
 			return resolution{repo: repo, cnr: cnr, by: "preemption"}
 		}
 		// Packs that list the type and packs whose nodename_pattern matches it compete; forks
 		// copy node lists, so the most starred candidate is the original more often than the
 		// Manager's "first repo wins".
-		repos := append([]string(nil), ix.typeRepos[n.Type]...)
+		repos := append([]string(nil), ix.data.ReposOfType(n.Type)...)
 		listed := len(repos)
-		for _, p := range ix.patterns {
-			if p.re.MatchString(n.Type) && !contains(repos, p.repo) {
-				repos = append(repos, p.repo)
+		for _, r := range ix.patternRepos(n.Type) {
+			if !contains(repos, r) {
+				repos = append(repos, r)
 			}
 		}
 		switch {
@@ -178,7 +180,7 @@ func resolveType(n *Node, ix *ManagerIndex, claims map[string]string) resolution
 func (ix *ManagerIndex) rank(repos []string) []string {
 	out := append([]string(nil), repos...)
 	sort.SliceStable(out, func(i, j int) bool {
-		si, sj := ix.stars[out[i]], ix.stars[out[j]]
+		si, sj := ix.data.Stars(out[i]), ix.data.Stars(out[j])
 		if si != sj {
 			return si > sj
 		}

@@ -3,29 +3,11 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"path"
 	"regexp"
 	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
-
-// modelExts are file extensions treated as model files (ComfyUI's supported_pt_extensions plus
-// .gguf and .onnx).
-var modelExts = []string{".safetensors", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl", ".sft", ".gguf", ".onnx"}
-
-// HasModelExt reports whether s ends in a model file extension.
-func HasModelExt(s string) bool {
-	if len(s) > 16 {
-		s = s[len(s)-16:] // only the tail matters; long prompts are common
-	}
-	l := strings.ToLower(s)
-	for _, e := range modelExts {
-		if strings.HasSuffix(l, e) {
-			return true
-		}
-	}
-	return false
-}
 
 // notAFile are loader values that name no file (VAELoader's built-in choices, empty choices).
 var notAFile = map[string]bool{
@@ -35,19 +17,6 @@ var notAFile = map[string]bool{
 
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
-}
-
-// urlFilename returns the file name at the end of a URL's path.
-func urlFilename(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ""
-	}
-	b := path.Base(u.Path)
-	if b == "." || b == "/" {
-		return ""
-	}
-	return b
 }
 
 func activeFields(n *Node) (bool, string) { return n.Inactive, n.InactiveReason }
@@ -84,7 +53,7 @@ func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error 
 				Source: "loader", AutoDownload: s.Auto, Directory: s.Dir, Inactive: inactive, InactiveReason: reason,
 			}
 			if isURL(str) {
-				m.URL, m.Filename, m.Source = str, urlFilename(str), "url"
+				m.URL, m.Filename, m.Source = str, comfy.URLFileName(str), "url"
 			}
 			out.AddModel(m)
 		}
@@ -109,7 +78,7 @@ func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 			if !ok {
 				continue
 			}
-			folder := CanonicalFolder(em.Directory)
+			folder := comfy.CanonicalFolder(em.Directory)
 			sha := ""
 			if strings.EqualFold(em.HashType, "sha256") {
 				sha = strings.ToLower(em.Hash)
@@ -125,9 +94,9 @@ func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, em := range in.Graph.Models {
 		name := NormalizeName(em.Name)
 		if name == "" {
-			name = urlFilename(em.URL)
+			name = comfy.URLFileName(em.URL)
 		}
-		folder := CanonicalFolder(em.Directory)
+		folder := comfy.CanonicalFolder(em.Directory)
 		sha := ""
 		if strings.EqualFold(em.HashType, "sha256") {
 			sha = strings.ToLower(em.Hash)
@@ -182,8 +151,8 @@ func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 			if !isURL(s) {
 				return
 			}
-			name := urlFilename(s)
-			if !HasModelExt(name) || out.HasName(name) {
+			name := comfy.URLFileName(s)
+			if !comfy.HasModelExt(name) || out.HasName(name) {
 				return
 			}
 			folder := in.Manager.FolderOf(name)
@@ -211,7 +180,7 @@ func (p *extensionParser) Parse(_ context.Context, in *Input, out *Findings) err
 			continue
 		}
 		n.Strings(func(key, s string) {
-			if isURL(s) || !HasModelExt(s) || strings.ContainsAny(s, "\n\t") || len(s) > 512 || out.HasName(s) {
+			if isURL(s) || !comfy.HasModelExt(s) || strings.ContainsAny(s, "\n\t") || len(s) > 512 || out.HasName(s) {
 				return
 			}
 			folder := in.Manager.FolderOf(s)

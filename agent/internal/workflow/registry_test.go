@@ -30,11 +30,11 @@ type panicParser struct{}
 
 func (panicParser) Parse(context.Context, *Input, *Findings) error { panic("boom") }
 
-// jsonParser is a transport-side parser (what a WASM module or plugin implements): it sees
+// sdkParser is a transport-side parser (what a WASM module or plugin implements): it sees
 // only the sdk request.
-type jsonParser struct{ seen *sdk.ParseRequest }
+type sdkParser struct{ seen *sdk.ParseRequest }
 
-func (p jsonParser) ParseWorkflow(_ context.Context, req sdk.ParseRequest) (sdk.ParseResult, error) {
+func (p sdkParser) ParseWorkflow(_ context.Context, req sdk.ParseRequest) (sdk.ParseResult, error) {
 	*p.seen = req
 	var out sdk.ParseResult
 	for _, n := range req.Nodes {
@@ -49,7 +49,7 @@ func (p jsonParser) ParseWorkflow(_ context.Context, req sdk.ParseRequest) (sdk.
 }
 
 type loaded struct {
-	jsonParser
+	sdkParser
 }
 
 func (loaded) Manifest() sdk.Manifest {
@@ -88,7 +88,7 @@ func TestParserChainThroughTheRegistry(t *testing.T) {
 		t.Error("registering the core parsers twice must conflict")
 	}
 	var seen sdk.ParseRequest
-	if _, err := reg.Load(ctx, extension.TransportWASM, opener{loaded{jsonParser{&seen}}}, extension.Spec{ID: "wasm.acme"}); err != nil {
+	if _, err := reg.Load(ctx, extension.TransportWASM, opener{loaded{sdkParser{&seen}}}, extension.Spec{ID: "wasm.acme"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := parserIDs(reg), "wasm.acme,builtin.loaders,builtin.metadata,builtin.embeddings,builtin.urls,builtin.fallback,builtin.mypack,builtin.panics"; got != want {

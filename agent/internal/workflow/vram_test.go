@@ -137,6 +137,5 @@ func TestClassify(t *testing.T) {
 }
 
 func loadIndexForTest() *ManagerIndex {
-	ix, _ := BuildIndex(nil, loadBuiltinTables().core)
-	return ix
+	return NewManagerIndex(nil)
 }

@@ -28,24 +28,14 @@ import (
 var modules map[string]string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "extensione2e-")
-	if err != nil {
-		panic(err)
-	}
-	modules, err = wasmtest.Build(dir, wasmtest.All...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	notWasm := filepath.Join(dir, "notwasm.wasm")
-	if err := os.WriteFile(notWasm, []byte("#!/bin/sh\necho not a module\n"), 0o755); err != nil {
-		panic(err)
-	}
-	modules["notwasm"] = notWasm
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	wasmtest.Main(m, func(dir string, mods map[string]string) {
+		modules = mods
+		notWasm := filepath.Join(dir, "notwasm.wasm")
+		if err := os.WriteFile(notWasm, []byte("#!/bin/sh\necho not a module\n"), 0o755); err != nil {
+			panic(err)
+		}
+		modules["notwasm"] = notWasm
+	})
 }
 
 func sum(t *testing.T, path string) string {

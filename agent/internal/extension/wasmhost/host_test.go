@@ -26,20 +26,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wasmhost-test-")
-	if err != nil {
-		panic(err)
-	}
-	modules, err = wasmtest.Build(dir, wasmtest.All...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	cacheDir = filepath.Join(dir, "cache")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	wasmtest.Main(m, func(dir string, mods map[string]string) {
+		modules, cacheDir = mods, filepath.Join(dir, "cache")
+	})
 }
 
 // logBuffer collects log records for assertions.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // Module is the import path of this repository.
@@ -80,4 +81,24 @@ func RepoRoot() (string, error) {
 		return "", fmt.Errorf("not inside the module")
 	}
 	return filepath.Dir(mod), nil
+}
+
+// Main is a TestMain body: it builds All into a temporary directory, calls setup with the
+// directory and the module paths, runs the tests and removes the directory.
+func Main(m *testing.M, setup func(dir string, modules map[string]string)) {
+	dir, err := os.MkdirTemp("", "wasmtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mods, err := Build(dir, All...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	setup(dir, mods)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -134,16 +135,30 @@ func TestManagerOffline(t *testing.T) {
 		fmt.Fprint(w, modelList)
 	}))
 	defer s.Close()
-	cache := filepath.Join(t.TempDir(), "cache", "model-list.json")
-	m := &sources.Manager{URL: s.URL, CacheFile: cache, MaxAge: time.Hour}
+	cache := filepath.Join(t.TempDir(), "cache")
+	opts := managerdata.Options{URLs: map[string]string{managerdata.FileModelList: s.URL}, CacheDir: cache, MaxAge: time.Hour}
+	data := managerdata.New(opts)
+	if err := data.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := &sources.Manager{Data: data}
+	if _, _, err := m.Resolve(context.Background(), "manager:lcm.safetensors"); err == nil ||
+		!strings.Contains(err.Error(), "manager.model_list_url") || !strings.Contains(err.Error(), "launcher manager-data import") {
+		t.Errorf("uncached model list: %v, want the keys that fix it", err)
+	}
+	data.Refresh(context.Background()) // the other files' URLs are unreachable; the model list is what counts
 	q := extension.ModelQuery{Name: "FLUX1\\flux1-dev-fp8.safetensors", Folder: "diffusion_models"}
 	cands, err := m.Suggest(context.Background(), q)
 	if err != nil || len(cands) != 2 || cands[0].Folder != "diffusion_models" || cands[0].Confidence <= cands[1].Confidence {
 		t.Fatalf("online: %v %+v", err, cands)
 	}
 	up = false
-	// A new process (no memory cache), an expired cache, the network down: the cache answers.
-	m2 := &sources.Manager{URL: s.URL, CacheFile: cache, MaxAge: time.Nanosecond}
+	// A new process (no memory), the network down: the cache answers.
+	data2 := managerdata.New(opts)
+	if err := data2.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m2 := &sources.Manager{Data: data2}
 	r, _, err := m2.Resolve(context.Background(), "manager:lcm.safetensors")
 	if err != nil || r.Folder != "loras" || r.Filename != "lcm.safetensors" {
 		t.Fatalf("offline: %v %+v", err, r)

@@ -25,7 +25,8 @@ const uiWorkflow = `{"last_node_id":1,"last_link_id":0,"version":0.4,"links":[],
 // TestImportThroughWorkflowService: import_project delegates to the workflow service; missing
 // models come back as MISSING_MODELS with the list, and skipping validation creates the project.
 func TestImportThroughWorkflowService(t *testing.T) {
-	fx := projecttest.MakeFixtures(t, "")
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -33,7 +34,7 @@ func TestImportThroughWorkflowService(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	m := project.New(project.Deps{Store: db, Importer: Importer{Service: workflow.NewService(workflow.Options{})}},
-		project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Python: "python3", ReconcileInterval: -1})
+		project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Python: projecttest.Python(t), ReconcileInterval: -1})
 	if err := m.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

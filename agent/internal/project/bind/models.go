@@ -28,6 +28,9 @@ func (m Models) EnsureFile(ctx context.Context, req project.FileRequest) error {
 	})
 }
 
+// CheckDest refuses a project file that the store would write outside itself.
+func (m Models) CheckDest(folder, name string) error { return m.Service.CheckDest(folder, name) }
+
 // Importer adapts the workflow service: imports become launcher JSON, and VRAM estimates
 // feed GPU placement.
 type Importer struct {

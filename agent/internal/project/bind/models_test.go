@@ -25,6 +25,7 @@ import (
 // files into the shared store, trying alternatives in order, and ComfyUI gets the store's
 // extra_model_paths.yaml (no per-project copy).
 func TestInstallDownloadsThroughModelStore(t *testing.T) {
+	t.Parallel()
 	content := []byte("fake model weights")
 	sum := sha256.Sum256(content)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,7 +37,7 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	fx := projecttest.MakeFixtures(t, "")
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -52,7 +53,7 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}, Models: Models{Service: ms}},
-		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: "python3"})
+		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: projecttest.Python(t)})
 	if err := m.Register(); err != nil {
 		t.Fatal(err)
 	}

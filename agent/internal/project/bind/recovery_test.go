@@ -67,14 +67,15 @@ func settled(t *testing.T, m *project.Manager, id string) project.Project {
 // TestInstallOnRecoveryRunner: the install is a recovery operation; a failure is the failed
 // state with its step and error, and a retry of the same operation finishes it.
 func TestInstallOnRecoveryRunner(t *testing.T) {
-	fx := projecttest.MakeFixtures(t, "")
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	opts := project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Ref: "v2.0.0", Python: "python3"}
+	opts := project.Options{DataDir: data, ModelsDir: filepath.Join(data, "models"), Repo: fx.ComfyUI, Ref: "v2.0.0", Python: projecttest.Python(t)}
 	a := startAgent(t, db, opts)
 
 	p, err := a.m.Create(context.Background(), project.CreateRequest{Name: "rec"})
@@ -104,3 +105,6 @@ func TestInstallOnRecoveryRunner(t *testing.T) {
 		t.Fatalf("op state %s, %v", op.State, err)
 	}
 }
+
+// TestMain removes the template venv projecttest.Python builds once for the package.
+func TestMain(m *testing.M) { projecttest.Main(m) }

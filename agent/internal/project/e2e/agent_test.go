@@ -1,6 +1,7 @@
-// Package e2e tests the project lifecycle with every real component wired as the agent wires
-// them: store, recovery runner, process supervisor, port leases and the reverse proxy, over
-// real git repositories, a real venv and a fake ComfyUI server process.
+// Package e2e tests the project lifecycle through the real agent (app.New and Serve, as the
+// binary runs it): store, recovery runner, process supervisor, port leases and the reverse
+// proxy, over real git repositories, real venvs (linked from one made once per run) and a fake
+// ComfyUI server process.
 package e2e
 
 import (
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,11 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/project"
-	"github.com/comfylauncher/launcher/agent/internal/project/bind"
-	"github.com/comfylauncher/launcher/agent/internal/recovery"
-	"github.com/comfylauncher/launcher/agent/internal/store"
-	"github.com/julienschmidt/httprouter"
+	"github.com/comfylauncher/launcher/agent/internal/app"
+	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
 // Environment of the helper "agent" process.
@@ -32,87 +30,76 @@ const (
 	envHelper   = "PROJECT_E2E_HELPER"
 	envDataDir  = "PROJECT_E2E_DATA"
 	envRepo     = "PROJECT_E2E_REPO"
+	envPython   = "PROJECT_E2E_PYTHON"
 	envAddrFile = "PROJECT_E2E_ADDR"
 )
+
+func TestMain(m *testing.M) { projecttest.Main(m) }
 
 // agentConfig is what an in-process or helper agent needs.
 type agentConfig struct {
 	DataDir string
 	Repo    string
+	// Python is comfyui.python (projecttest.Python).
+	Python string
 }
 
-func (c agentConfig) options() project.Options {
-	return project.Options{
-		DataDir: c.DataDir, ModelsDir: filepath.Join(c.DataDir, "models"), Repo: c.Repo, Ref: "master",
-		Python: "python3", PortMin: 20000, PortMax: 20999, ReadyTimeout: 30 * time.Second, StopGrace: 5 * time.Second,
-		ReconcileInterval: -1,
-	}
+// config is the agent's launcher.toml for the test: loopback on an ephemeral port, no GPUs,
+// no Manager data from the network. Projects that start get a fixed port from freePort: a
+// shared port range would let two agents (parallel tests, other test runs on the host) lease
+// the same port and one ComfyUI answer for the other.
+func (c agentConfig) config() (*config.Config, error) {
+	cfg := config.Default()
+	cfg.Server.Listen = "127.0.0.1:0"
+	cfg.Paths.DataDir = c.DataDir
+	cfg.Paths.ModelsDir = filepath.Join(c.DataDir, "models")
+	cfg.ComfyUI.Repo = c.Repo
+	cfg.ComfyUI.Ref = "master"
+	cfg.ComfyUI.Python = c.Python
+	cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
+	cfg.ComfyUI.StopGrace = config.Duration{Duration: 5 * time.Second}
+	cfg.Ports.Min, cfg.Ports.Max = 20000, 20999
+	cfg.GPU.Provider = "none"
+	cfg.Manager.SeedDir = ""
+	return cfg, cfg.Validate()
 }
 
-// wired is one agent: every real component and an HTTP server on a loopback port.
+// wired is one agent as the binary runs it: app.New, then Serve until stopped.
 type wired struct {
-	db     *store.DB
-	runner *recovery.Runner
-	m      *project.Manager
-	srv    *http.Server
 	addr   string
-	stopFn []func()
+	cancel context.CancelFunc
+	done   chan error
 }
 
-// wire builds the agent as the app package does.
-func wire(cfg agentConfig) (*wired, error) {
-	logger := slog.New(slog.DiscardHandler)
-	db, err := store.Open(filepath.Join(cfg.DataDir, "db"), logger)
+// wire starts the real agent (app.New + Serve) and returns once it accepts connections.
+func wire(c agentConfig) (*wired, error) {
+	cfg, err := c.config()
 	if err != nil {
 		return nil, err
 	}
-	if err := db.EnsureBuckets(store.DefaultBuckets...); err != nil {
-		return nil, err
-	}
-	w := &wired{db: db}
-	w.runner = recovery.New(db, nil, recovery.Options{Policies: map[recovery.Class]recovery.Policy{
-		recovery.ClassUnknown: {Retry: false, MaxAttempts: 1},
-	}})
-	deps := project.Deps{Store: db, Ops: bind.RecoveryOps{Runner: w.runner}, Logger: logger}
-	r := httprouter.New()
-	extra := wireRuntime(&deps, r, logger) // supervisor, ports, proxy (runtime_test.go)
-	w.m = project.New(deps, cfg.options())
-	if err := w.m.Register(); err != nil {
-		return nil, err
-	}
-	if err := w.runner.Start(context.Background()); err != nil {
-		return nil, err
-	}
-	if extra.bind != nil {
-		extra.bind(w.m)
-	}
-	if err := w.m.Start(context.Background()); err != nil {
-		return nil, err
-	}
-	w.m.Routes(r)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := app.New(cfg, slog.New(slog.DiscardHandler), "e2e", io.Discard)
 	if err != nil {
 		return nil, err
 	}
-	w.addr = "http://" + ln.Addr().String()
-	w.srv = &http.Server{Handler: r}
-	go w.srv.Serve(ln)
-	w.stopFn = append(w.stopFn, extra.stop)
-	return w, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &wired{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() { w.done <- a.Serve(ctx, func(addr string) { ready <- addr }) }()
+	select {
+	case addr := <-ready:
+		w.addr = "http://" + addr
+		return w, nil
+	case err := <-w.done:
+		cancel()
+		return nil, err
+	}
 }
 
-// close shuts the agent down the way the app does: processes are detached, not killed.
-func (w *wired) close() {
-	ctx := context.Background()
-	w.srv.Close()
-	w.m.Stop(ctx)
-	w.runner.Stop(ctx)
-	for _, f := range w.stopFn {
-		if f != nil {
-			f()
-		}
-	}
-	w.db.Close()
+// close shuts the agent down as SIGTERM does: in-flight requests finish, processes are
+// detached (not killed), the store closes.
+func (w *wired) close() error {
+	w.cancel()
+	return <-w.done
 }
 
 // TestHelperProcess is the agent when the test binary is re-executed with envHelper set: it
@@ -121,7 +108,7 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(envHelper) != "1" {
 		t.Skip("helper process only")
 	}
-	w, err := wire(agentConfig{DataDir: os.Getenv(envDataDir), Repo: os.Getenv(envRepo)})
+	w, err := wire(agentConfig{DataDir: os.Getenv(envDataDir), Repo: os.Getenv(envRepo), Python: os.Getenv(envPython)})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		os.Exit(3)
@@ -142,11 +129,15 @@ type helperAgent struct {
 	addr string
 }
 
-func startHelper(t *testing.T, cfg agentConfig) *helperAgent {
+// startHelper runs an agent in a child process (so it can be killed with SIGKILL); env is
+// added to its environment, which ComfyUI and install.py inherit.
+func startHelper(t *testing.T, cfg agentConfig, env ...string) *helperAgent {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-	cmd.Env = append(os.Environ(), envHelper+"=1", envDataDir+"="+cfg.DataDir, envRepo+"="+cfg.Repo, envAddrFile+"="+addrFile)
+	cmd.Env = append(os.Environ(), envHelper+"=1", envDataDir+"="+cfg.DataDir, envRepo+"="+cfg.Repo,
+		envPython+"="+cfg.Python, envAddrFile+"="+addrFile)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,19 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// fixtureRepos runs scripts/make-fixtures.sh: bare repositories of the fake ComfyUI and of a
-// custom node pack.
-func fixtureRepos(t *testing.T) (comfy, node string) {
-	t.Helper()
-	dest := t.TempDir()
-	out, err := exec.Command("bash", "../../../../scripts/make-fixtures.sh", dest).CombinedOutput()
-	if err != nil {
-		t.Fatalf("make-fixtures.sh: %v\n%s", err, out)
-	}
-	return filepath.Join(dest, "ComfyUI.git"), filepath.Join(dest, "custom-node.git")
-}
+	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
+)
 
 // killLeftovers kills ComfyUI processes a test leaves behind (an agent never kills them on
 // shutdown, by design).
@@ -41,8 +31,12 @@ func killLeftovers(t *testing.T, dataDir string) {
 // TestEndToEnd: create -> installed -> start -> /system_stats through the proxy -> logs
 // paginated -> stop -> delete, with every real component.
 func TestEndToEnd(t *testing.T) {
-	comfy, node := fixtureRepos(t)
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: comfy}
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
+	node := fx.Node
+	// projecttest.Python makes the venv from its template (a real "python3 -m venv");
+	// project.TestInstallPipeline runs the venv step on plain python3.
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: projecttest.Python(t)}
 	killLeftovers(t, cfg.DataDir)
 	w, err := wire(cfg)
 	if err != nil {
@@ -53,12 +47,12 @@ func TestEndToEnd(t *testing.T) {
 
 	lj := fmt.Sprintf(`{"format":"comfyui_launcher","version":"1.0","workflow_json":{"nodes":[]},
 "snapshot_json":{"comfyui":null,"git_custom_nodes":{%q:{"hash":null,"disabled":false}}},"files":[],"pip_requirements":[]}`, node)
-	code, raw := do(t, "POST", base+"/api/create_project", `{"name":"E2E Project","launcher_json":`+lj+`,"launch_args":["--disable-auto-launch"]}`)
+	code, raw := do(t, "POST", base+"/api/create_project", fmt.Sprintf(`{"name":"E2E Project","port":%d,"launcher_json":%s,"launch_args":["--disable-auto-launch"]}`, projecttest.FreePort(t), lj))
 	if code != 200 {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	waitFor(t, base, "e2e-project", "ready", stateIs("ready"))
-	if _, err := os.Stat(filepath.Join(cfg.DataDir, "projects", "e2e-project", "comfyui", "custom_nodes", "custom-node", "install_marker.txt")); err != nil {
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "projects", "e2e-project", "comfyui", "custom_nodes", "custom-node", projecttest.NodeMarker)); err != nil {
 		t.Fatalf("custom node install.py did not run: %v", err)
 	}
 

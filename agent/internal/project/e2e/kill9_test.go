@@ -26,16 +26,17 @@ open('installed.marker', 'w').write('ok')
 // TestKill9DuringInstall kills the agent with SIGKILL while a custom node installs; a new
 // agent on the same data dir resumes the operation at that step and finishes it.
 func TestKill9DuringInstall(t *testing.T) {
-	fx := projecttest.MakeFixtures(t, "")
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
 	projecttest.WriteFiles(t, fx.Node, map[string]string{"install.py": gatedInstallPy})
 	projecttest.Git(t, fx.Node, "commit", "-q", "-am", "gated install")
 	nodeHash := projecttest.Git(t, fx.Node, "rev-parse", "HEAD")
 	gate := filepath.Join(t.TempDir(), "gate")
-	t.Setenv("PROJECT_E2E_GATE", gate)
+	gateEnv := "PROJECT_E2E_GATE=" + gate
 	t.Cleanup(func() { os.WriteFile(gate, nil, 0o644) }) // release an orphaned install.py
 
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI}
-	a := startHelper(t, cfg)
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: projecttest.Python(t)}
+	a := startHelper(t, cfg, gateEnv)
 	lj := fmt.Sprintf(`{"format":"comfyui_launcher","snapshot_json":{"comfyui":null,"git_custom_nodes":{%q:{"hash":%q,"disabled":false}}},"files":[]}`, fx.Node, nodeHash)
 	code, raw := do(t, "POST", a.addr+"/api/create_project", `{"name":"resume me","launcher_json":`+lj+`}`)
 	if code != 200 {
@@ -50,7 +51,7 @@ func TestKill9DuringInstall(t *testing.T) {
 	a.kill()
 	os.Remove(started)
 
-	b := startHelper(t, cfg)
+	b := startHelper(t, cfg, gateEnv)
 	if v := getProject(t, b.addr, "resume-me"); v.State.State != "install_custom_nodes" {
 		t.Fatalf("after restart: state %s, want install_custom_nodes", v.State.State)
 	}
@@ -93,12 +94,13 @@ func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 // stale "running" or starting a second copy. A ComfyUI that died while no agent watched
 // becomes ready (restart = "never"), never "running".
 func TestKill9WhileRunning(t *testing.T) {
-	comfy, _ := fixtureRepos(t)
-	cfg := agentConfig{DataDir: t.TempDir(), Repo: comfy}
+	t.Parallel()
+	fx := projecttest.MakeFixtures(t)
+	cfg := agentConfig{DataDir: t.TempDir(), Repo: fx.ComfyUI, Python: projecttest.Python(t)}
 	killLeftovers(t, cfg.DataDir)
 	a := startHelper(t, cfg)
 	for _, name := range []string{"keeper", "goner"} {
-		if code, raw := do(t, "POST", a.addr+"/api/create_project", `{"name":"`+name+`","restart":"never"}`); code != 200 {
+		if code, raw := do(t, "POST", a.addr+"/api/create_project", fmt.Sprintf(`{"name":%q,"restart":"never","port":%d}`, name, projecttest.FreePort(t))); code != 200 {
 			t.Fatalf("create: %d %s", code, raw)
 		}
 	}

@@ -1,0 +1,377 @@
+package workflow
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// parseJSONFast parses b into the values encoding/json gives an `any` (map[string]any, []any,
+// float64, string, bool, nil) in one pass, refusing nesting deeper than maxDepth. It reports
+// ok=false for anything it is not sure to read exactly as encoding/json does (a syntax error,
+// a number out of range, invalid UTF-8, a lone surrogate, too deep): the caller then takes the
+// encoding/json path, which gives the precise error. spans, when non-nil, receives the byte
+// range of the top-level object's values by key (the last one wins, as in the map).
+func parseJSONFast(b []byte, maxDepth int, spans map[string][2]int) (v any, ok bool) {
+	p := jsonParser{b: b, maxDepth: maxDepth, keys: map[string]string{}, spans: spans}
+	p.skipSpace()
+	v, ok = p.value(0)
+	if !ok {
+		return nil, false
+	}
+	p.skipSpace()
+	return v, p.i == len(p.b)
+}
+
+type jsonParser struct {
+	b        []byte
+	i        int
+	maxDepth int
+	// keys interns object keys: a workflow repeats "id", "type", "widgets_values"... thousands
+	// of times, and one string each is enough.
+	keys  map[string]string
+	spans map[string][2]int
+}
+
+func (p *jsonParser) skipSpace() {
+	i, b := p.i, p.b
+	for i < len(b) {
+		c := b[i]
+		if c > ' ' || (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+			break
+		}
+		i++
+	}
+	p.i = i
+}
+
+func (p *jsonParser) value(depth int) (any, bool) {
+	if p.i >= len(p.b) {
+		return nil, false
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		return p.object(depth + 1)
+	case c == '[':
+		return p.array(depth + 1)
+	case c == '"':
+		s, ok := p.str()
+		return s, ok
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	default:
+		return p.number()
+	}
+}
+
+func (p *jsonParser) literal(lit string) bool {
+	if len(p.b)-p.i < len(lit) || string(p.b[p.i:p.i+len(lit)]) != lit {
+		return false
+	}
+	p.i += len(lit)
+	return true
+}
+
+func (p *jsonParser) object(depth int) (any, bool) {
+	if depth > p.maxDepth {
+		return nil, false
+	}
+	p.i++ // {
+	m := map[string]any{}
+	p.skipSpace()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return m, true
+	}
+	for {
+		p.skipSpace()
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			return nil, false
+		}
+		k, ok := p.key()
+		if !ok {
+			return nil, false
+		}
+		p.skipSpace()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return nil, false
+		}
+		p.i++
+		p.skipSpace()
+		start := p.i
+		v, ok := p.value(depth)
+		if !ok {
+			return nil, false
+		}
+		if depth == 1 && p.spans != nil {
+			p.spans[k] = [2]int{start, p.i}
+		}
+		m[k] = v
+		p.skipSpace()
+		if p.i >= len(p.b) {
+			return nil, false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return m, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func (p *jsonParser) array(depth int) (any, bool) {
+	if depth > p.maxDepth {
+		return nil, false
+	}
+	p.i++ // [
+	a := []any{}
+	p.skipSpace()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return a, true
+	}
+	for {
+		p.skipSpace()
+		v, ok := p.value(depth)
+		if !ok {
+			return nil, false
+		}
+		a = append(a, v)
+		p.skipSpace()
+		if p.i >= len(p.b) {
+			return nil, false
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return a, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// key reads an object key, interned.
+func (p *jsonParser) key() (string, bool) {
+	start := p.i + 1
+	end, plain := p.scanString()
+	if end < 0 {
+		return "", false
+	}
+	if plain {
+		raw := p.b[start:end]
+		if k, ok := p.keys[string(raw)]; ok { // no allocation for the lookup
+			p.i = end + 1
+			return k, true
+		}
+		k := string(raw)
+		p.keys[k] = k
+		p.i = end + 1
+		return k, true
+	}
+	return p.str()
+}
+
+// scanString finds the closing quote of the string at p.i; plain reports that the string has
+// no escapes and only printable ASCII or valid UTF-8, so its bytes are its value.
+func (p *jsonParser) scanString() (end int, plain bool) {
+	plain = true
+	ascii := true
+	for j := p.i + 1; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			if !ascii && !utf8.Valid(p.b[p.i+1:j]) {
+				return j, false
+			}
+			return j, plain
+		case c == '\\':
+			plain = false
+			j++ // the escaped byte is never the closing quote
+		case c < 0x20:
+			return -1, false // control characters must be escaped
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return -1, false
+}
+
+// str reads a string value.
+func (p *jsonParser) str() (string, bool) {
+	start := p.i + 1
+	end, plain := p.scanString()
+	if end < 0 {
+		return "", false
+	}
+	if plain {
+		p.i = end + 1
+		return string(p.b[start:end]), true
+	}
+	s, ok := unescape(p.b[start:end])
+	p.i = end + 1
+	return s, ok
+}
+
+// unescape decodes a string body with escapes; ok is false for what encoding/json would
+// replace or reject (invalid UTF-8, lone surrogates, bad escapes).
+func unescape(b []byte) (string, bool) {
+	if !utf8.Valid(b) {
+		return "", false
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(b) {
+			return "", false
+		}
+		switch b[i] {
+		case '"', '\\', '/':
+			out = append(out, b[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := hex4(b, i+1)
+			if !ok {
+				return "", false
+			}
+			i += 4
+			if utf16.IsSurrogate(r) {
+				if i+2 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+					return "", false
+				}
+				r2, ok := hex4(b, i+3)
+				if !ok {
+					return "", false
+				}
+				dec := utf16.DecodeRune(r, r2)
+				if dec == utf8.RuneError {
+					return "", false
+				}
+				r = dec
+				i += 6
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// number reads a JSON number as float64, checking the grammar encoding/json checks.
+func (p *jsonParser) number() (any, bool) {
+	start := p.i
+	j := p.i
+	if j < len(p.b) && p.b[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(p.b) && p.b[j] == '0':
+		j++
+	case j < len(p.b) && '1' <= p.b[j] && p.b[j] <= '9':
+		for j < len(p.b) && '0' <= p.b[j] && p.b[j] <= '9' {
+			j++
+		}
+	default:
+		return nil, false
+	}
+	if j < len(p.b) && p.b[j] == '.' {
+		j++
+		if j >= len(p.b) || p.b[j] < '0' || p.b[j] > '9' {
+			return nil, false
+		}
+		for j < len(p.b) && '0' <= p.b[j] && p.b[j] <= '9' {
+			j++
+		}
+	}
+	if j < len(p.b) && (p.b[j] == 'e' || p.b[j] == 'E') {
+		j++
+		if j < len(p.b) && (p.b[j] == '+' || p.b[j] == '-') {
+			j++
+		}
+		if j >= len(p.b) || p.b[j] < '0' || p.b[j] > '9' {
+			return nil, false
+		}
+		for j < len(p.b) && '0' <= p.b[j] && p.b[j] <= '9' {
+			j++
+		}
+	}
+	p.i = j
+	if n, ok := smallInt(p.b[start:j]); ok {
+		return boxedInts[n], true
+	}
+	f, err := strconv.ParseFloat(string(p.b[start:j]), 64)
+	if err != nil {
+		return nil, false // out of range: encoding/json reports it
+	}
+	return f, true
+}
+
+// boxedInts holds the float64 values 0..len-1 already in interfaces: node ids, link ids,
+// positions and sizes are mostly small integers, and boxing each one would allocate.
+var boxedInts = func() []any {
+	out := make([]any, 4096)
+	for i := range out {
+		out[i] = float64(i)
+	}
+	return out
+}()
+
+// smallInt parses a plain non-negative integer literal below len(boxedInts).
+func smallInt(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 4 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n < len(boxedInts)
+}
