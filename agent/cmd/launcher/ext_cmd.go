@@ -20,9 +20,11 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension/pluginhost"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmhost"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
+	sdkplugin "github.com/comfylauncher/launcher/sdk/plugin"
 )
 
 func init() {
@@ -110,6 +112,18 @@ func dash(s string) string {
 	return s
 }
 
+// testable is a loaded extension ext test can call with raw JSON: a WASM module or a plugin.
+type testable interface {
+	Manifest() sdk.Manifest
+	Call(ctx context.Context, c sdk.Capability, input []byte) ([]byte, error)
+}
+
+// isWASMFile reports whether the file is meant as a WebAssembly module (its magic, or its
+// name); anything else is tried as a plugin executable.
+func isWASMFile(name string, data []byte) bool {
+	return bytes.HasPrefix(data, []byte("\x00asm")) || strings.EqualFold(filepath.Ext(name), ".wasm")
+}
+
 // extTestFailed is returned when a check failed; the report already says what.
 type extTestFailed struct{ n int }
 
@@ -134,7 +148,7 @@ func extTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	verbose := fs.Bool("v", false, "print the module's log lines")
 	useCache := fs.Bool("cache", true, "keep compiled code in the user cache directory")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: launcher ext test FILE [--config TOML] [--input JSON]\n\nLoad a WASM extension the way the agent does (no agent needed), run the ABI checks, call\neach declared capability and print what an author needs to fix.\n\n")
+		fmt.Fprint(fs.Output(), "Usage: launcher ext test FILE [--config TOML] [--input JSON]\n\nLoad a WASM module or a plugin binary the way the agent does (no agent needed), run the ABI\nor handshake checks, call each declared capability and print what an author needs to fix.\n\n")
 		fs.PrintDefaults()
 	}
 	// Flags may follow FILE.
@@ -151,7 +165,7 @@ func extTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if file == "" {
 		fs.SetOutput(stderr)
 		fs.Usage()
-		return errors.New("ext test: FILE is required (a .wasm module built with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared)")
+		return errors.New("ext test: FILE is required (a .wasm module built with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared, or a plugin built with sdk/plugin)")
 	}
 	cfgJSON, err := configJSON(*cfgArg)
 	if err != nil {
@@ -163,36 +177,51 @@ func extTest(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("ext test: %w", err)
 	}
 	h := sha256.Sum256(data)
-	fmt.Fprintf(stdout, "module %s\n  sha256 %s (put this in [[extensions]].sha256)\n", file, hex.EncodeToString(h[:]))
+	fmt.Fprintf(stdout, "extension %s\n  sha256 %s (put this in [[extensions]].sha256)\n", file, hex.EncodeToString(h[:]))
 
 	logW := io.Discard
 	if *verbose {
 		logW = stderr
 	}
-	// A private on-disk cache makes the second run of an unchanged module fast.
-	cacheDir := ""
-	if d, err := os.UserCacheDir(); err == nil && *useCache {
-		cacheDir = filepath.Join(d, "comfy-launcher", "wasm-cache")
-	}
-	host, err := wasmhost.New(wasmhost.Options{CacheDir: cacheDir, HostVersion: buildVersion(), Logger: slog.New(slog.NewTextHandler(logW, nil))})
-	if err != nil {
-		return err
-	}
-	defer host.Close(context.Background())
+	log := slog.New(slog.NewTextHandler(logW, nil))
 	start := time.Now()
-	loaded, err := host.Open(ctx, extension.Spec{ID: "wasm.test", Name: "test", Path: file, Config: cfgJSON,
-		Limits: extension.Limits{MemoryMB: *memoryMB, Timeout: *timeout, MaxOutputBytes: *maxOut}})
-	if err != nil {
-		r.fail("load", err.Error(), loadFix(err))
-		return extTestFailed{r.failed}
+	var m testable
+	if isWASMFile(file, data) {
+		// A private on-disk cache makes the second run of an unchanged module fast.
+		cacheDir := ""
+		if d, err := os.UserCacheDir(); err == nil && *useCache {
+			cacheDir = filepath.Join(d, "comfy-launcher", "wasm-cache")
+		}
+		host, err := wasmhost.New(wasmhost.Options{CacheDir: cacheDir, HostVersion: buildVersion(), Logger: log})
+		if err != nil {
+			return err
+		}
+		defer host.Close(context.Background())
+		loaded, err := host.Open(ctx, extension.Spec{ID: "wasm.test", Name: "test", Path: file, Config: cfgJSON,
+			Limits: extension.Limits{MemoryMB: *memoryMB, Timeout: *timeout, MaxOutputBytes: *maxOut}})
+		if err != nil {
+			r.fail("load", err.Error(), loadFix(err))
+			return extTestFailed{r.failed}
+		}
+		m = loaded.(*wasmhost.Module)
+		r.ok("load", fmt.Sprintf("compiled, exports and imports valid, ABI v%d, cmfy_init ok (%s)", sdk.ABIVersion, time.Since(start).Round(time.Millisecond)))
+	} else {
+		host := pluginhost.New(pluginhost.Options{HostVersion: buildVersion(), Logger: log})
+		defer host.Close(context.Background())
+		loaded, err := host.Open(ctx, extension.Spec{ID: "plugin.test", Name: "test", Path: file, SHA256: hex.EncodeToString(h[:]),
+			Config: cfgJSON, Limits: extension.Limits{Timeout: *timeout}, Report: func(extension.State, error) {}})
+		if err != nil {
+			r.fail("load", err.Error(), loadFix(err))
+			return extTestFailed{r.failed}
+		}
+		m = loaded.(*pluginhost.Plugin)
+		r.ok("load", fmt.Sprintf("started, handshake and protocol v%d ok over mutual TLS, info and configure ok (%s)", sdkplugin.ProtocolVersion, time.Since(start).Round(time.Millisecond)))
 	}
-	m := loaded.(*wasmhost.Module)
 	man := m.Manifest()
 	caps := make([]string, 0, len(man.Capabilities))
 	for _, c := range man.Capabilities {
 		caps = append(caps, string(c))
 	}
-	r.ok("load", fmt.Sprintf("compiled, exports and imports valid, ABI v%d, cmfy_init ok (%s)", sdk.ABIVersion, time.Since(start).Round(time.Millisecond)))
 	r.ok("manifest", fmt.Sprintf("%s %s, abi_minor %d, capabilities %s", man.Name, dash(man.Version), man.ABIMinor, strings.Join(caps, ", ")))
 	if man.Version == "" {
 		r.warn("manifest", "no version: pass one to wasm.SetInfo(name, version) so operators can tell builds apart")
@@ -245,6 +274,10 @@ func (r *report) fail(what, msg, fix string) {
 func loadFix(err error) string {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "magic cookie"), strings.Contains(msg, "plugin protocol version"):
+		return "build the plugin with github.com/comfylauncher/launcher/sdk/plugin.Serve from this agent's version"
+	case strings.Contains(msg, "is not executable"):
+		return "chmod +x the plugin, or build it with go build"
 	case strings.Contains(msg, "not a WebAssembly module"):
 		return "build the module with: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ext.wasm ."
 	case strings.Contains(msg, "_initialize"):

@@ -46,6 +46,7 @@ func TestExtTest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(extDir) })
+	plugins := testPlugins(t)
 	notWasm := filepath.Join(t.TempDir(), "x.wasm")
 	os.WriteFile(notWasm, []byte("hello"), 0o644)
 	cases := []struct {
@@ -65,6 +66,12 @@ func TestExtTest(t *testing.T) {
 		{"unknown config key", []string{mods["mirror"], "--config", `mirror = "https://m.example"` + "\nmirorr = 1"}, false,
 			[]string{"unknown field"}},
 		{"not wasm", []string{notWasm}, false, []string{"is not a WebAssembly module", "fix: build the module with"}},
+		{"a plugin passes", []string{plugins["testplugin"]}, true,
+			[]string{"ok    load", "handshake and protocol v1 ok", "testplugin 0.1.0", "workflow_parser", "model_source", "1 candidates", "recovery_strategy", "all checks passed"}},
+		{"a plugin of another application", []string{plugins["wrongcookie"]}, false,
+			[]string{"FAIL  load", "magic cookie", "fix: build the plugin with"}},
+		{"a plugin's config is decoded strictly", []string{plugins["testplugin"], "--config", "typo = 1"}, false,
+			[]string{"FAIL  load", `unknown field "typo"`, "fix: fix the config table"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

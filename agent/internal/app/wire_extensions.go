@@ -10,6 +10,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension/pluginhost"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmhost"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
@@ -42,11 +43,12 @@ func (a *App) wireExtensions() error {
 	if err != nil {
 		return fmt.Errorf("extensions: %w", err)
 	}
+	plugins := pluginhost.New(pluginhost.Options{HostVersion: a.version, Logger: log})
 	a.stoppers = append(a.stoppers, func(ctx context.Context) error {
 		err := reg.Close(ctx)
-		return errors.Join(err, host.Close(ctx))
+		return errors.Join(err, host.Close(ctx), plugins.Close(ctx))
 	})
-	transports := map[string]extension.Opener{string(extension.TransportWASM): host}
+	transports := map[string]extension.Opener{string(extension.TransportWASM): host, string(extension.TransportPlugin): plugins}
 	for _, ec := range a.cfg.Extensions {
 		a.loadExtension(reg, transports, ec)
 	}

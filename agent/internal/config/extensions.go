@@ -1,8 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -37,15 +40,30 @@ type ExtensionLimits struct {
 // IsEnabled reports whether the extension should be loaded.
 func (e ExtensionConfig) IsEnabled() bool { return e.Enabled == nil || *e.Enabled }
 
-// TransportName is the transport in force ("wasm" or "plugin").
+// TransportName is the transport in force ("wasm" or "plugin"): the configured one, else
+// wasm for a file that starts with the WebAssembly magic or is named *.wasm (a broken module
+// is then reported as not WebAssembly, the clearest message), and plugin for anything else
+// (an executable).
 func (e ExtensionConfig) TransportName() string {
 	if e.Transport != "" {
 		return e.Transport
 	}
-	if strings.EqualFold(filepath.Ext(e.Path), ".wasm") {
+	if strings.EqualFold(filepath.Ext(e.Path), ".wasm") || hasWASMMagic(e.Path) {
 		return "wasm"
 	}
 	return "plugin"
+}
+
+// hasWASMMagic reports whether path can be read and starts with "\x00asm".
+func hasWASMMagic(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	return bytes.Equal(head[:n], []byte("\x00asm"))
 }
 
 // ID is the extension's registry id.

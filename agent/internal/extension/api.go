@@ -45,7 +45,7 @@ func (r *Registry) handleGet(w http.ResponseWriter, req *http.Request, p httprou
 	e, ok := r.Get(id)
 	if !ok {
 		api.WriteError(w, req, apierr.Newf(apierr.NotFound, "NotFoundError", "no extension %q", id).
-			Suggest("List extensions with GET /api/extensions; ids look like builtin.huggingface or wasm.<name>"))
+			Suggest("List extensions with GET /api/extensions; ids look like builtin.huggingface, wasm.<name> or plugin.<name>"))
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, e.Status())

@@ -31,11 +31,14 @@ const (
 // State is an extension's state in the registry.
 type State string
 
-// The states. A loaded extension is asked; failed and disabled ones are not.
+// The states. A loaded extension is asked; failed, disabled and down ones are not.
 const (
 	StateLoaded   State = "loaded"
 	StateFailed   State = "failed"
 	StateDisabled State = "disabled"
+	// StateDown: a plugin whose process exited; its transport is restarting it (it turns
+	// loaded again, or failed if it keeps crashing).
+	StateDown State = "down"
 )
 
 // Errors the registry returns.
@@ -418,8 +421,11 @@ func (r *Registry) Stats() map[string]Stats {
 func (r *Registry) Warnings() []string {
 	var w []string
 	for _, s := range r.List() {
-		if s.State == StateFailed {
+		switch s.State {
+		case StateFailed:
 			w = append(w, fmt.Sprintf("extension %s failed: %s", s.ID, s.LastError))
+		case StateDown:
+			w = append(w, fmt.Sprintf("extension %s is down and being restarted: %s", s.ID, s.LastError))
 		}
 	}
 	r.mu.RLock()

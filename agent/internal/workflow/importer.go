@@ -209,7 +209,11 @@ func (s *Service) PrepareImport(ctx context.Context, req ImportRequest) (*Launch
 		// about the others.
 		var miss []MissingModel
 		for _, m := range s.missing(ctx, a) {
-			if !m.Downloadable {
+			switch f, ok := exactMatch(m); {
+			case m.Downloadable:
+			case ok:
+				resolved[f.DestRelativePath] = append(resolved[f.DestRelativePath], f)
+			default:
 				miss = append(miss, m)
 			}
 		}
@@ -240,6 +244,18 @@ func (s *Service) PrepareImport(ctx context.Context, req ImportRequest) (*Launch
 		}
 	}
 	return lj, nil
+}
+
+// exactMatch is the download of a missing model that needs no choice: a source's suggestion
+// with full confidence and a sha256 (a private registry's entry for that file), which the
+// download is verified against.
+func exactMatch(m MissingModel) (LauncherFile, bool) {
+	for _, sg := range m.Suggestions {
+		if sg.Confidence >= 1 && sg.SHA256Checksum != "" && sg.URL != "" {
+			return LauncherFile{DownloadURL: sg.URL, DestRelativePath: m.DestRelativePath, SHA256Checksum: sg.SHA256Checksum, Size: sg.Size}, true
+		}
+	}
+	return LauncherFile{}, false
 }
 
 // resolvedFile checks one resolved_missing_models entry (the original server's rules, with any

@@ -59,11 +59,13 @@ type Resolver struct {
 
 	mu    sync.RWMutex
 	creds map[string]Credential
+	// fromExt marks credentials adopted from an extension's answer (see adoptHeaders).
+	fromExt map[string]bool
 }
 
 // NewResolver returns a Resolver over reg's model sources.
 func NewResolver(reg *extension.Registry) *Resolver {
-	return &Resolver{reg: reg, creds: map[string]Credential{}}
+	return &Resolver{reg: reg, creds: map[string]Credential{}, fromExt: map[string]bool{}}
 }
 
 // Of returns a Resolver over a private registry holding srcs, asked in this order (tests and
@@ -92,11 +94,36 @@ func Register(ctx context.Context, reg *extension.Registry, srcs ...Source) erro
 func (r *Resolver) SetCredential(host string, c Credential) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.fromExt, strings.ToLower(host))
 	if c.Value == "" {
 		delete(r.creds, strings.ToLower(host))
 		return
 	}
 	r.creds[strings.ToLower(host)] = c
+}
+
+// adoptHeaders keeps the auth header an extension source answered a download with (a private
+// registry's bearer token) as the credential of the download's host, so the downloader sends
+// it. A credential the agent's own configuration set for that host is never replaced.
+func (r *Resolver) adoptHeaders(d sdk.Download) {
+	u, err := url.Parse(d.URL)
+	if err != nil || u.Hostname() == "" {
+		return
+	}
+	for _, h := range []string{"Authorization", "X-Api-Key"} {
+		v, ok := d.Headers[h]
+		if !ok || v == "" {
+			continue
+		}
+		host := strings.ToLower(u.Hostname())
+		r.mu.Lock()
+		if _, configured := r.creds[host]; !configured || r.fromExt[host] {
+			r.creds[host] = Credential{Header: h, Value: v}
+			r.fromExt[host] = true
+		}
+		r.mu.Unlock()
+		return
+	}
 }
 
 // Credential returns host's credential; the downloader strips it on cross-host redirects.
@@ -154,6 +181,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 				continue
 			}
 			c := resp.Candidates[0]
+			r.adoptHeaders(c)
 			return Resolved{URL: c.URL, Filename: c.Filename, Folder: c.Folder, SHA256: strings.ToLower(c.SHA256), Size: c.Size,
 				Source: e.ID(), Reference: c.Reference}, nil
 		}
