@@ -1,59 +1,157 @@
 #!/usr/bin/env bash
-# Download throughput and memory: the agent's downloader against curl, same loopback server,
-# same run. Prints a table. Usage: scripts/bench/download.sh [SIZE_MIB] (default 512; the issue's
-# reference size is 2048). Needs go, curl, bc and python3; writes SIZE at a time under $TMPDIR.
-# "vs curl" compares with a bare curl -o (no hash, no fsync); "vs curl+sha" with curl doing what
-# the agent guarantees (sha256 of the stream, fsync before use). Peak RSS is VmHWM of the
-# downloading process: it must not depend on SIZE.
+# Download throughput, side by side in one run: nginx (Debian's) serves one file on loopback,
+# unthrottled and with `limit_rate 20m` per connection; curl, aria2c -x8 (and -x8 -s8) and the agent's
+# downloader (the downloadbench helper: the real download package, sha256 verified, fsynced,
+# published) fetch it in turn. Prints each time with the speed ratio to curl and to aria2c -x8
+# (> 1: faster), the bytes nginx sent beyond the file (body_bytes_sent from its access log,
+# summed per client, minus the file size: bytes fetched twice or past a segment) and the
+# client's peak RSS.
+#
+# Usage: scripts/bench/download.sh [SIZE_MIB]   (default 512; the issue's reference is 2048)
+# Env:   DOWNLOADBENCH=path  use a prebuilt downloadbench binary (e.g. one built from an older
+#                            commit, to compare before/after); AGENT_ARGS="-conns 8" its flags.
+#        MODES="free slow"   which nginx locations to run.
+# Needs: go, nginx, aria2c, curl, python3, /usr/bin/time (apt-get install nginx aria2 curl
+# time python3). Writes the file and one copy at a time under $TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE_MIB=${1:-512}
 SIZE=$((SIZE_MIB * 1024 * 1024))
+MODES=${MODES:-free slow}
+AGENT_ARGS=${AGENT_ARGS:-}
+
+missing=()
+for tool in nginx aria2c curl python3 /usr/bin/time; do
+	command -v "$tool" >/dev/null 2>&1 || [ -x "$tool" ] || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "missing: ${missing[*]}; install with: apt-get install nginx aria2 curl time python3" >&2
+	exit 2
+fi
+NGINX=$(command -v nginx)
+
 WORK=$(mktemp -d)
-trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"
+NGINX_PID=
+cleanup() {
+	[ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
 
-go build -o "$WORK/downloadbench" ./agent/internal/models/download/downloadbench
-"$WORK/downloadbench" serve -size "$SIZE" >"$WORK/server.txt" &
-SERVER_PID=$!
-for _ in $(seq 100); do [ -s "$WORK/server.txt" ] && break; sleep 0.1; done
-read -r URL SHA <"$WORK/server.txt"
+BENCH=${DOWNLOADBENCH:-}
+if [ -z "$BENCH" ]; then
+	go build -o "$WORK/downloadbench" ./agent/internal/models/download/downloadbench
+	BENCH="$WORK/downloadbench"
+fi
 
-run_curl() {
+mkdir -p "$WORK/www" "$WORK/logs"
+head -c "$SIZE" /dev/urandom >"$WORK/www/file.bin"
+SHA=$(sha256sum "$WORK/www/file.bin" | cut -d' ' -f1)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+cat >"$WORK/nginx.conf" <<EOF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log warn;
+events { worker_connections 256; }
+http {
+	log_format bench '\$arg_client \$status \$body_bytes_sent "\$http_range"';
+	access_log $WORK/logs/access.log bench;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 100000;
+	types { application/octet-stream bin; }
+	server {
+		listen 127.0.0.1:$PORT;
+		root $WORK/www;
+		location /free/ { alias $WORK/www/; }
+		location /slow/ { alias $WORK/www/; limit_rate 20m; }
+	}
+}
+EOF
+"$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/free/file.bin" -r 0-0 && break; sleep 0.1; done
+
+# run NAME CMD...: times CMD, records seconds and peak RSS (KiB) in $WORK/NAME.{s,rss}.
+run() {
+	local name=$1
+	shift
 	local t0 t1
 	t0=$(date +%s.%N)
-	/usr/bin/time -f "%M" -o "$WORK/curl.rss" curl -sS -o "$WORK/curl.bin" "$URL"
+	/usr/bin/time -f "%M" -o "$WORK/$name.rss" "$@" >"$WORK/$name.out" 2>&1 || {
+		echo "$name failed:" >&2
+		cat "$WORK/$name.out" >&2
+		exit 1
+	}
 	t1=$(date +%s.%N)
-	echo "$t0 $t1"
+	echo "$t1 - $t0" | bc -l >"$WORK/$name.s"
 }
 
-read -r C0 C1 < <(run_curl)
-CURL_S=$(echo "$C1 - $C0" | bc -l)
-CURL_RSS=$(cat "$WORK/curl.rss")
-CURL_SHA=$(sha256sum "$WORK/curl.bin" | cut -d' ' -f1)
-rm -f "$WORK/curl.bin"
-# The agent also verifies sha256 and fsyncs before publishing: time curl doing the same.
-V0=$(date +%s.%N)
-curl -sS "$URL" | tee "$WORK/curl.bin" | sha256sum >/dev/null
-python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)' "$WORK/curl.bin"
-V1=$(date +%s.%N)
-CURLV_S=$(echo "$V1 - $V0" | bc -l)
-rm -f "$WORK/curl.bin"
+# extra NAME: bytes nginx sent to requests tagged client=NAME beyond the file size.
+extra() {
+	awk -v c="$1" -v size="$SIZE" '$1 == c { n += $3 } END { print n - size }' "$WORK/logs/access.log"
+}
 
-declare -A AG_S AG_RSS
-for CONNS in 1 4; do
+check() {
+	local got
+	got=$(sha256sum "$1" | cut -d' ' -f1)
+	[ "$got" = "$SHA" ] || {
+		echo "$1: sha256 $got, want $SHA" >&2
+		exit 1
+	}
+}
+
+declare -A SECS RSS EXTRA CONNS
+for MODE in $MODES; do
+	URL="http://127.0.0.1:$PORT/$MODE/file.bin"
+	NAME=curl-$MODE
+	run "$NAME" curl -sS -o "$WORK/out.bin" "$URL?client=$NAME"
+	check "$WORK/out.bin"
+	rm -f "$WORK/out.bin"
+
+	# aria2c -x8 is the issue's reference (8 connections per server allowed, its default split
+	# of 5); -s8 really opens 8.
+	NAME=aria2c-$MODE
+	run "$NAME" aria2c -q -x8 --file-allocation=none --allow-overwrite=true -d "$WORK" -o out.bin "$URL?client=$NAME"
+	check "$WORK/out.bin"
+	rm -f "$WORK/out.bin"
+
+	NAME=aria2s8-$MODE
+	run "$NAME" aria2c -q -x8 -s8 -k1M --file-allocation=none --allow-overwrite=true -d "$WORK" -o out.bin "$URL?client=$NAME"
+	check "$WORK/out.bin"
+	rm -f "$WORK/out.bin"
+
+	NAME=agent-$MODE
 	rm -rf "$WORK/store"
-	OUT=$("$WORK/downloadbench" fetch -url "$URL" -dir "$WORK/store" -conns "$CONNS" -sha "$SHA")
-	AG_S[$CONNS]=$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$OUT")
-	AG_RSS[$CONNS]=$(sed -E 's/.*peak_rss_kib=([0-9]+).*/\1/' <<<"$OUT")
+	# shellcheck disable=SC2086
+	run "$NAME" "$BENCH" fetch -url "$URL?client=$NAME" -dir "$WORK/store" -sha "$SHA" $AGENT_ARGS
+	check "$WORK/store/checkpoints/bench.safetensors"
+	CONNS[$MODE]=$(sed -nE 's/.*connections=([0-9]+).*/\1/p' "$WORK/$NAME.out")
+	rm -rf "$WORK/store"
+	for c in curl aria2c aria2s8 agent; do
+		SECS[$c-$MODE]=$(cat "$WORK/$c-$MODE.s")
+		RSS[$c-$MODE]=$(cat "$WORK/$c-$MODE.rss")
+		EXTRA[$c-$MODE]=$(extra "$c-$MODE")
+	done
 done
-rm -rf "$WORK/store"
 
-mibs() { echo "scale=1; $SIZE_MIB / $1" | bc -l; }
-printf "%-34s %8s %8s %13s %8s %13s\n" "client (${SIZE_MIB} MiB, loopback)" "seconds" "MiB/s" "peak RSS MiB" "vs curl" "vs curl+sha"
-printf "%-34s %8.2f %8s %13.1f %8s %13s\n" "curl -o file" "$CURL_S" "$(mibs "$CURL_S")" "$(echo "$CURL_RSS/1024" | bc -l)" "1.00" "-"
-printf "%-34s %8.2f %8s %13s %8.2f %13s\n" "curl | tee | sha256sum, fsync" "$CURLV_S" "$(mibs "$CURLV_S")" "-" "$(echo "$CURL_S / $CURLV_S" | bc -l)" "1.00"
-for CONNS in 1 4; do
-	printf "%-34s %8.2f %8s %13.1f %8.2f %13.2f\n" "agent, $CONNS conn (sha256, fsync)" "${AG_S[$CONNS]}" "$(mibs "${AG_S[$CONNS]}")" \
-		"$(echo "${AG_RSS[$CONNS]}/1024" | bc -l)" "$(echo "$CURL_S / ${AG_S[$CONNS]}" | bc -l)" "$(echo "$CURLV_S / ${AG_S[$CONNS]}" | bc -l)"
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+printf "%-10s %-26s %8s %8s %9s %10s %12s %9s\n" "nginx" "client (${SIZE_MIB} MiB)" "seconds" "MiB/s" "x curl" "x aria2c" "extra bytes" "RSS MiB"
+for MODE in $MODES; do
+	label=$MODE
+	[ "$MODE" = slow ] && label="20m/conn"
+	[ "$MODE" = free ] && label="no limit"
+	for c in curl aria2c aria2s8 agent; do
+		k=$c-$MODE
+		desc=$c
+		[ "$c" = aria2c ] && desc="aria2c -x8"
+		[ "$c" = aria2s8 ] && desc="aria2c -x8 -s8"
+		[ "$c" = agent ] && desc="agent (${CONNS[$MODE]:-?} conns, sha+fsync)"
+		printf "%-10s %-26s %8.2f %8.1f %9.2f %10.2f %12d %9.1f\n" "$label" "$desc" "${SECS[$k]}" \
+			"$(echo "$SIZE_MIB / ${SECS[$k]}" | bc -l)" "$(ratio "${SECS[curl-$MODE]}" "${SECS[$k]}")" \
+			"$(ratio "${SECS[aria2c-$MODE]}" "${SECS[$k]}")" "${EXTRA[$k]}" "$(echo "${RSS[$k]} / 1024" | bc -l)"
+	done
 done
-[ "$CURL_SHA" = "$SHA" ] || echo "warning: curl's sha256 differs from the server's" >&2
+echo "x curl / x aria2c: speed relative to curl / aria2c -x8 in the same mode (> 1 is faster)."

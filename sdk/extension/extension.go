@@ -1,8 +1,103 @@
-// Package extension holds the JSON request and response types of the agent's three extension
-// capabilities (workflow parser, model source, recovery strategy). Built-in extensions, WASM
-// guests and go-plugin plugins all speak these types, so this package imports nothing from the
-// agent.
+// Package extension holds what the agent's three extension capabilities (workflow parser, model
+// source, recovery strategy) exchange: the Go interfaces an extension implements and the JSON
+// request and response types that cross a transport (built-in, WASM guest, go-plugin plugin).
+// Every transport speaks these types, so this package imports nothing from the agent.
+//
+// An extension implements one or more of WorkflowParser, ModelSource and RecoveryStrategy and
+// declares them in its Manifest. Each answer can say "not mine" (an empty ParseResult, a
+// ResolveResponse with no candidates, a StrategyDecision with NotMine set) so the agent asks
+// the next extension in order.
 package extension
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Capability names one extension point.
+type Capability string
+
+// The three capabilities.
+const (
+	CapWorkflowParser   Capability = "workflow_parser"
+	CapModelSource      Capability = "model_source"
+	CapRecoveryStrategy Capability = "recovery_strategy"
+)
+
+// Capabilities lists every capability in a fixed order.
+var Capabilities = []Capability{CapWorkflowParser, CapModelSource, CapRecoveryStrategy}
+
+// Valid reports whether c is one of the known capabilities.
+func (c Capability) Valid() bool {
+	for _, k := range Capabilities {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
+// WorkflowParser adds what it recognises in a workflow: models, node packs, tags, warnings.
+// It must not repeat what it does not understand; an empty result means "not mine".
+type WorkflowParser interface {
+	ParseWorkflow(ctx context.Context, req ParseRequest) (ParseResult, error)
+}
+
+// ModelSource turns a model reference or a needed model into download candidates. No
+// candidates means "not mine": the next source is asked.
+type ModelSource interface {
+	ResolveModel(ctx context.Context, req ResolveRequest) (ResolveResponse, error)
+}
+
+// RecoveryStrategy decides what happens after a failed attempt of an operation. A decision
+// with NotMine set passes the failure to the next strategy.
+type RecoveryStrategy interface {
+	Decide(ctx context.Context, in StrategyInput) (StrategyDecision, error)
+}
+
+// Manifest is what an extension says about itself when it starts (WASM: the output of
+// cmfy_init; go-plugin: the info call).
+type Manifest struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// ABIMinor is the additive ABI revision the extension was built against.
+	ABIMinor     int          `json:"abi_minor"`
+	Capabilities []Capability `json:"capabilities"`
+}
+
+// Has reports whether m declares c.
+func (m Manifest) Has(c Capability) bool {
+	for _, x := range m.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// InitRequest is what the agent hands an extension when it starts.
+type InitRequest struct {
+	HostVersion string `json:"host_version"`
+	// Config is the extension's `config` table from launcher.toml ([[extensions]]), as JSON.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// Error is an error an extension returns on purpose (status 1 over WASM). Retryable says
+// whether asking again later may succeed.
+type Error struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable,omitempty"`
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
 
 // ModelQuery asks a model source for download candidates of one model file.
 type ModelQuery struct {
@@ -34,14 +129,9 @@ type ModelCandidate struct {
 	Confidence float64 `json:"confidence,omitempty"`
 }
 
-// WorkflowInput is what a workflow parser receives.
-type WorkflowInput struct {
-	Workflow []byte            `json:"workflow"`
-	Options  map[string]string `json:"options,omitempty"`
-}
-
 // StrategyInput describes a failed attempt to a recovery strategy.
 type StrategyInput struct {
+	// Class is the agent's own classification ("network", "auth", ..., "unknown").
 	Class    string  `json:"class"`
 	Message  string  `json:"message"`
 	ExitCode int     `json:"exit_code,omitempty"`
@@ -52,9 +142,14 @@ type StrategyInput struct {
 
 // StrategyDecision is a recovery strategy's answer.
 type StrategyDecision struct {
-	Retry bool `json:"retry"`
+	// NotMine passes the failure to the next strategy; the other fields are ignored.
+	NotMine bool `json:"not_mine,omitempty"`
+	Retry   bool `json:"retry"`
 	// DelaySeconds before the next attempt; negative means "use the default backoff".
 	DelaySeconds float64 `json:"delay_seconds"`
 	// Class, when set, reclassifies the error.
 	Class string `json:"class,omitempty"`
+	// Suggestion tells the user how to fix the failure; shown first among the operation's
+	// suggestions.
+	Suggestion string `json:"suggestion,omitempty"`
 }

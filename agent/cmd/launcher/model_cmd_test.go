@@ -14,9 +14,9 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -30,10 +30,9 @@ func modelAgent(t *testing.T) (url, root string) {
 	}
 	t.Cleanup(func() { db.Close() })
 	runner := recovery.New(db, nil, recovery.Options{})
-	reg := sources.NewRegistry()
-	reg.Register(sources.Direct{})
+	reg := sources.Of(sources.Direct{})
 	root = filepath.Join(dir, "models")
-	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{Connections: 1,
+	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{MaxConnections: 1,
 		FreeSpace: func(string) (uint64, uint64, error) { return 1 << 40, 1 << 41, nil }}}, db, runner, nil, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +51,7 @@ func modelAgent(t *testing.T) (url, root string) {
 
 func TestModelCmd(t *testing.T) {
 	agent, root := modelAgent(t)
-	fs := faultserver.New(3<<20, 21)
+	fs := faultserver.NewFile(3<<20, 21)
 	defer fs.Close()
 	fs.BytesPerSecond.Store(6 << 20) // slow enough for a few progress lines
 	run := func(args ...string) (string, string, error) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
@@ -44,6 +45,7 @@ type App struct {
 	api *api.Server
 	gpu *gpu.Manager
 
+	ext      *extension.Registry
 	metrics  *metrics.Registry
 	projects *project.Manager
 	probes   probes
@@ -134,7 +136,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
+	for _, wire := range []func() error{a.wireExtensions, a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err
@@ -195,6 +197,13 @@ func (a *App) start(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Close stops what Start started and closes the store, for embedders (and tests) that serve
+// Handler themselves instead of calling Serve.
+func (a *App) Close(ctx context.Context) { a.shutdown(ctx) }
+
+// Extensions is the extension registry.
+func (a *App) Extensions() *extension.Registry { return a.ext }
 
 func (a *App) startAfterServing() {
 	for _, fn := range a.afterServing {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 // filesUnder lists every regular file below dir (following no symlinks).
@@ -46,7 +46,7 @@ func TestModelStoreWritesStayInside(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(root, "loras")); err != nil {
 		t.Fatal(err)
 	}
-	file := faultserver.New(4096, 1)
+	file := faultserver.NewFile(4096, 1)
 	t.Cleanup(file.Close)
 
 	downloads := []struct {
@@ -128,7 +128,7 @@ func TestStagingFolderOutsideRefused(t *testing.T) {
 	if _, err := os.Stat(planted); err != nil {
 		t.Fatalf("start-up cleanup deleted a file outside the store: %v", err)
 	}
-	file := faultserver.New(4096, 2)
+	file := faultserver.NewFile(4096, 2)
 	t.Cleanup(file.Close)
 	code, body := call(t, "POST", srv.URL+"/api/models/download", fmt.Sprintf(`{"url":%q,"folder":"checkpoints"}`, file.URL()))
 	if code != 202 {

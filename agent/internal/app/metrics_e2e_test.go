@@ -182,6 +182,11 @@ func TestMetricsAfterScenario(t *testing.T) {
 		t.Fatal("a 404 download succeeded")
 	}
 
+	// A workflow preview runs the parser chain: the built-in parsers' calls are counted.
+	if code, res := call(t, "POST", base+"/api/workflow/preview", `{"workflow_json":{"1":{"class_type":"CheckpointLoaderSimple","inputs":{"ckpt_name":"a.safetensors"}}}}`); code != 200 {
+		t.Fatalf("preview: %d %v", code, res)
+	}
+
 	// One event client on /ws while scraping.
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
 	if err != nil {
@@ -241,6 +246,9 @@ func TestMetricsAfterScenario(t *testing.T) {
 	expect("launcher_event_clients", map[string]string{"transport": "ws"}, 1)
 	expect("launcher_event_clients", map[string]string{"transport": "socketio"}, 0)
 	expect("launcher_event_clients_dropped_total", nil, 0)
+	atLeast("launcher_extension_calls_total", map[string]string{"extension": "builtin.loaders", "kind": "builtin"}, 1)
+	expect("launcher_extension_errors_total", map[string]string{"extension": "builtin.loaders", "kind": "builtin"}, 0)
+	atLeast("launcher_extension_call_seconds_total", map[string]string{"extension": "builtin.loaders", "kind": "builtin"}, 0)
 	atLeast("go_goroutines", nil, 1)
 	if t.Failed() {
 		for name := range fams {

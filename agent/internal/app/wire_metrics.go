@@ -2,7 +2,9 @@ package app
 
 import (
 	"net/http"
+	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/metrics"
 	"github.com/comfylauncher/launcher/agent/internal/process"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,14 +15,14 @@ import (
 const metricsPath = "/metrics"
 
 // wireMetrics registers the collectors that read each subsystem at scrape time. Call it after
-// every subsystem is wired. The extension registry adds its own with
-// a.metrics.Register(metrics.Extensions(registry)).
+// every subsystem is wired.
 func (a *App) wireMetrics() error {
 	cs := []prometheus.Collector{
 		metrics.Hub(a.hub),
 		metrics.Operations(a.recovery),
 		metrics.Downloads(a.models),
 		metrics.Store(a.models),
+		metrics.Extensions(extensionStats{a.ext}),
 	}
 	if a.projects != nil {
 		cs = append(cs, metrics.Projects(a.projects))
@@ -35,6 +37,23 @@ func (a *App) wireMetrics() error {
 	}
 	a.api.Router.Handler(http.MethodGet, metricsPath, a.metrics.Handler())
 	return nil
+}
+
+// extensionStats reads the extension registry's call statistics for /metrics.
+type extensionStats struct{ reg *extension.Registry }
+
+func (e extensionStats) ExtensionStats() []metrics.ExtensionStat {
+	var out []metrics.ExtensionStat
+	for _, s := range e.reg.List() {
+		out = append(out, metrics.ExtensionStat{
+			Name:    s.ID,
+			Kind:    string(s.Transport),
+			Calls:   uint64(s.Stats.Calls),
+			Errors:  uint64(s.Stats.Errors),
+			Latency: time.Duration(s.Stats.TotalSeconds * float64(time.Second)),
+		})
+	}
+	return out
 }
 
 // countRestarts wraps the supervisor hooks so that restarts and crash-loop breakers are

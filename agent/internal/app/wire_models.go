@@ -14,7 +14,7 @@ const keepFailedPartials = 7 * 24 * time.Hour
 // wireModels builds the shared model store; it registers the download operation on the
 // runner and serves as the workflow package's model catalog.
 func (a *App) wireModels() error {
-	opts, reg, err := models.FromConfig(a.cfg, a.log.With("component", "models"), a.managerData)
+	opts, reg, err := models.FromConfig(a.cfg, a.log.With("component", "models"), a.managerData, a.ext)
 	if err != nil {
 		return err
 	}

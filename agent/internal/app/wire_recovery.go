@@ -14,6 +14,7 @@ func (a *App) wireRecovery() error {
 	opts := recovery.OptionsFromConfig(a.cfg.Recovery)
 	opts.Logger = a.log.With("component", "recovery")
 	opts.ScratchDir = filepath.Join(a.cfg.Paths.DataDir, "tmp")
+	opts.Extensions = a.ext
 	rr := recovery.New(a.db, a.hub, opts)
 	a.recovery = rr
 	rr.Routes(a.api.Router)

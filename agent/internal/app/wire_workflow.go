@@ -1,16 +1,22 @@
 package app
 
 import (
+	"context"
+
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
 
 func (a *App) wireWorkflow() error {
 	wc := a.cfg.Workflow
+	if err := workflow.RegisterParsers(context.Background(), a.ext); err != nil {
+		return err
+	}
 	svc := workflow.NewService(workflow.Options{
-		Limits:  workflow.Limits{MaxBytes: wc.MaxBytes, MaxNodes: wc.MaxNodes, MaxDepth: wc.MaxDepth},
-		Catalog: a.catalog,
-		Manager: a.managerData,
-		Logger:  a.log.With("component", "workflow"),
+		Limits:     workflow.Limits{MaxBytes: wc.MaxBytes, MaxNodes: wc.MaxNodes, MaxDepth: wc.MaxDepth},
+		Catalog:    a.catalog,
+		Manager:    a.managerData,
+		Extensions: a.ext,
+		Logger:     a.log.With("component", "workflow"),
 	})
 	a.workflow = svc
 	svc.Routes(a.api.Router)

@@ -34,6 +34,8 @@ type Config struct {
 	Workflow  WorkflowConfig  `toml:"workflow"`
 	Log       LogConfig       `toml:"log"`
 	Projects  []ProjectConfig `toml:"projects"`
+	// Extensions are the [[extensions]] entries (WASM modules, go-plugin plugins).
+	Extensions []ExtensionConfig `toml:"extensions"`
 
 	// File is the path the config was read from, empty for embedded defaults.
 	File string `toml:"-"`
@@ -99,7 +101,13 @@ type WorkflowConfig struct {
 	MaxBytes int `toml:"max_bytes"`
 	MaxNodes int `toml:"max_nodes"`
 	MaxDepth int `toml:"max_depth"`
+	// Parsers is the order of the workflow parser chain (extension ids; built-ins by name);
+	// empty means extensions first, then the built-ins.
+	Parsers []string `toml:"parsers"`
 }
+
+// KnownParsers are the built-in workflow parsers, in their built-in order.
+var KnownParsers = []string{"loaders", "metadata", "embeddings", "urls", "fallback"}
 
 // Duration is a time.Duration written as "30s", "5m" in TOML.
 type Duration struct{ time.Duration }
@@ -205,6 +213,7 @@ func Decode(data []byte, c *Config) error {
 // resolve fills derived defaults (paths under data_dir) and makes paths absolute so the
 // agent does not depend on its working directory after start.
 func (c *Config) resolve() {
+	c.Downloads.resolve()
 	if c.Paths.DataDir == "" {
 		c.Paths.DataDir = "./data"
 	}
@@ -215,6 +224,11 @@ func (c *Config) resolve() {
 	c.Paths.ModelsDir = absPath(c.Paths.ModelsDir)
 	if c.Server.TokenFile != "" {
 		c.Server.TokenFile = absPath(c.Server.TokenFile)
+	}
+	for i := range c.Extensions {
+		if c.Extensions[i].Path != "" {
+			c.Extensions[i].Path = absPath(c.Extensions[i].Path)
+		}
 	}
 	if c.Server.UIDir != "" {
 		c.Server.UIDir = absPath(c.Server.UIDir)
@@ -297,6 +311,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Recovery.validate()...)
 	errs = append(errs, c.Log.validate()...)
 	errs = append(errs, validateProjects(c.Projects, c.Ports)...)
+	errs = append(errs, validateExtensions(c.Extensions)...)
+	errs = append(errs, validateOrder("workflow.parsers", c.Workflow.Parsers, KnownParsers)...)
+	errs = append(errs, validateOrder("recovery.strategies", c.Recovery.Strategies, KnownStrategies)...)
 	return errors.Join(errs...)
 }
 

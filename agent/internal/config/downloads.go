@@ -11,7 +11,10 @@ import (
 // DownloadsConfig is the [downloads] section (owned by the model store): how model files are
 // fetched. Defaults suit a GPU node on a fast link; every limit is per agent.
 type DownloadsConfig struct {
-	// Connections per large file from a server that honours byte ranges (1 disables segments).
+	// MaxConnections per large file from a server that honours byte ranges (1 disables
+	// segments). A download starts with one and doubles them while throughput grows.
+	MaxConnections int `toml:"max_connections"`
+	// Connections is the former name of max_connections; when set, it is used as such.
 	Connections int `toml:"connections"`
 	// ParallelMinSize is the smallest file fetched over several connections, e.g. "64MiB".
 	ParallelMinSize ByteSize `toml:"parallel_min_size"`
@@ -43,7 +46,7 @@ type DownloadsConfig struct {
 }
 
 func (d *DownloadsConfig) setDefaults() {
-	d.Connections = 4
+	d.MaxConnections = 8
 	d.ParallelMinSize = 64 << 20
 	d.PerHostConnections = 8
 	d.MaxConcurrent = 3
@@ -60,13 +63,20 @@ func (d *DownloadsConfig) setDefaults() {
 	d.UserAgent = "comfyui-launcher-agent"
 }
 
+// resolve applies the former key: downloads.connections, when given, is max_connections.
+func (d *DownloadsConfig) resolve() {
+	if d.Connections != 0 {
+		d.MaxConnections, d.Connections = d.Connections, 0
+	}
+}
+
 var folderKeyRe = regexp.MustCompile(`^[a-z0-9_]+$`)
 
 func (d *DownloadsConfig) validate() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if d.Connections < 1 || d.Connections > 32 {
-		add("downloads.connections = %d must be within 1..32", d.Connections)
+	if d.MaxConnections < 1 || d.MaxConnections > 32 {
+		add("downloads.max_connections = %d must be within 1..32", d.MaxConnections)
 	}
 	if d.PerHostConnections < 1 {
 		add("downloads.per_host_connections must be at least 1")

@@ -32,7 +32,13 @@ type RecoveryConfig struct {
 	// Policy overrides the built-in policy of an error class; unset fields keep the built-in
 	// value, e.g. [recovery.policy.network] max_attempts = 8.
 	Policy map[string]RecoveryPolicy `toml:"policy"`
+	// Strategies is the order recovery strategies are asked (extension ids; "policy" is the
+	// built-in per-class policy table); empty means extensions first, then the policy table.
+	Strategies []string `toml:"strategies"`
 }
+
+// KnownStrategies are the built-in recovery strategies.
+var KnownStrategies = []string{"policy"}
 
 // RecoveryBreakerConfig is [recovery.breaker]: one circuit breaker per (operation type, host).
 type RecoveryBreakerConfig struct {

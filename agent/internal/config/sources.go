@@ -11,7 +11,9 @@ import (
 // come from an environment variable or a file, never from launcher.toml itself, and are never
 // logged or returned by the API.
 type SourcesConfig struct {
-	// Order is the order sources are asked; ids: huggingface, civitai, comfyui-manager, direct.
+	// Order is the order sources are asked: built-ins (huggingface, civitai, comfyui-manager,
+	// direct) and extension ids ("wasm.mirror"). Empty means extensions first, then the
+	// built-ins in that order; a list is exhaustive.
 	Order       []string       `toml:"order"`
 	HuggingFace SourceEndpoint `toml:"huggingface"`
 	CivitAI     SourceEndpoint `toml:"civitai"`
@@ -46,22 +48,13 @@ func (e SourceEndpoint) Token() (string, error) {
 var KnownSources = []string{"huggingface", "civitai", "comfyui-manager", "direct"}
 
 func (s *SourcesConfig) setDefaults() {
-	s.Order = append([]string(nil), KnownSources...)
 	s.HuggingFace = SourceEndpoint{Endpoint: "https://huggingface.co", TokenEnv: "HF_TOKEN"}
 	s.CivitAI = SourceEndpoint{Endpoint: "https://civitai.com", TokenEnv: "CIVITAI_API_TOKEN"}
 }
 
 func (s *SourcesConfig) validate() []error {
 	var errs []error
-	for _, id := range s.Order {
-		known := false
-		for _, k := range KnownSources {
-			known = known || k == id
-		}
-		if !known {
-			errs = append(errs, fmt.Errorf("sources.order entry %q is not one of %s", id, strings.Join(KnownSources, ", ")))
-		}
-	}
+	errs = append(errs, validateOrder("sources.order", s.Order, KnownSources)...)
 	for _, e := range []struct {
 		key string
 		ep  SourceEndpoint

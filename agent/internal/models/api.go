@@ -282,7 +282,7 @@ func (s *Service) downloadSettings() map[string]any {
 	return map[string]any{
 		"max_concurrent_downloads": s.opts.MaxConcurrent, "max_retries": s.opts.MaxAttempts, "chunk_size": 1 << 20,
 		"timeout": d.StallTimeout.Seconds(), "bandwidth_limit": 0, "auto_resume": true, "verify_checksums": true,
-		"connections_per_file": d.Connections, "checkpoint_bytes": d.CheckpointBytes,
+		"connections_per_file": d.MaxConnections, "checkpoint_bytes": d.CheckpointBytes,
 	}
 }
 

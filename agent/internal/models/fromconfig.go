@@ -1,21 +1,26 @@
 package models
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
-// FromConfig builds the store's Options and its source registry from launcher.toml: the
+// FromConfig builds the store's Options and its model sources from launcher.toml: the
 // [downloads] limits and the [sources] endpoints and tokens (read from env or file here, kept
 // in memory only). The comfyui-manager source reads manager, the agent's one Manager data
-// component (nil: the source answers that the model list is not loaded).
-func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.ManagerData) (Options, *sources.Registry, error) {
+// component (nil: the source answers that the model list is not loaded). The built-in sources
+// are registered in reg (a private registry when nil) as builtin.<id>, and [sources] order
+// becomes reg's source order.
+func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.ManagerData, reg *extension.Registry) (Options, *sources.Resolver, error) {
 	d := cfg.Downloads
 	client := &http.Client{Transport: &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: d.PerHostConnections,
@@ -32,7 +37,7 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.Manager
 		Download: download.Options{
 			Client:             client,
 			Hosts:              download.NewHosts(d.PerHostConnections, d.BreakerThreshold, d.BreakerCooldown.Duration, nil),
-			Connections:        d.Connections,
+			MaxConnections:     d.MaxConnections,
 			ParallelMinSize:    int64(d.ParallelMinSize),
 			CheckpointInterval: d.CheckpointInterval.Duration,
 			CheckpointBytes:    int64(d.CheckpointSize),
@@ -44,7 +49,9 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.Manager
 			UserAgent:          d.UserAgent,
 		},
 	}
-	reg := sources.NewRegistry()
+	if reg == nil {
+		reg = extension.New(extension.Options{Logger: logger})
+	}
 	hfToken, err := cfg.Sources.HuggingFace.Token()
 	if err != nil {
 		return Options{}, nil, fmt.Errorf("sources.huggingface: %w", err)
@@ -59,20 +66,24 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.Manager
 		"comfyui-manager": &sources.Manager{Data: manager},
 		"direct":          sources.Direct{},
 	}
-	for _, id := range cfg.Sources.Order {
-		if s, ok := byID[id]; ok {
-			reg.Register(s)
+	for _, id := range config.KnownSources {
+		if err := sources.Register(context.Background(), reg, byID[id]); err != nil {
+			return Options{}, nil, err
 		}
 	}
+	if cfg.Sources.Order != nil {
+		reg.SetOrder(sdk.CapModelSource, cfg.Sources.Order)
+	}
+	res := sources.NewResolver(reg)
 	if hfToken != "" {
 		if h := hostname(cfg.Sources.HuggingFace.Endpoint); h != "" {
-			reg.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + hfToken})
+			res.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + hfToken})
 		}
 	}
 	if civToken != "" {
 		if h := hostname(cfg.Sources.CivitAI.Endpoint); h != "" {
-			reg.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + civToken})
+			res.SetCredential(h, sources.Credential{Header: "Authorization", Value: "Bearer " + civToken})
 		}
 	}
-	return opts, reg, nil
+	return opts, res, nil
 }

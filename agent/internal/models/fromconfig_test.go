@@ -22,11 +22,11 @@ func TestFromConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	opts, reg, err := models.FromConfig(cfg, nil, nil)
+	opts, reg, err := models.FromConfig(cfg, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reg.IDs(); len(got) != 4 || got[0] != "huggingface" || got[3] != "direct" {
+	if got := reg.IDs(); len(got) != 4 || got[0] != "builtin.huggingface" || got[3] != "builtin.direct" {
 		t.Errorf("sources %v", got)
 	}
 	if c, ok := reg.Credential("huggingface.co"); !ok || c.Value != "Bearer hf-secret" {
@@ -38,7 +38,7 @@ func TestFromConfig(t *testing.T) {
 	if _, ok := reg.Credential("example.com"); ok {
 		t.Error("credential for an unconfigured host")
 	}
-	if opts.Download.Connections != 4 || opts.Download.CheckpointBytes != 256<<20 || opts.MaxConcurrent != 3 {
+	if opts.Download.MaxConnections != 8 || opts.Download.CheckpointBytes != 256<<20 || opts.MaxConcurrent != 3 {
 		t.Errorf("download options %+v", opts.Download)
 	}
 	svc, err := models.New(opts, nil, nil, nil, reg)
@@ -55,7 +55,7 @@ func TestConfigValidation(t *testing.T) {
 		name string
 		mut  func(c *config.Config)
 	}{
-		{"connections", func(c *config.Config) { c.Downloads.Connections = 0 }},
+		{"max_connections", func(c *config.Config) { c.Downloads.MaxConnections = 0 }},
 		{"extra folder escapes", func(c *config.Config) { c.Downloads.ExtraFolders = map[string][]string{"x": {"../etc"}} }},
 		{"extra folder key", func(c *config.Config) { c.Downloads.ExtraFolders = map[string][]string{"Bad Key": {"x"}} }},
 		{"endpoint", func(c *config.Config) { c.Sources.HuggingFace.Endpoint = "ftp://hf" }},

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/events"
@@ -336,7 +337,7 @@ func (s *Service) stepDownload(ctx context.Context, op *recovery.Op) error {
 	req := download.Request{URL: metaString(op, "resolved_url"), Dest: dest, Part: s.partPath(op.ID()), SHA256: sha}
 	res, err := s.dl.Fetch(ctx, req, download.OpCheckpointer{Op: op}, pg.report)
 	if err != nil {
-		err = recovery.WithClass(recovery.Class(download.ClassOf(err)), err)
+		err = recovery.WithClass(download.ClassOf(err), err)
 		if d := download.RetryAfterOf(err); d > 0 {
 			err = recovery.WithRetryAfter(d, err)
 		}
@@ -401,6 +402,19 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery, u.User, u.Fragment = "", nil, ""
 	return u.String()
+}
+
+// BreakerHostDownloads is the operation_type of the downloader's per-host breakers in
+// circuit_breaker_update (the target is the host).
+const BreakerHostDownloads = "download_host"
+
+// publishHostBreaker announces a per-host download breaker's state change like the recovery
+// runner announces its own.
+func publishHostBreaker(pub Publisher, c download.HostBreaker) {
+	st := recovery.BreakerStatus{OperationType: BreakerHostDownloads, Target: c.Host, State: c.To,
+		TimeoutRemaining: c.Remaining.Seconds(), FailureCount: c.Counts.TotalFailures,
+		ConsecutiveFailures: c.Counts.ConsecutiveFailures, Requests: c.Counts.Requests, Threshold: c.Threshold, Trips: c.Trips}
+	pub.Publish(events.TopicBreakers, recovery.EventBreaker, recovery.BreakerEventData(st, time.Now()))
 }
 
 // progressPublisher turns downloader progress into Op.Progress and progress_update events on

@@ -13,13 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 	"github.com/comfylauncher/launcher/agent/internal/events"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
-	"github.com/comfylauncher/launcher/sdk/extension"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
 // Publisher delivers events (topics and names in package events); the app passes the hub.
@@ -73,7 +75,7 @@ type Service struct {
 	dl      *download.Downloader
 	runner  Runner
 	pub     Publisher
-	reg     *sources.Registry
+	reg     *sources.Resolver
 	log     *slog.Logger
 
 	// slots bounds concurrent file transfers.
@@ -85,7 +87,7 @@ type Service struct {
 
 // New builds the store and registers the download operation with runner. kv persists the
 // index (nil keeps it in memory); pub may be nil.
-func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registry) (*Service, error) {
+func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Resolver) (*Service, error) {
 	if opts.ModelsDir == "" {
 		return nil, fmt.Errorf("models: models_dir is empty")
 	}
@@ -103,7 +105,7 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 		opts.UpdateConcurrency = 4
 	}
 	if reg == nil {
-		reg = sources.NewRegistry()
+		reg = sources.Of()
 	}
 	if pub == nil {
 		pub = events.Nop{}
@@ -124,6 +126,10 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Registr
 			return download.Credential(c), ok
 		}
 	}
+	if dopt.Hosts == nil {
+		dopt.Hosts = download.NewHosts(8, 5, 30*time.Second, nil)
+	}
+	dopt.Hosts.OnChange(func(c download.HostBreaker) { publishHostBreaker(pub, c) })
 	ix.log = opts.Logger.With("component", "models")
 	s := &Service{opts: opts, root: root, partDir: partDir, layout: layout, ix: ix, dl: download.New(dopt),
 		runner: runner, pub: pub, reg: reg, log: opts.Logger.With("component", "models"),
@@ -170,8 +176,8 @@ func (s *Service) Layout() *Layout { return s.layout }
 // Root returns the store's directory.
 func (s *Service) Root() string { return s.root }
 
-// Sources returns the source registry (later issues register WASM and plugin sources).
-func (s *Service) Sources() *sources.Registry { return s.reg }
+// Sources returns the model sources and their credentials.
+func (s *Service) Sources() *sources.Resolver { return s.reg }
 
 // Rescan re-reads the store (after files were added or removed behind the agent's back).
 func (s *Service) Rescan() error { return s.ix.scan() }
@@ -224,8 +230,9 @@ func (s *Service) CheckDest(folder, name string) error {
 	return err
 }
 
-// Suggest asks the source registry where a model can be downloaded from.
-func (s *Service) Suggest(ctx context.Context, q extension.ModelQuery) []extension.ModelCandidate {
+// Suggest asks the model sources where a model can be downloaded from; failures name the
+// sources that failed.
+func (s *Service) Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCandidate, []extension.Failure) {
 	return s.reg.Suggest(ctx, q)
 }
 

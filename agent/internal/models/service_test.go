@@ -19,9 +19,9 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
@@ -82,12 +82,10 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { db.Close() })
 	ev := &events{}
 	runner := recovery.New(db, ev, recovery.Options{})
-	reg := sources.NewRegistry()
-	reg.Register(&sources.HuggingFace{Endpoint: "http://hf.invalid"})
-	reg.Register(sources.Direct{})
+	reg := sources.Of(&sources.HuggingFace{Endpoint: "http://hf.invalid"}, sources.Direct{})
 	root := filepath.Join(dir, "models")
 	svc, err := models.New(models.Options{ModelsDir: root, Download: download.Options{
-		Connections: 1, StallTimeout: 5 * time.Second,
+		MaxConnections: 1, StallTimeout: 5 * time.Second,
 		FreeSpace: func(string) (uint64, uint64, error) { return 1 << 40, 1 << 41, nil },
 	}}, db, runner, ev, reg)
 	if err != nil {
@@ -147,9 +145,9 @@ func (h *harness) download(t *testing.T, body map[string]any) map[string]any {
 
 func TestDownloadThroughAPI(t *testing.T) {
 	h := newHarness(t)
-	fs := faultserver.New(2<<20+77, 9)
+	fs := faultserver.NewFile(2<<20+77, 9)
 	defer fs.Close()
-	fs.Inject(faultserver.Fault{ResetAfter: 1 << 20})
+	fs.Inject(faultserver.FileFault{ResetAfter: 1 << 20})
 	view := h.download(t, map[string]any{"url": fs.URL() + "?token=secret", "folder": "clip", "filename": "t5/t5xxl.safetensors", "sha256": fs.SHA256(), "project_id": "p1"})
 	if view["state"] != "success" || view["path"] != "text_encoders/t5/t5xxl.safetensors" {
 		t.Fatalf("download view %v", view)
@@ -232,9 +230,9 @@ func TestDownloadValidation(t *testing.T) {
 
 func TestDownloadFailureLeavesNoFile(t *testing.T) {
 	h := newHarness(t)
-	fs := faultserver.New(1<<20, 10)
+	fs := faultserver.NewFile(1<<20, 10)
 	defer fs.Close()
-	fs.Inject(faultserver.Fault{HTML: true}, faultserver.Fault{HTML: true})
+	fs.Inject(faultserver.FileFault{HTML: true}, faultserver.FileFault{HTML: true})
 	view := h.download(t, map[string]any{"url": fs.URL(), "folder": "loras"})
 	if view["state"] == "success" || view["error_class"] != "integrity" {
 		t.Fatalf("view %v", view)
@@ -246,7 +244,7 @@ func TestDownloadFailureLeavesNoFile(t *testing.T) {
 
 func TestPauseResume(t *testing.T) {
 	h := newHarness(t)
-	fs := faultserver.New(8<<20, 11)
+	fs := faultserver.NewFile(8<<20, 11)
 	defer fs.Close()
 	fs.BytesPerSecond.Store(4 << 20)
 	code, out := h.do(t, "POST", "/api/models/download", map[string]any{"url": fs.URL(), "folder": "vae", "sha256": fs.SHA256()})
@@ -386,14 +384,14 @@ func TestUsageAndDedupe(t *testing.T) {
 
 func TestCheckUpdates(t *testing.T) {
 	h := newHarness(t)
-	fs := faultserver.New(1<<20, 12)
+	fs := faultserver.NewFile(1<<20, 12)
 	defer fs.Close()
 	h.download(t, map[string]any{"url": fs.URL(), "folder": "loras", "filename": "a.safetensors"})
 	code, out := h.do(t, "GET", "/api/models/check-updates", nil)
 	if code != 200 || len(out["updates_available"].([]any)) != 0 || out["unchanged"].(float64) != 1 {
 		t.Fatalf("before change: %d %v", code, out)
 	}
-	fs.Inject(faultserver.Fault{NewVersion: true})
+	fs.Inject(faultserver.FileFault{NewVersion: true})
 	fs.Requests()
 	_, out = h.do(t, "GET", "/api/models/check-updates", nil)
 	ups := out["updates_available"].([]any)
@@ -458,7 +456,7 @@ func TestCleanPartials(t *testing.T) {
 // X-Linked-Etag; when that changes upstream, check-updates reports it.
 func TestCheckUpdatesLinkedETag(t *testing.T) {
 	h := newHarness(t)
-	cdn := faultserver.New(1<<20, 13)
+	cdn := faultserver.NewFile(1<<20, 13)
 	defer cdn.Close()
 	var mu sync.Mutex
 	linked := `"` + cdn.SHA256() + `"`
@@ -491,9 +489,9 @@ func TestCheckUpdatesLinkedETag(t *testing.T) {
 // before the next attempt, and the download then completes.
 func TestRetryAfterThroughRunner(t *testing.T) {
 	h := newHarness(t)
-	fs := faultserver.New(1<<20, 14)
+	fs := faultserver.NewFile(1<<20, 14)
 	defer fs.Close()
-	fs.Inject(faultserver.Fault{Status: 429, RetryAfter: "1"})
+	fs.Inject(faultserver.FileFault{Status: 429, RetryAfter: "1"})
 	view := h.download(t, map[string]any{"url": fs.URL(), "folder": "vae", "sha256": fs.SHA256()})
 	if view["state"] != "success" {
 		t.Fatalf("view %v", view)
@@ -513,7 +511,7 @@ func TestDownloadStepConfinesPath(t *testing.T) {
 	outside := t.TempDir()
 	os.MkdirAll(filepath.Join(h.root, "checkpoints"), 0o755)
 	os.Symlink(outside, filepath.Join(h.root, "checkpoints", "linkdir"))
-	fs := faultserver.New(4096, 3)
+	fs := faultserver.NewFile(4096, 3)
 	defer fs.Close()
 	id, err := h.runner.Submit(context.Background(), models.FunctionDownload, map[string]any{
 		"url": fs.URL(), "folder": "checkpoints", "filename": "linkdir/x.safetensors", "path": "checkpoints/linkdir/x.safetensors"})

@@ -62,8 +62,9 @@
 // # Retry semantics
 //
 // Attempt counts the current step's attempts from 1 and is reset when a step completes. After
-// a failure the Strategy chain decides (extensions registered with RegisterStrategy first,
-// then the per-class policy of [recovery.policy.<class>]); a retry sets state recovering,
+// a failure the recovery strategies of the extension registry decide, in order (extensions
+// first, then builtin.policy, the per-class policy of [recovery.policy.<class>]; [recovery]
+// strategies reorders them); the first that does not answer "not mine" decides. A retry sets state recovering,
 // attempt+1 and re-runs the same step after the delay; reaching min(max_attempts, the class's
 // max_attempts) ends in exhausted, a non-retryable class in failed.
 //

@@ -151,3 +151,7 @@ func (r *Runner) HubSnapshot(kind, id string) []events.Event {
 	}
 	return out
 }
+
+// BreakerEventData is the circuit_breaker_update payload of s, so breakers outside the runner
+// (the downloader's per-host ones) publish the same event as the runner's.
+func BreakerEventData(s BreakerStatus, now time.Time) map[string]any { return breakerPayload(s, now) }

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
-	"github.com/comfylauncher/launcher/sdk/extension"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
 func (r *Runner) signal() {
@@ -340,7 +341,10 @@ func (r *Runner) runStep(ctx context.Context, rec *opRec, def *Definition, i int
 	r.log.Info("step failed", "op", id, "step", def.Steps[i].Name, "attempt", attempt, "class", class, "err", stepErr, "took", r.clk.Now().Sub(started))
 
 	if !dec.retry || r.opts.Disabled {
-		snap, _ := r.update(rec, func(op *Operation) { r.markTerminal(op, StateFailed, class, stepErr) })
+		snap, _ := r.update(rec, func(op *Operation) {
+			r.markTerminal(op, StateFailed, class, stepErr)
+			op.Suggestions = withSuggestion(dec.suggestion, op.Suggestions)
+		})
 		r.finish(rec, snap)
 		return false
 	}
@@ -349,7 +353,10 @@ func (r *Runner) runStep(ctx context.Context, rec *opRec, def *Definition, i int
 		limit = p.MaxAttempts
 	}
 	if attempt >= limit {
-		snap, _ := r.update(rec, func(op *Operation) { r.markTerminal(op, StateExhausted, class, stepErr) })
+		snap, _ := r.update(rec, func(op *Operation) {
+			r.markTerminal(op, StateExhausted, class, stepErr)
+			op.Suggestions = withSuggestion(dec.suggestion, op.Suggestions)
+		})
 		r.finish(rec, snap)
 		return false
 	}
@@ -364,7 +371,7 @@ func (r *Runner) runStep(ctx context.Context, rec *opRec, def *Definition, i int
 		op.Retries++
 		op.Error = stepErr.Error()
 		op.ErrorClass = class
-		op.Suggestions = Suggestions(class)
+		op.Suggestions = withSuggestion(dec.suggestion, Suggestions(class))
 		op.NextAttemptAt = ptrTime(now.Add(delay))
 		if op.FirstFailureAt == nil {
 			op.FirstFailureAt = ptrTime(now)
@@ -394,6 +401,20 @@ func (r *Runner) callStep(ctx context.Context, rec *opRec, s Step, i int) (err e
 		}
 	}()
 	return s.Run(ctx, &Op{r: r, rec: rec, step: i})
+}
+
+// withSuggestion puts a strategy's suggestion first (once) before the class's own.
+func withSuggestion(s string, rest []string) []string {
+	if s == "" {
+		return rest
+	}
+	out := []string{s}
+	for _, x := range rest {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func (r *Runner) markTerminal(op *Operation, st State, class Class, err error) {
@@ -440,19 +461,30 @@ type decision struct {
 	retry bool
 	delay time.Duration
 	class Class
+	// suggestion is the deciding strategy's advice, shown first on the operation.
+	suggestion string
 }
 
-// decide asks the registered strategies (newest first) and falls back to the policy table. A
-// strategy that errors is skipped: a broken extension must not stop recovery.
+// decide asks the registry's recovery strategies in order; the first that does not answer
+// "not mine" decides. A strategy that errors is skipped (and its error recorded in the
+// registry): a broken extension must not stop recovery. When none decides, the policy table
+// does.
 func (r *Runner) decide(ctx context.Context, function string, class Class, err error, attempt int, elapsed time.Duration) decision {
-	in := extension.StrategyInput{Class: string(class), Message: err.Error(), Attempt: attempt, Elapsed: elapsed.Seconds(), Function: function}
+	in := sdk.StrategyInput{Class: string(class), Message: err.Error(), Attempt: attempt, Elapsed: elapsed.Seconds(), Function: function}
 	if code, ok := exitCode(err); ok {
 		in.ExitCode = code
 	}
-	for _, s := range r.strategiesFor(function) {
-		d, serr := s.s.Decide(ctx, in)
+	for _, e := range r.ext.Ordered(sdk.CapRecoveryStrategy) {
+		s, ok := e.Impl().(Strategy)
+		if !ok {
+			continue
+		}
+		d, serr := extension.Call(ctx, e, func(ctx context.Context) (sdk.StrategyDecision, error) { return s.Decide(ctx, in) })
 		if serr != nil {
-			r.log.Warn("recovery strategy failed; using the next", "strategy", s.id, "err", serr)
+			r.log.Warn("recovery strategy failed; asking the next", "strategy", e.ID(), "err", serr)
+			continue
+		}
+		if d.NotMine {
 			continue
 		}
 		return r.toDecision(in, d)
@@ -461,8 +493,8 @@ func (r *Runner) decide(ctx context.Context, function string, class Class, err e
 	return r.toDecision(in, d)
 }
 
-func (r *Runner) toDecision(in extension.StrategyInput, d extension.StrategyDecision) decision {
-	out := decision{retry: d.Retry}
+func (r *Runner) toDecision(in sdk.StrategyInput, d sdk.StrategyDecision) decision {
+	out := decision{retry: d.Retry, suggestion: d.Suggestion}
 	c := Class(in.Class)
 	if d.Class != "" && Class(d.Class).Valid() {
 		out.class = Class(d.Class)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -95,6 +96,9 @@ type Options struct {
 	Logger        *slog.Logger
 	// Rand returns uniform draws in [0,1) for jitter.
 	Rand func() float64
+	// Extensions is the registry the recovery strategies come from; the runner registers its
+	// policy table there as builtin.policy. nil means a private registry.
+	Extensions *extension.Registry
 }
 
 func (o *Options) fill() {
@@ -157,6 +161,7 @@ type Runner struct {
 	log  *slog.Logger
 
 	defaultStrategy *PolicyStrategy
+	ext             *extension.Registry
 
 	mu    sync.Mutex
 	defs  map[string]*Definition
@@ -164,16 +169,15 @@ type Runner struct {
 	queue []string
 	wake  chan struct{}
 	// slots holds one token per running operation, Workers at most (see slot).
-	slots      chan struct{}
-	strategies []namedStrategy
-	breakers   map[string]*breakerEntry
-	lastID     int64
-	started    bool
-	stopping   bool
-	runCtx     context.Context
-	runCancel  context.CancelCauseFunc
-	wg         sync.WaitGroup
-	metrics    Totals
+	slots     chan struct{}
+	breakers  map[string]*breakerEntry
+	lastID    int64
+	started   bool
+	stopping  bool
+	runCtx    context.Context
+	runCancel context.CancelCauseFunc
+	wg        sync.WaitGroup
+	metrics   Totals
 	// testBusy makes the self-test/benchmark endpoints exclusive.
 	testBusy  atomic.Bool
 	lastPrune time.Time
@@ -207,19 +211,26 @@ func New(db Store, pub Publisher, opts Options) *Runner {
 	if pub == nil {
 		pub = events.Nop{}
 	}
-	return &Runner{
+	ext := opts.Extensions
+	if ext == nil {
+		ext = extension.New(extension.Options{Logger: opts.Logger})
+	}
+	r := &Runner{
 		db:              db,
 		pub:             pub,
 		opts:            opts,
 		clk:             opts.Clock,
 		log:             opts.Logger.With("component", "recovery"),
 		defaultStrategy: &PolicyStrategy{Policies: opts.Policies, Rand: opts.Rand},
+		ext:             ext,
 		defs:            map[string]*Definition{},
 		ops:             map[string]*opRec{},
 		wake:            make(chan struct{}, 1),
 		slots:           make(chan struct{}, opts.Workers),
 		breakers:        map[string]*breakerEntry{},
 	}
+	r.registerPolicy()
+	return r
 }
 
 // Options returns the effective options.

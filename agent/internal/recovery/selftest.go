@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
-	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 // selfTestBucket is the scratch bucket of the persistence self-test.
@@ -139,7 +139,7 @@ func checkClassification(ctx context.Context) (string, error) {
 	ln.Close() // nothing listens there now: a real ECONNREFUSED
 	_, refused := net.DialTimeout("tcp", addr, time.Second)
 	_, notExist := os.Open(filepath.Join(os.TempDir(), fmt.Sprintf("recovery-selftest-missing-%d", time.Now().UnixNano())))
-	_, full := faultserver.NewCappedWriter("/models/x.part", 4).Write([]byte("12345678"))
+	var full error = &fs.PathError{Op: "write", Path: "/models/x.part", Err: syscall.ENOSPC} // what os.File returns on a full disk
 	tctx, cancel := context.WithTimeout(ctx, time.Nanosecond)
 	<-tctx.Done()
 	cancel()

@@ -1,64 +1,33 @@
 package recovery
 
 import (
+	"context"
 	"errors"
 	"os/exec"
 
-	"github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
-type namedStrategy struct {
-	id        string
-	s         Strategy
-	functions map[string]bool // nil: every function
+// registerPolicy registers the per-class policy table as builtin.policy, the strategy asked
+// last by default.
+func (r *Runner) registerPolicy() {
+	info := extension.Info{ID: extension.ID(extension.TransportBuiltin, "policy"), Version: "1", Transport: extension.TransportBuiltin,
+		Capabilities: []sdk.Capability{sdk.CapRecoveryStrategy}}
+	if _, err := r.ext.Register(context.Background(), info, r.defaultStrategy); err != nil {
+		// Another runner on the same registry registered it first; decisions fall back to this
+		// runner's own table anyway.
+		r.log.Debug("policy strategy already registered", "err", err)
+	}
 }
 
-// RegisterStrategy adds a strategy under a namespaced id (e.g. "ext.myorg.gpu_oom"). It is
-// asked before the default policy for the given functions (all when none are given); later
-// registrations are asked first, so an extension can override a built-in one. Registering an
-// id again replaces it.
-func (r *Runner) RegisterStrategy(id string, s Strategy, functions ...string) {
-	ns := namedStrategy{id: id, s: s}
-	if len(functions) > 0 {
-		ns.functions = map[string]bool{}
-		for _, f := range functions {
-			ns.functions[f] = true
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, x := range r.strategies {
-		if x.id == id {
-			r.strategies = append(r.strategies[:i], r.strategies[i+1:]...)
-			break
-		}
-	}
-	r.strategies = append(r.strategies, ns)
-}
-
-// strategiesFor returns the strategies that apply to function, newest first.
-func (r *Runner) strategiesFor(function string) []namedStrategy {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []namedStrategy
-	for i := len(r.strategies) - 1; i >= 0; i-- {
-		s := r.strategies[i]
-		if s.functions == nil || s.functions[function] {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// StrategyIDs lists registered strategy ids, oldest first, then "default".
+// StrategyIDs lists the recovery strategies in the order they are asked.
 func (r *Runner) StrategyIDs() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var ids []string
-	for _, s := range r.strategies {
-		ids = append(ids, s.id)
+	ids := []string{}
+	for _, e := range r.ext.Ordered(sdk.CapRecoveryStrategy) {
+		ids = append(ids, e.ID())
 	}
-	return append(ids, "default")
+	return ids
 }
 
 func exitCode(err error) (int, bool) {
@@ -69,6 +38,6 @@ func exitCode(err error) (int, bool) {
 	return 0, false
 }
 
-func extensionInput(c Class, attempt int) extension.StrategyInput {
-	return extension.StrategyInput{Class: string(c), Attempt: attempt}
+func extensionInput(c Class, attempt int) sdk.StrategyInput {
+	return sdk.StrategyInput{Class: string(c), Attempt: attempt}
 }

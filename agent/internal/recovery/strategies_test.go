@@ -8,19 +8,20 @@ import (
 	"testing"
 	"time"
 
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
 func TestStrategies(t *testing.T) {
 	tests := []struct {
-		name      string
-		opts      Options
-		strategy  Strategy
-		functions []string
-		wantState State
-		wantClass Class
-		wantCalls int32
-		advance   bool
+		name           string
+		opts           Options
+		strategy       Strategy
+		wantState      State
+		wantSuggestion string
+		wantClass      Class
+		wantCalls      int32
+		advance        bool
 	}{
 		{
 			name: "extension refuses a retry",
@@ -48,13 +49,19 @@ func TestStrategies(t *testing.T) {
 			wantState: StateExhausted, wantClass: ClassNetwork, wantCalls: 2, advance: true,
 		},
 		{
-			name: "a strategy for another function is not asked",
-			strategy: StrategyFunc(func(context.Context, extension.StrategyInput) (extension.StrategyDecision, error) {
-				return extension.StrategyDecision{Retry: false}, nil
+			name: "a strategy that answers not mine passes to the policy",
+			strategy: StrategyFunc(func(_ context.Context, in extension.StrategyInput) (extension.StrategyDecision, error) {
+				return extension.StrategyDecision{NotMine: in.Function != "other", Retry: false}, nil
 			}),
-			functions: []string{"other"},
 			opts:      Options{MaxAttempts: 2},
 			wantState: StateExhausted, wantClass: ClassNetwork, wantCalls: 2, advance: true,
+		},
+		{
+			name: "the strategy's suggestion comes first",
+			strategy: StrategyFunc(func(context.Context, extension.StrategyInput) (extension.StrategyDecision, error) {
+				return extension.StrategyDecision{Retry: false, Class: "auth", Suggestion: "Accept the repository's terms"}, nil
+			}),
+			wantState: StateFailed, wantClass: ClassAuth, wantCalls: 1, wantSuggestion: "Accept the repository's terms",
 		},
 		{
 			name:      "disabled recovery runs once",
@@ -69,10 +76,18 @@ func TestStrategies(t *testing.T) {
 				calls.Add(1)
 				return syscall.ECONNRESET
 			}}}}
-			h := newHarness(t, tt.opts, def)
+			// The test strategy is an in-process one asked before the policy table, as an
+			// extension from [[extensions]] is by default.
+			reg := registry.New(registry.Options{})
 			if tt.strategy != nil {
-				h.r.RegisterStrategy("test.strategy", tt.strategy, tt.functions...)
+				info := registry.Info{ID: "builtin.test", Transport: registry.TransportBuiltin, Capabilities: []extension.Capability{extension.CapRecoveryStrategy}}
+				if _, err := reg.Register(context.Background(), info, tt.strategy); err != nil {
+					t.Fatal(err)
+				}
+				reg.SetOrder(extension.CapRecoveryStrategy, []string{"test", "policy"})
 			}
+			tt.opts.Extensions = reg
+			h := newHarness(t, tt.opts, def)
 			id, _ := h.r.Submit(context.Background(), "op", nil)
 			if tt.advance {
 				h.advanceWhenWaiting(time.Minute)
@@ -80,6 +95,9 @@ func TestStrategies(t *testing.T) {
 			op := h.wait(id)
 			if op.State != tt.wantState || op.ErrorClass != tt.wantClass || calls.Load() != tt.wantCalls {
 				t.Fatalf("got %s/%s after %d calls, want %s/%s after %d", op.State, op.ErrorClass, calls.Load(), tt.wantState, tt.wantClass, tt.wantCalls)
+			}
+			if tt.wantSuggestion != "" && (len(op.Suggestions) == 0 || op.Suggestions[0] != tt.wantSuggestion) {
+				t.Errorf("suggestions = %q, want %q first", op.Suggestions, tt.wantSuggestion)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/comfy"
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -17,8 +18,9 @@ import (
 type ModelCatalog interface {
 	// Lookup finds a model in the local store by folder key and relative name.
 	Lookup(folder, name string) (path string, size int64, ok bool)
-	// Suggest asks the configured model sources for download candidates.
-	Suggest(ctx context.Context, q extension.ModelQuery) []extension.ModelCandidate
+	// Suggest asks the configured model sources for download candidates; failures are the
+	// sources that failed (their answers are missing from the candidates).
+	Suggest(ctx context.Context, q extension.ModelQuery) ([]extension.ModelCandidate, []registry.Failure)
 }
 
 // Options configures a Service.
@@ -32,9 +34,10 @@ type Options struct {
 	// LoadWait bounds how long an analysis waits for the Manager data's first load before it
 	// answers without it, saying so (default 10 s).
 	LoadWait time.Duration
-	// Registry may be nil: NewRegistry() is used.
-	Registry *Registry
-	Logger   *slog.Logger
+	// Extensions is the registry the parser chain comes from; nil means a private registry
+	// holding only the core parsers.
+	Extensions *registry.Registry
+	Logger     *slog.Logger
 	// ReadHeader reads a local safetensors header (default ReadSafetensorsHeader).
 	ReadHeader func(path string) (TensorStats, error)
 }
@@ -46,7 +49,7 @@ type Service struct {
 	manager *managerdata.Data
 	wait    time.Duration
 	core    map[string]bool
-	reg     *Registry
+	reg     *registry.Registry
 	log     *slog.Logger
 	header  func(string) (TensorStats, error)
 
@@ -56,13 +59,16 @@ type Service struct {
 
 // NewService returns a Service.
 func NewService(opts Options) *Service {
-	s := &Service{lim: opts.Limits.withDefaults(), catalog: opts.Catalog, manager: opts.Manager, reg: opts.Registry,
+	s := &Service{lim: opts.Limits.withDefaults(), catalog: opts.Catalog, manager: opts.Manager, reg: opts.Extensions,
 		log: opts.Logger, header: opts.ReadHeader, wait: opts.LoadWait, core: parseLines(coreNodesTXT)}
 	if s.wait <= 0 {
 		s.wait = 10 * time.Second
 	}
 	if s.reg == nil {
-		s.reg = NewRegistry()
+		s.reg = registry.New(registry.Options{Logger: opts.Logger})
+		if err := RegisterParsers(context.Background(), s.reg); err != nil {
+			panic(err) // a fresh registry has no conflicting ids
+		}
 	}
 	if s.manager == nil {
 		// Memory only, nothing to read: the load ends at once with the core types alone.
@@ -78,8 +84,8 @@ func NewService(opts Options) *Service {
 	return s
 }
 
-// Registry returns the parser chain, for registering extension parsers.
-func (s *Service) Registry() *Registry { return s.reg }
+// Extensions returns the registry the parser chain comes from.
+func (s *Service) Extensions() *registry.Registry { return s.reg }
 
 // Manager returns the Manager data.
 func (s *Service) Manager() *managerdata.Data { return s.manager }
@@ -177,7 +183,7 @@ func (s *Service) AnalyzeDocument(ctx context.Context, doc *Document) (*Analysis
 		return nil, err
 	}
 	ix := s.managerIndex(ctx)
-	f := s.reg.Run(ctx, &Input{Doc: doc, Graph: g, Manager: ix})
+	f := runChain(ctx, s.reg, &Input{Doc: doc, Graph: g, Manager: ix})
 	if doc.Launcher != nil {
 		addLauncherFiles(f, doc.Launcher)
 	}

@@ -7,8 +7,8 @@
 // The pipeline is:
 //
 //	Decode (limits, format detection, unwrapping)  ->  Graph (flattened, active/inactive nodes)
-//	  ->  parser chain (Registry: loader table, embedded metadata, embeddings, URLs, extension
-//	      fallback, then any registered extension parser) -> pack resolution (Manager data)
+//	  ->  parser chain (the extension registry's workflow parsers: extension parsers, then
+//	      builtin.loaders, metadata, embeddings, urls, fallback) -> pack resolution (Manager data)
 //	  ->  VRAM estimate and classification  ->  Metadata
 //
 // Model references come from data, not code: data/loaders.tsv maps loader node inputs to folder

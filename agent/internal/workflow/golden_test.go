@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -31,12 +32,12 @@ func (c *fakeCatalog) Lookup(folder, name string) (string, int64, bool) {
 	return "/models/" + folder + "/" + name, size, true
 }
 
-func (c *fakeCatalog) Suggest(_ context.Context, q extension.ModelQuery) []extension.ModelCandidate {
+func (c *fakeCatalog) Suggest(_ context.Context, q extension.ModelQuery) ([]extension.ModelCandidate, []registry.Failure) {
 	base := path.Base(q.Name)
 	return []extension.ModelCandidate{{
 		Source: "huggingface", URL: "https://huggingface.co/fake/" + q.Folder + "/resolve/main/" + base,
 		Filename: base, Folder: q.Folder, Size: 1 << 20, Reference: "hf:fake/" + q.Folder + "/" + base, Confidence: 0.5,
-	}}
+	}}, nil
 }
 
 // testService is a Service over the hermetic testdata/manager fixture and a fake catalog.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/comfy"
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
@@ -46,6 +47,9 @@ type MissingModel struct {
 	Suggestions      []Suggestion `json:"suggestions"`
 	// Downloadable: the workflow, launcher file or Manager model list gives a download URL.
 	Downloadable bool `json:"downloadable"`
+	// SourceErrors are the model sources that failed while looking for this model: their
+	// suggestions are missing, and this says which source failed and why.
+	SourceErrors []registry.Failure `json:"source_errors,omitempty"`
 }
 
 // Suggestion is a download candidate in the original UI's shape. hf_file_id/civitai_file_id
@@ -119,7 +123,9 @@ func (s *Service) missing(ctx context.Context, a *Analysis) []MissingModel {
 		}
 		if s.catalog != nil {
 			q := extension.ModelQuery{Name: m.Filename, Folder: m.Folder, URL: m.URL, SHA256: m.SHA256, NodeType: m.NodeType}
-			for _, c := range s.catalog.Suggest(ctx, q) {
+			cands, failures := s.catalog.Suggest(ctx, q)
+			mm.SourceErrors = failures
+			for _, c := range cands {
 				if c.URL == "" || (m.URL != "" && c.URL == m.URL) {
 					continue
 				}
@@ -203,7 +209,11 @@ func (s *Service) PrepareImport(ctx context.Context, req ImportRequest) (*Launch
 		// about the others.
 		var miss []MissingModel
 		for _, m := range s.missing(ctx, a) {
-			if !m.Downloadable {
+			switch f, ok := exactMatch(m); {
+			case m.Downloadable:
+			case ok:
+				resolved[f.DestRelativePath] = append(resolved[f.DestRelativePath], f)
+			default:
 				miss = append(miss, m)
 			}
 		}
@@ -234,6 +244,18 @@ func (s *Service) PrepareImport(ctx context.Context, req ImportRequest) (*Launch
 		}
 	}
 	return lj, nil
+}
+
+// exactMatch is the download of a missing model that needs no choice: a source's suggestion
+// with full confidence and a sha256 (a private registry's entry for that file), which the
+// download is verified against.
+func exactMatch(m MissingModel) (LauncherFile, bool) {
+	for _, sg := range m.Suggestions {
+		if sg.Confidence >= 1 && sg.SHA256Checksum != "" && sg.URL != "" {
+			return LauncherFile{DownloadURL: sg.URL, DestRelativePath: m.DestRelativePath, SHA256Checksum: sg.SHA256Checksum, Size: sg.Size}, true
+		}
+	}
+	return LauncherFile{}, false
 }
 
 // resolvedFile checks one resolved_missing_models entry (the original server's rules, with any

@@ -24,8 +24,6 @@ func activeFields(n *Node) (bool, string) { return n.Inactive, n.InactiveReason 
 // loaderParser reads the inputs the loader table names (data/loaders.tsv).
 type loaderParser struct{ t builtinTables }
 
-func (p *loaderParser) ID() string { return "core.loaders" }
-
 func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
 		slots := p.t.loaders[n.Type]
@@ -66,8 +64,6 @@ func (p *loaderParser) Parse(_ context.Context, in *Input, out *Findings) error 
 // metadataParser reads models[] metadata: node properties.models entries whose name the node
 // actually uses (the frontend's getSelectedModelsMetadata rule) and the workflow-level list.
 type metadataParser struct{}
-
-func (metadataParser) ID() string { return "core.metadata" }
 
 func (metadataParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -119,8 +115,6 @@ var embeddingRe = regexp.MustCompile(`embedding:([^\s,()\[\]{}<>:"'|]+)`)
 // embeddingParser finds textual-inversion embeddings referenced from prompts.
 type embeddingParser struct{}
 
-func (embeddingParser) ID() string { return "core.embeddings" }
-
 func (embeddingParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
 		if n.Virtual || n.Instance {
@@ -147,8 +141,6 @@ func (embeddingParser) Parse(_ context.Context, in *Input, out *Findings) error 
 // urlParser finds model download URLs given as values of nodes the loader table does not know
 // (e.g. SaladTechnologies/comfyui-api accepts a URL wherever a file name goes).
 type urlParser struct{ t builtinTables }
-
-func (urlParser) ID() string { return "core.urls" }
 
 func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {
@@ -179,8 +171,6 @@ func (p urlParser) Parse(_ context.Context, in *Input, out *Findings) error {
 // ending in a model extension is a model file. The folder comes from the Manager model list or
 // the node type (data/folder_hints.tsv).
 type extensionParser struct{ t builtinTables }
-
-func (extensionParser) ID() string { return "core.fallback" }
 
 func (p *extensionParser) Parse(_ context.Context, in *Input, out *Findings) error {
 	for _, n := range in.Graph.Nodes {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	registry "github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/sdk/extension"
 )
 
@@ -41,8 +42,8 @@ func (d diskCatalog) Lookup(folder, name string) (string, int64, bool) {
 	return p, st.Total, true
 }
 
-func (diskCatalog) Suggest(context.Context, extension.ModelQuery) []extension.ModelCandidate {
-	return nil
+func (diskCatalog) Suggest(context.Context, extension.ModelQuery) ([]extension.ModelCandidate, []registry.Failure) {
+	return nil, nil
 }
 
 func TestVRAMFromSafetensorsHeader(t *testing.T) {

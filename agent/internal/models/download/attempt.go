@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // attempt is one Fetch: the open partial, the state and the progress bookkeeping.
@@ -55,14 +57,14 @@ func (d *Downloader) checkRedirect(req *http.Request, via []*http.Request) error
 	return nil
 }
 
-// get sends a GET for the byte range [from, to] (to < 0: open-ended; from == 0 && to < 0 with
-// ranged false: no Range header), conditional on validator.
+// get sends a GET for the byte range [from, to) (to < 0: to the end), conditional on
+// validator when it is set.
 func (a *attempt) get(ctx context.Context, from, to int64, validator string) (*http.Response, *redirectInfo, error) {
 	ri := &redirectInfo{}
 	ctx = context.WithValue(ctx, redirectKey{}, ri)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.req.URL, nil)
 	if err != nil {
-		return nil, nil, classify(ClassUnknown, true, fmt.Errorf("bad download URL: %w", err))
+		return nil, nil, classify(recovery.ClassUnknown, true, fmt.Errorf("bad download URL: %w", err))
 	}
 	for k, v := range a.req.Header {
 		req.Header[k] = v
@@ -78,7 +80,7 @@ func (a *attempt) get(ctx context.Context, from, to int64, validator string) (*h
 		}
 	}
 	if to >= 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to))
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to-1))
 	} else {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", from))
 	}
@@ -142,7 +144,7 @@ func validatorOf(h http.Header) string {
 
 func (a *attempt) save() error {
 	if err := a.cp.Save(*a.st); err != nil {
-		return classify(ClassResource, false, fmt.Errorf("persist download state: %w", err))
+		return classify(recovery.ClassResource, false, fmt.Errorf("persist download state: %w", err))
 	}
 	return nil
 }
@@ -156,137 +158,118 @@ func (a *attempt) discard() error {
 	return a.save()
 }
 
-// single is a single-stream attempt.
-func (a *attempt) single(ctx context.Context) (Result, error) {
-	st := a.st
-	offset, h, err := a.resumePoint()
-	if err != nil {
-		return Result{}, err
-	}
-	if err := a.f.Truncate(offset); err != nil {
-		return Result{}, classify(ClassOf(err), false, fmt.Errorf("truncate partial: %w", err))
-	}
-	if st.Size > 0 {
-		if err := a.checkSpace(st.Size - offset); err != nil {
-			return Result{}, err
+// run is the attempt: the probe when nothing is known yet, then the segments. A change of
+// the remote file (a new validator or size on any response, or a 200 where a range was asked
+// for) restarts from zero within the attempt, at most MaxRestarts times per download, and the
+// new validator is what the checkpoint records from then on.
+func (a *attempt) run(ctx context.Context) (Result, error) {
+	for {
+		res, err := a.once(ctx)
+		var ch *changedError
+		if !errors.As(err, &ch) {
+			return res, err
 		}
-	}
-	validator := st.Validator
-	if offset == 0 {
-		validator = ""
-	}
-
-	host := hostOf(a.req.URL)
-	release, err := a.d.opt.Hosts.Acquire(ctx, host)
-	if err != nil {
-		return Result{}, err
-	}
-	defer release()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	resp, ri, err := a.get(ctx, offset, -1, validator)
-	if err != nil {
-		a.d.opt.Hosts.Report(host, err)
-		return Result{}, err
-	}
-	defer resp.Body.Close()
-
-	res, err := a.handle(ctx, cancel, resp, ri, offset, h)
-	a.d.opt.Hosts.Report(host, err)
-	return res, err
-}
-
-// resumePoint returns where to resume and the hash state there: the synced checkpoint, never
-// more than the file holds, and 0 when no validator was saved.
-func (a *attempt) resumePoint() (int64, hashState, error) {
-	st := a.st
-	fresh, _ := newHash(nil)
-	if st.Validator == "" || st.Offset <= 0 {
-		return 0, fresh, nil
-	}
-	fi, err := a.f.Stat()
-	if err != nil {
-		return 0, nil, classify(ClassOf(err), false, fmt.Errorf("stat partial: %w", err))
-	}
-	offset := min(fi.Size(), st.Offset)
-	if offset == st.Offset {
-		if h, err := newHash(st.Hash); err == nil && len(st.Hash) > 0 {
-			return offset, h, nil
-		}
-	}
-	h, err := hashPrefix(a.f, offset)
-	if err != nil {
-		return 0, fresh, nil
-	}
-	return offset, h, nil
-}
-
-// handle applies reliability.md's status table and, when the response is usable, copies it.
-func (a *attempt) handle(ctx context.Context, cancel context.CancelCauseFunc, resp *http.Response, ri *redirectInfo, offset int64, h hashState) (Result, error) {
-	st := a.st
-	now := a.d.opt.Now()
-	switch {
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-		_, _, total, ok := contentRange(resp.Header.Get("Content-Range"))
-		// Complete only when the server's size equals ours and the saved size (an empty file
-		// answers bytes=0- with 416 bytes */0).
-		if ok && total == offset && (st.Size == offset || offset == 0) {
-			st.Size = total
-			return a.finish(h, offset)
+		a.st.Restarts++
+		if a.st.Restarts > a.d.opt.MaxRestarts {
+			a.discard()
+			return Result{}, &Error{Class: recovery.ClassIntegrity, Permanent: true, Err: fmt.Errorf("%w: restarted %d times (%v)", ErrTooManyRetry, a.st.Restarts-1, err)}
 		}
 		if err := a.discard(); err != nil {
 			return Result{}, err
 		}
-		return Result{}, &Error{Class: ClassNetwork, Status: 416, Err: fmt.Errorf("%w: 416 for offset %d; restarting from 0", ErrBadRange, offset)}
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return Result{}, statusError(resp, now)
-	}
-
-	cr := resp.Header.Get("Content-Range")
-	start, _, total, crOK := contentRange(cr)
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-		if !crOK || start != offset || (st.Size >= 0 && offset > 0 && total != st.Size) {
-			st.BadRanges++
-			if st.BadRanges >= 2 {
-				if err := a.discard(); err != nil {
-					return Result{}, err
-				}
-			} else if err := a.save(); err != nil {
+		if ch.validator != "" {
+			a.st.Validator, a.st.Size = ch.validator, ch.size
+			if err := a.save(); err != nil {
 				return Result{}, err
 			}
-			return Result{}, &Error{Class: ClassNetwork, Status: 206, Err: fmt.Errorf("%w: asked for byte %d, got Content-Range %q", ErrBadRange, offset, cr)}
-		}
-	default:
-		// 200 with a matching Content-Range is a partial answer with a wrong status (modelscope).
-		if !(crOK && start == offset) {
-			total = resp.ContentLength
-			if offset > 0 {
-				st.Restarts++
-				if st.Restarts > a.d.opt.MaxRestarts {
-					a.discard()
-					return Result{}, &Error{Class: ClassIntegrity, Permanent: true, Err: fmt.Errorf("%w: restarted %d times", ErrTooManyRetry, st.Restarts-1)}
-				}
-				offset = 0
-				h.Reset()
-				if err := a.f.Truncate(0); err != nil {
-					return Result{}, classify(ClassOf(err), false, err)
-				}
-			}
+			a.st.Segments = nil
 		}
 	}
+}
 
-	// We asked for identity; a compressed body would be bytes of another representation.
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return Result{}, &Error{Class: ClassIntegrity, Status: resp.StatusCode,
-			Err: fmt.Errorf("server sent a %s-encoded body although identity was requested; nothing was saved", ce)}
+func (a *attempt) once(ctx context.Context) (Result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var first *firstResponse
+	if len(a.st.Segments) == 0 {
+		fr, res, err := a.probe(ctx)
+		if err != nil || fr == nil {
+			return res, err
+		}
+		first = fr
+	}
+	return a.segmented(ctx, cancel, first)
+}
+
+// probe asks for the first piece with no validator and learns the file from the answer: its
+// size, validator and whether ranges work. They are saved before the first body byte is
+// written. It returns the response, whose body is the file's start, or the finished result
+// of an empty file.
+func (a *attempt) probe(ctx context.Context) (*firstResponse, Result, error) {
+	if err := a.f.Truncate(0); err != nil {
+		return nil, Result{}, classify(ClassOf(err), false, fmt.Errorf("truncate partial: %w", err))
+	}
+	lease, err := a.d.opt.Hosts.Acquire(ctx, hostOf(a.req.URL))
+	if err != nil {
+		return nil, Result{}, err
+	}
+	resp, ri, err := a.get(ctx, 0, a.d.opt.MinSegment, "")
+	if err != nil {
+		lease.Report(err)
+		lease.Release()
+		return nil, Result{}, err
+	}
+	fr, empty, err := a.learn(resp, ri)
+	lease.Report(err)
+	if err != nil || empty {
+		resp.Body.Close()
+		lease.Release()
+		if empty {
+			h, _ := newHash(nil)
+			res, err := a.finish(h, 0)
+			return nil, res, err
+		}
+		return nil, Result{}, err
+	}
+	fr.release = lease.Release
+	return fr, Result{}, nil
+}
+
+// learn applies reliability.md's status table to the probe's answer and records the file.
+func (a *attempt) learn(resp *http.Response, ri *redirectInfo) (*firstResponse, bool, error) {
+	st := a.st
+	cr := resp.Header.Get("Content-Range")
+	start, last, total, crOK := contentRange(cr)
+	switch {
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		// An empty file answers bytes=0-N with 416 bytes */0.
+		if crOK && total == 0 {
+			st.Size, st.Validator = 0, validatorOf(resp.Header)
+			return nil, true, nil
+		}
+		return nil, false, &Error{Class: recovery.ClassNetwork, Status: 416, Err: fmt.Errorf("%w: 416 for the first bytes (Content-Range %q)", ErrBadRange, cr)}
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, false, statusError(resp, a.d.opt.Now())
+	case resp.StatusCode == http.StatusPartialContent && (!crOK || start != 0):
+		return nil, false, &Error{Class: recovery.ClassNetwork, Status: 206, Err: fmt.Errorf("%w: asked for byte 0, got Content-Range %q", ErrBadRange, cr)}
+	}
+	if err := checkEncoding(resp); err != nil {
+		return nil, false, err
 	}
 	body := bufio.NewReaderSize(resp.Body, 64<<10)
 	head, _ := body.Peek(512)
-	if offset == 0 && isHTML(resp.Header.Get("Content-Type"), head) {
-		return Result{}, &Error{Class: ClassIntegrity, Permanent: true, Status: resp.StatusCode,
+	if isHTML(resp.Header.Get("Content-Type"), head) {
+		return nil, false, &Error{Class: recovery.ClassIntegrity, Permanent: true, Status: resp.StatusCode,
 			Err: fmt.Errorf("%w from %s (a login, consent or error page?); nothing was saved", ErrHTMLPage, redact(resp.Request.URL))}
+	}
+	// 200 with a matching Content-Range is a partial answer with a wrong status (modelscope).
+	end := int64(-1)
+	if crOK && start == 0 {
+		end = last + 1
+	} else {
+		total = resp.ContentLength
+		end = total
 	}
 
 	// Persist URL, validator and size before the first body byte.
@@ -299,139 +282,83 @@ func (a *attempt) handle(ctx context.Context, cancel context.CancelCauseFunc, re
 		st.LinkedETag = v
 	}
 	st.Size = total
-	st.Offset = offset
-	if st.Hash, _ = h.MarshalBinary(); offset == 0 {
-		st.Hash = nil
-	}
-	st.BadRanges = 0
+	st.Segments = []Segment{{Start: 0, End: total}}
+	st.Offset, st.Hash, st.BadRanges = 0, nil, 0
 	if err := a.save(); err != nil {
-		return Result{}, err
+		return nil, false, err
 	}
 	if total > 0 {
 		// Check and reserve under one lock so concurrent downloads cannot both claim the
 		// same free space.
 		a.d.spaceMu.Lock()
-		err := a.checkSpace(total - offset)
+		err := a.checkSpace(total)
 		if err == nil {
-			a.reserve(offset, total-offset)
+			a.reserve(0, total)
 		}
 		a.d.spaceMu.Unlock()
 		if err != nil {
-			return Result{}, err
-		}
-		if total >= a.d.opt.ParallelMinSize && a.d.opt.Connections > 1 && resp.StatusCode == http.StatusPartialContent && offset == 0 && st.Validator != "" {
-			a.initSegments(total)
-			if err := a.save(); err != nil {
-				return Result{}, err
-			}
-			return a.segmented(ctx, &firstResponse{body: body, resp: resp})
+			return nil, false, err
 		}
 	}
-
-	n, err := a.copyBody(ctx, cancel, body, &offset, h)
-	if err != nil {
-		return Result{}, err
-	}
-	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		a.checkpoint(offset, h)
-		return Result{}, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, n, resp.ContentLength)}
-	}
-	if st.Size >= 0 && offset != st.Size {
-		a.checkpoint(offset, h)
-		return Result{}, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: have %d of %d bytes", ErrShortBody, offset, st.Size)}
-	}
-	return a.finish(h, offset)
+	return &firstResponse{resp: resp, body: body, end: end, ranged: crOK && start == 0}, false, nil
 }
 
-// copyBody streams body into the partial at *offset through a sink (write and hash overlap
-// the next read), checkpointing every interval.
-func (a *attempt) copyBody(ctx context.Context, cancel context.CancelCauseFunc, body io.Reader, offset *int64, h hashState) (int64, error) {
-	o := a.d.opt
-	stall := time.AfterFunc(o.StallTimeout, func() { cancel(ErrStalled) })
-	defer stall.Stop()
-	sk := newSink(a.f, h, *offset, 1<<20)
-	defer sk.close()
-	start := *offset
-	read := *offset // bytes read from the network; sk.written trails it
-	lastCP, lastCPBytes := o.Now(), *offset
-	a.lastProgress, a.lastBytes = o.Now(), *offset
-	// settle drains the sink; on a write error it drops the bytes past the last good write.
-	settle := func() (int64, error) {
-		w, werr := sk.barrier()
-		*offset = w
-		if werr != nil {
-			a.f.Truncate(w)
-			a.checkpoint(w, h)
-			return w - start, writeError(werr)
-		}
-		return w - start, nil
+// checkResponse checks the answer to a request for [from, to) against the checkpoint: the
+// same validator and total size (else the file changed: changedError), a 206 starting at
+// from, no compression. It returns where the answer's range ends (exclusive).
+func (a *attempt) checkResponse(resp *http.Response, from, to int64) (int64, error) {
+	st := a.st
+	cr := resp.Header.Get("Content-Range")
+	start, last, total, crOK := contentRange(cr)
+	switch {
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return 0, &changedError{validator: validatorOf(resp.Header), size: total, why: fmt.Sprintf("416 for byte %d: the file is shorter than before", from)}
+	case resp.StatusCode == http.StatusOK && !(crOK && start == from):
+		return 0, &changedError{validator: validatorOf(resp.Header), size: resp.ContentLength,
+			why: fmt.Sprintf("200 with the whole file for a request from byte %d (If-Range did not match, or ranges are no longer honoured)", from)}
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return 0, statusError(resp, a.d.opt.Now())
+	case !crOK:
+		return 0, &Error{Class: recovery.ClassNetwork, Status: resp.StatusCode, Err: fmt.Errorf("%w: asked for byte %d, got Content-Range %q", ErrBadRange, from, cr)}
 	}
-	for {
-		buf := sk.buffer()
-		m, rerr := body.Read(buf)
-		if m > 0 {
-			stall.Reset(o.StallTimeout)
-			sk.submit(buf, m, read)
-			read += int64(m)
-			if sk.failed.Load() {
-				return settle()
-			}
-			now := o.Now()
-			if now.Sub(lastCP) >= o.CheckpointInterval || read-lastCPBytes >= o.CheckpointBytes {
-				if n, err := settle(); err != nil {
-					return n, err
-				}
-				if err := a.checkpoint(*offset, h); err != nil {
-					return *offset - start, err
-				}
-				lastCP, lastCPBytes = now, *offset
-			}
-			a.report(read, a.st.Size, false)
-		} else {
-			sk.release(buf)
-		}
-		if rerr == io.EOF {
-			n, err := settle()
-			if err == nil {
-				a.report(*offset, a.st.Size, true)
-			}
-			return n, err
-		}
-		if rerr != nil {
-			n, err := settle()
-			if err != nil {
-				return n, err
-			}
-			a.checkpoint(*offset, h)
-			if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
-				return n, &Error{Class: ClassTimeout, Err: fmt.Errorf("%w (%s) after %d bytes", ErrStalled, o.StallTimeout, *offset)}
-			}
-			if ctx.Err() != nil {
-				return n, classify(ClassCancelled, true, context.Cause(ctx))
-			}
-			if errors.Is(rerr, io.ErrUnexpectedEOF) {
-				return n, &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: connection closed after %d bytes", ErrShortBody, *offset)}
-			}
-			return n, classify(ClassNetwork, false, fmt.Errorf("read body: %w", rerr))
-		}
+	if v := validatorOf(resp.Header); v != st.Validator {
+		return 0, &changedError{validator: v, size: total, why: fmt.Sprintf("validator %s, the partial holds %s", orNone(v), orNone(st.Validator))}
 	}
+	if st.Size >= 0 && total != st.Size {
+		return 0, &changedError{validator: validatorOf(resp.Header), size: total, why: fmt.Sprintf("size %d, the partial holds %d", total, st.Size)}
+	}
+	if start != from || (to >= 0 && last+1 > to) {
+		return 0, &Error{Class: recovery.ClassNetwork, Status: resp.StatusCode, Err: fmt.Errorf("%w: asked for bytes %d-%d, got Content-Range %q", ErrBadRange, from, to-1, cr)}
+	}
+	if err := checkEncoding(resp); err != nil {
+		return 0, err
+	}
+	return last + 1, nil
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+// checkEncoding refuses a compressed body: we asked for identity, other bytes are another
+// representation and their offsets mean nothing.
+func checkEncoding(resp *http.Response) error {
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &Error{Class: recovery.ClassIntegrity, Status: resp.StatusCode,
+			Err: fmt.Errorf("server sent a %s-encoded body although identity was requested; nothing was saved", ce)}
+	}
+	return nil
 }
 
 func writeError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
-		return &Error{Class: ClassResource, Err: fmt.Errorf("%w: %v (partial kept; free space and resume)", ErrNoSpace, err)}
+		return &Error{Class: recovery.ClassResource, Err: fmt.Errorf("%w: %v (partial kept; free space and resume)", ErrNoSpace, err)}
 	}
 	return classify(ClassOf(err), false, fmt.Errorf("write partial: %w", err))
-}
-
-// checkpoint makes offset durable: fsync, then record it (never the other order).
-func (a *attempt) checkpoint(offset int64, h hashState) error {
-	if err := a.f.Sync(); err != nil {
-		return classify(ClassOf(err), false, fmt.Errorf("sync partial: %w", err))
-	}
-	a.st.Offset = offset
-	a.st.Hash, _ = h.MarshalBinary()
-	return a.save()
 }
 
 func (a *attempt) report(bytes, total int64, force bool) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 // BenchmarkDownload fetches a 256 MiB file from the loopback server (sha256 verified, fsynced,
@@ -18,13 +18,13 @@ import (
 // scripts/bench/download.sh compares the same path against curl, with peak RSS.
 func BenchmarkDownload(b *testing.B) {
 	const size = 256 << 20
-	s := faultserver.New(size, 3)
+	s := faultserver.NewFile(size, 3)
 	defer s.Close()
 	sha := s.SHA256()
 	for _, conns := range []int{1, 4} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
 			b.SetBytes(size)
-			d := download.New(download.Options{Connections: conns, ParallelMinSize: 64 << 20})
+			d := download.New(download.Options{MaxConnections: conns, InitialConnections: conns, ParallelMinSize: 64 << 20})
 			for i := 0; i < b.N; i++ {
 				dir := b.TempDir()
 				os.MkdirAll(filepath.Join(dir, ".partial"), 0o755)

@@ -2,10 +2,13 @@
 // research/reliability.md §1.2: bytes go to a .part file that ComfyUI never sees; the URL,
 // validator and size are persisted before the first body byte; a resume sends Range + If-Range
 // + identity encoding and acts on the actual status (206 start checked, 200 restarts, 416 means
-// complete only when the sizes agree); length and sha256 are verified before an atomic publish
-// (fsync, rename, directory fsync); disk space is checked and reserved before writing; non-2xx
-// and HTML bodies are never written. Large files from servers that honour ranges are fetched
-// over several connections, each segment resumable on its own.
+// complete only when the sizes agree); the validator and total size are compared on every
+// response, and a change restarts from zero; length and sha256 are verified before an atomic
+// publish (fsync, rename, directory fsync); disk space is checked and reserved before writing;
+// non-2xx and HTML bodies are never written. The sha256 follows the file's contiguous prefix
+// while bytes arrive (hasher.go), so publishing needs no second read. Every request is a
+// bounded range; large files from servers that honour ranges are fetched over a number of
+// connections that adapts to the throughput (segments.go), each segment resumable on its own.
 //
 // Fetch is one attempt; it returns classified errors (*Error) and leaves the partial and its
 // state so the next attempt (Download's loop, or the recovery runner) resumes.
@@ -16,7 +19,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // File is the part of *os.File the downloader writes through; tests wrap it to inject ENOSPC.
@@ -49,9 +53,16 @@ type Options struct {
 	Hosts  *Hosts
 	// Credentials returns the auth header for a host; it is dropped on cross-host redirects.
 	Credentials func(host string) (Credential, bool)
-	// Connections per large file (1 disables parallel segments). Default 4.
-	Connections int
-	// ParallelMinSize is the smallest file fetched in segments. Default 64 MiB.
+	// MaxConnections per large file (1 disables parallel segments). Default 8. A download
+	// starts with InitialConnections (default 1) and doubles them while throughput grows.
+	MaxConnections     int
+	InitialConnections int
+	// AdaptInterval is how often throughput is sampled to adapt the connections. Default 250ms.
+	AdaptInterval time.Duration
+	// MinSegment is the size of the first request and the smallest range a connection is
+	// given. Default 4 MiB.
+	MinSegment int64
+	// ParallelMinSize is the smallest file fetched over several connections. Default 64 MiB.
 	ParallelMinSize int64
 	// CheckpointInterval and CheckpointBytes bound what a kill -9 re-downloads. Defaults 5s, 256 MiB.
 	CheckpointInterval time.Duration
@@ -94,6 +105,8 @@ type Result struct {
 	LastModified string `json:"last_modified,omitempty"`
 	FinalURL     string `json:"final_url,omitempty"`
 	Restarts     int    `json:"restarts,omitempty"`
+	// Connections is the most connections the last attempt had open at once.
+	Connections int `json:"connections,omitempty"`
 }
 
 // Progress is a throttled progress report.
@@ -117,8 +130,17 @@ type Downloader struct {
 
 // New returns a Downloader with opt's defaults filled in.
 func New(opt Options) *Downloader {
-	if opt.Connections <= 0 {
-		opt.Connections = 4
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = 8
+	}
+	if opt.InitialConnections <= 0 {
+		opt.InitialConnections = 1
+	}
+	if opt.AdaptInterval <= 0 {
+		opt.AdaptInterval = 250 * time.Millisecond
+	}
+	if opt.MinSegment <= 0 {
+		opt.MinSegment = 4 << 20
 	}
 	if opt.ParallelMinSize <= 0 {
 		opt.ParallelMinSize = 64 << 20
@@ -145,7 +167,7 @@ func New(opt Options) *Downloader {
 		opt.Now = time.Now
 	}
 	if opt.Hosts == nil {
-		opt.Hosts = NewHosts(8, 5, 30*time.Second, opt.Now)
+		opt.Hosts = NewHosts(8, 5, 30*time.Second, nil)
 	}
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = 250 * time.Millisecond
@@ -184,10 +206,16 @@ func (d *Downloader) Fetch(ctx context.Context, req Request, cp Checkpointer, pr
 
 	st := State{Size: -1}
 	if ok, err := cp.Load(&st); err != nil {
-		return Result{}, classify(ClassUnknown, false, err)
+		return Result{}, classify(recovery.ClassUnknown, false, err)
 	} else if !ok || st.URL != req.URL || st.SHA256 != req.SHA256 {
 		// A different URL or hash is a different file: the partial is not ours to resume.
 		st = State{URL: req.URL, SHA256: req.SHA256, Size: -1}
+	} else if st.Validator == "" {
+		// Bytes without a validator are never trusted (the counters stay).
+		st.reset()
+	} else if len(st.Segments) == 0 && st.Offset > 0 {
+		// A single-stream checkpoint of an earlier agent: one segment, hashed to Offset.
+		st.Segments = []Segment{{Start: 0, End: st.Size, Done: st.Offset}}
 	}
 	f, err := d.opt.OpenFile(req.Part)
 	if err != nil {
@@ -196,10 +224,7 @@ func (d *Downloader) Fetch(ctx context.Context, req Request, cp Checkpointer, pr
 	defer f.Close()
 
 	a := &attempt{d: d, req: req, cp: cp, f: f, st: &st, progress: progress}
-	if len(st.Segments) > 0 && st.Validator != "" {
-		return a.segmented(ctx, nil)
-	}
-	return a.single(ctx)
+	return a.run(ctx)
 }
 
 // Download retries Fetch until it succeeds, fails permanently, or maxAttempts attempts were made,
@@ -224,7 +249,7 @@ func (d *Downloader) Download(ctx context.Context, req Request, cp Checkpointer,
 			wait = Backoff(i, 500*time.Millisecond, 30*time.Second)
 		}
 		if err := sleep(ctx, wait); err != nil {
-			return Result{}, classify(ClassCancelled, true, err)
+			return Result{}, classify(recovery.ClassCancelled, true, err)
 		}
 	}
 	return Result{}, last
@@ -258,15 +283,6 @@ type hashState interface {
 	Reset()
 	encoding.BinaryMarshaler
 	encoding.BinaryUnmarshaler
-}
-
-// hashPrefix re-hashes the first n bytes of f (used when the saved hash state is unusable).
-func hashPrefix(f File, n int64) (hashState, error) {
-	h, _ := newHash(nil)
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, n)); err != nil {
-		return nil, fmt.Errorf("re-hash partial: %w", err)
-	}
-	return h, nil
 }
 
 // isHTML sniffs an error or login page served with a 2xx status: the body starts like HTML,
@@ -305,5 +321,3 @@ func equalFold(b []byte, s string) bool {
 	}
 	return true
 }
-
-var errDiscarded = errors.New("partial discarded")

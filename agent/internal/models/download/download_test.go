@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,10 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/breaker"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 const testSize = 3<<20 + 12345
@@ -76,8 +80,8 @@ func newDownloader(opt download.Options) *download.Downloader {
 	if opt.StallTimeout == 0 {
 		opt.StallTimeout = 5 * time.Second
 	}
-	if opt.Connections == 0 {
-		opt.Connections = 1
+	if opt.MaxConnections == 0 {
+		opt.MaxConnections = 1
 	}
 	opt.FreeSpace = orDefault(opt.FreeSpace)
 	return download.New(opt)
@@ -95,20 +99,20 @@ func orDefault(f func(string) (uint64, uint64, error)) func(string) (uint64, uin
 func TestFaults(t *testing.T) {
 	cases := []struct {
 		name      string
-		faults    []faultserver.Fault
+		faults    []faultserver.FileFault
 		wrongSHA  bool
 		noSHA     bool // the content changes, so the expected hash is unknown
 		opt       download.Options
 		attempts  int
 		wantErr   error
-		wantClass string
-		check     func(t *testing.T, s *faultserver.Server, e env, ns *noSleep, res download.Result)
+		wantClass recovery.Class
+		check     func(t *testing.T, s *faultserver.FileServer, e env, ns *noSleep, res download.Result)
 	}{
 		{name: "clean"},
 		{
 			name:   "connection reset mid-body",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}},
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}},
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				if st := s.RangeStarts(); len(st) != 2 || st[1] <= 0 {
 					t.Errorf("second request should resume at the checkpoint, range starts %v", st)
 				}
@@ -116,13 +120,13 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "stall",
-			faults: []faultserver.Fault{{StallAfter: 512 << 10}},
+			faults: []faultserver.FileFault{{StallAfter: 512 << 10}},
 			opt:    download.Options{StallTimeout: 300 * time.Millisecond},
 		},
 		{
 			name:   "5xx then success",
-			faults: []faultserver.Fault{{Status: 503, Body: "<html>busy</html>"}, {Status: 500}, {Status: 502}},
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{Status: 503, Body: "<html>busy</html>"}, {Status: 500}, {Status: 502}},
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				if s.Requests() != 4 {
 					t.Errorf("requests = %d, want 4", s.Requests())
 				}
@@ -130,8 +134,8 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "429 with Retry-After",
-			faults: []faultserver.Fault{{Status: 429, RetryAfter: "7"}},
-			check: func(t *testing.T, _ *faultserver.Server, _ env, ns *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{Status: 429, RetryAfter: "7"}},
+			check: func(t *testing.T, _ *faultserver.FileServer, _ env, ns *noSleep, _ download.Result) {
 				if len(ns.waits) != 1 || ns.waits[0] != 7*time.Second {
 					t.Errorf("waits = %v, want [7s] from Retry-After", ns.waits)
 				}
@@ -139,8 +143,8 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "range ignored (200) on resume",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {IgnoreRange: true}},
-			check: func(t *testing.T, _ *faultserver.Server, _ env, _ *noSleep, res download.Result) {
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {IgnoreRange: true}},
+			check: func(t *testing.T, _ *faultserver.FileServer, _ env, _ *noSleep, res download.Result) {
 				if res.Restarts != 1 {
 					t.Errorf("restarts = %d, want 1", res.Restarts)
 				}
@@ -148,9 +152,9 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "etag changed between attempts",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {NewVersion: true}},
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {NewVersion: true}},
 			noSHA:  true,
-			check: func(t *testing.T, s *faultserver.Server, e env, _ *noSleep, res download.Result) {
+			check: func(t *testing.T, s *faultserver.FileServer, e env, _ *noSleep, res download.Result) {
 				if want := s.SHA256(); res.SHA256 != want || fileSHA(t, e.req.Dest) != want {
 					t.Errorf("file is not the new version: %s, want %s", res.SHA256, want)
 				}
@@ -158,28 +162,28 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:   "wrong Content-Range start",
-			faults: []faultserver.Fault{{ResetAfter: 1 << 20}, {WrongStart: -4096}},
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			faults: []faultserver.FileFault{{ResetAfter: 1 << 20}, {WrongStart: -4096}},
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				st := s.RangeStarts()
 				if len(st) != 3 || st[1] != st[2] || st[1] <= 0 {
 					t.Errorf("after a bad 206 the partial must be kept and resumed from the same byte, range starts %v", st)
 				}
 			},
 		},
-		{name: "truncated body with correct Content-Length", faults: []faultserver.Fault{{TruncateAfter: 2 << 20}}},
-		{name: "corrupt byte then clean", faults: []faultserver.Fault{{Corrupt: 12345}}},
+		{name: "truncated body with correct Content-Length", faults: []faultserver.FileFault{{TruncateAfter: 2 << 20}}},
+		{name: "corrupt byte then clean", faults: []faultserver.FileFault{{Corrupt: 12345}}},
 		{
 			name:      "HTML error page",
-			faults:    []faultserver.Fault{{HTML: true}},
+			faults:    []faultserver.FileFault{{HTML: true}},
 			wantErr:   download.ErrHTMLPage,
-			wantClass: download.ClassIntegrity,
+			wantClass: recovery.ClassIntegrity,
 		},
 		{
 			name:      "checksum mismatch",
 			wrongSHA:  true,
 			wantErr:   download.ErrChecksum,
-			wantClass: download.ClassIntegrity,
-			check: func(t *testing.T, s *faultserver.Server, _ env, _ *noSleep, _ download.Result) {
+			wantClass: recovery.ClassIntegrity,
+			check: func(t *testing.T, s *faultserver.FileServer, _ env, _ *noSleep, _ download.Result) {
 				if s.Requests() != 2 {
 					t.Errorf("requests = %d, want 2 (two mismatches in a row are permanent)", s.Requests())
 				}
@@ -187,29 +191,29 @@ func TestFaults(t *testing.T) {
 		},
 		{
 			name:      "compressed body although identity was asked",
-			faults:    []faultserver.Fault{{ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}},
-			wantClass: download.ClassIntegrity,
+			faults:    []faultserver.FileFault{{ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}, {ContentEncoding: "gzip"}},
+			wantClass: recovery.ClassIntegrity,
 		},
-		{name: "compressed once, then identity", faults: []faultserver.Fault{{ContentEncoding: "gzip"}}},
-		{name: "404", faults: []faultserver.Fault{{Status: 404}}, wantClass: download.ClassNotFound},
-		{name: "401 gated", faults: []faultserver.Fault{{Status: 401}}, wantClass: download.ClassAuth},
+		{name: "compressed once, then identity", faults: []faultserver.FileFault{{ContentEncoding: "gzip"}}},
+		{name: "404", faults: []faultserver.FileFault{{Status: 404}}, wantClass: recovery.ClassNotFound},
+		{name: "401 gated", faults: []faultserver.FileFault{{Status: 401}}, wantClass: recovery.ClassAuth},
 		{
 			name:     "5xx forever",
-			faults:   []faultserver.Fault{{Status: 503}, {Status: 503}, {Status: 503}},
-			attempts: 3, wantClass: download.ClassNetwork,
+			faults:   []faultserver.FileFault{{Status: 503}, {Status: 503}, {Status: 503}},
+			attempts: 3, wantClass: recovery.ClassNetwork,
 		},
-		{name: "parallel segments", opt: download.Options{Connections: 4, ParallelMinSize: 1 << 20}},
+		{name: "parallel segments", opt: download.Options{MaxConnections: 4, InitialConnections: 4, ParallelMinSize: 1 << 20, MinSegment: 256 << 10}},
 		{
 			name:   "parallel segments with a reset",
-			faults: []faultserver.Fault{{}, {ResetAfter: 100 << 10}},
-			opt:    download.Options{Connections: 3, ParallelMinSize: 1 << 20},
+			faults: []faultserver.FileFault{{}, {ResetAfter: 100 << 10}},
+			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
 		},
 		{
 			name:   "parallel segments, file changed",
-			faults: []faultserver.Fault{{}, {NewVersion: true}},
+			faults: []faultserver.FileFault{{}, {NewVersion: true}},
 			noSHA:  true,
-			opt:    download.Options{Connections: 3, ParallelMinSize: 1 << 20},
-			check: func(t *testing.T, s *faultserver.Server, e env, _ *noSleep, res download.Result) {
+			opt:    download.Options{MaxConnections: 3, InitialConnections: 3, ParallelMinSize: 1 << 20, MinSegment: 256 << 10},
+			check: func(t *testing.T, s *faultserver.FileServer, e env, _ *noSleep, res download.Result) {
 				if want := s.SHA256(); fileSHA(t, e.req.Dest) != want {
 					t.Errorf("file is not the new version")
 				}
@@ -218,7 +222,7 @@ func TestFaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := faultserver.New(testSize, 1)
+			s := faultserver.NewFile(testSize, 1)
 			defer s.Close()
 			sha := s.SHA256()
 			if tc.wrongSHA {
@@ -273,7 +277,7 @@ func TestFaults(t *testing.T) {
 // TestCompleteOn416 resumes a partial that already holds every byte: the server answers 416
 // bytes */N and the download finishes without fetching anything.
 func TestCompleteOn416(t *testing.T) {
-	s := faultserver.New(testSize, 2)
+	s := faultserver.NewFile(testSize, 2)
 	defer s.Close()
 	e := newEnv(t, s.URL(), s.SHA256())
 	data, _ := io.ReadAll(s.Reader())
@@ -293,7 +297,7 @@ func TestCompleteOn416(t *testing.T) {
 
 // TestResumeWithoutValidatorRestarts: a partial with no saved validator is never trusted.
 func TestResumeWithoutValidatorRestarts(t *testing.T) {
-	s := faultserver.New(testSize, 3)
+	s := faultserver.NewFile(testSize, 3)
 	defer s.Close()
 	e := newEnv(t, s.URL(), s.SHA256())
 	os.WriteFile(e.req.Part, []byte("garbage from another download"), 0o644)
@@ -328,12 +332,12 @@ func (c cappedFile) WriteAt(p []byte, off int64) (int, error) {
 
 func TestDiskFull(t *testing.T) {
 	t.Run("refused before writing", func(t *testing.T) {
-		s := faultserver.New(testSize, 4)
+		s := faultserver.NewFile(testSize, 4)
 		defer s.Close()
 		e := newEnv(t, s.URL(), s.SHA256())
 		d := newDownloader(download.Options{FreeSpace: func(string) (uint64, uint64, error) { return 1 << 20, 1 << 30, nil }})
 		_, err := d.Fetch(context.Background(), e.req, e.state, nil)
-		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != download.ClassResource {
+		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != recovery.ClassResource {
 			t.Fatalf("err = %v, want ErrNoSpace (resource)", err)
 		}
 		if n := partSize(e.req.Part); n != 0 {
@@ -341,7 +345,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	})
 	t.Run("ENOSPC mid-transfer keeps the partial", func(t *testing.T) {
-		s := faultserver.New(testSize, 5)
+		s := faultserver.NewFile(testSize, 5)
 		defer s.Close()
 		e := newEnv(t, s.URL(), s.SHA256())
 		capped := newDownloader(download.Options{OpenFile: func(name string) (download.File, error) {
@@ -349,7 +353,7 @@ func TestDiskFull(t *testing.T) {
 			return cappedFile{f, 2<<20 + 7}, err
 		}, CheckpointBytes: 1 << 20})
 		_, err := capped.Fetch(context.Background(), e.req, e.state, nil)
-		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != download.ClassResource {
+		if !errors.Is(err, download.ErrNoSpace) || download.ClassOf(err) != recovery.ClassResource {
 			t.Fatalf("err = %v, want ErrNoSpace", err)
 		}
 		if n := partSize(e.req.Part); n <= 0 || n > 2<<20+7 {
@@ -361,8 +365,8 @@ func TestDiskFull(t *testing.T) {
 		if _, err := newDownloader(download.Options{}).Fetch(context.Background(), e.req, e.state, nil); err != nil {
 			t.Fatal(err)
 		}
-		if starts := s.RangeStarts(); starts[1] != st.Offset || st.Offset == 0 {
-			t.Errorf("resumed at %d, saved offset %d", starts[1], st.Offset)
+		if starts := s.RangeStarts(); len(st.Segments) != 1 || starts[1] != st.Segments[0].Done || st.Offset != st.Segments[0].Done || st.Offset == 0 {
+			t.Errorf("resumed at %d, saved segments %+v, hashed to %d", starts[1], st.Segments, st.Offset)
 		}
 		if fileSHA(t, e.req.Dest) != s.SHA256() {
 			t.Error("wrong content after resume")
@@ -372,7 +376,7 @@ func TestDiskFull(t *testing.T) {
 
 // TestCredentialsDroppedOnCrossHostRedirect: the token goes to its host, never to the CDN.
 func TestCredentialsDroppedOnCrossHostRedirect(t *testing.T) {
-	cdn := faultserver.New(testSize, 6)
+	cdn := faultserver.NewFile(testSize, 6)
 	defer cdn.Close()
 	var mu sync.Mutex
 	seen := map[string]string{}
@@ -411,35 +415,54 @@ func TestCredentialsDroppedOnCrossHostRedirect(t *testing.T) {
 	}
 }
 
+// TestBreakerOpensAndRecovers: the per-host breaker (recovery's breaker type) opens after the
+// threshold of network failures, fails fast while open, probes after the cooldown and closes
+// on a good probe, telling OnChange of every transition.
 func TestBreakerOpensAndRecovers(t *testing.T) {
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { return now }
-	h := download.NewHosts(2, 3, time.Minute, clock)
-	netErr := &download.Error{Class: download.ClassNetwork, Err: errors.New("503")}
+	clk := clock.NewFake(time.Unix(1000, 0))
+	h := download.NewHosts(2, 3, time.Minute, clk)
+	var mu sync.Mutex
+	var changes []string
+	h.OnChange(func(c download.HostBreaker) {
+		mu.Lock()
+		changes = append(changes, fmt.Sprintf("%s %s->%s trips=%d", c.Host, c.From, c.To, c.Trips))
+		mu.Unlock()
+	})
+	netErr := &download.Error{Class: recovery.ClassNetwork, Err: errors.New("503")}
 	for range 3 {
-		rel, err := h.Acquire(context.Background(), "hf")
+		l, err := h.Acquire(context.Background(), "hf")
 		if err != nil {
 			t.Fatal(err)
 		}
-		rel()
-		h.Report("hf", netErr)
+		l.Report(netErr)
+		l.Release()
 	}
 	if _, err := h.Acquire(context.Background(), "hf"); !errors.Is(err, download.ErrBreakerOpen) || download.RetryAfterOf(err) != time.Minute {
 		t.Fatalf("err = %v, want open breaker with 1m retry-after", err)
 	}
 	// Auth failures do not trip the breaker of another host.
-	h.Report("civitai", &download.Error{Class: download.ClassAuth, Err: errors.New("401")})
-	if h.State("civitai") != download.BreakerClosed {
+	for range 5 {
+		l, _ := h.Acquire(context.Background(), "civitai")
+		l.Report(&download.Error{Class: recovery.ClassAuth, Err: errors.New("401")})
+		l.Release()
+	}
+	if h.State("civitai") != breaker.Closed {
 		t.Error("auth errors must not open the breaker")
 	}
-	now = now.Add(time.Minute)
-	rel, err := h.Acquire(context.Background(), "hf")
-	if err != nil || h.State("hf") != download.BreakerHalfOpen {
+	clk.Advance(time.Minute)
+	l, err := h.Acquire(context.Background(), "hf")
+	if err != nil || h.State("hf") != breaker.HalfOpen {
 		t.Fatalf("after cooldown: %v, state %s", err, h.State("hf"))
 	}
-	rel()
-	h.Report("hf", nil)
-	if h.State("hf") != download.BreakerClosed {
+	l.Report(nil)
+	l.Release()
+	if h.State("hf") != breaker.Closed {
 		t.Errorf("state %s after a good probe, want closed", h.State("hf"))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"hf CLOSED->OPEN trips=1", "hf OPEN->HALF_OPEN trips=1", "hf HALF_OPEN->CLOSED trips=1"}
+	if fmt.Sprint(changes) != fmt.Sprint(want) {
+		t.Errorf("changes %v, want %v", changes, want)
 	}
 }

@@ -1,28 +1,14 @@
 package download
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strconv"
-	"syscall"
 	"time"
-)
 
-// Error classes, the same names as the recovery runner's so a download error maps 1:1.
-const (
-	ClassNetwork    = "network"
-	ClassTimeout    = "timeout"
-	ClassResource   = "resource"
-	ClassPermission = "permission"
-	ClassNotFound   = "not_found"
-	ClassAuth       = "auth"
-	ClassIntegrity  = "integrity"
-	ClassCancelled  = "cancelled"
-	ClassUnknown    = "unknown"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // Sentinel conditions callers test with errors.Is.
@@ -38,10 +24,10 @@ var (
 	ErrBreakerOpen  = errors.New("circuit breaker open for host")
 )
 
-// Error is a classified download failure. Permanent errors must not be retried; RetryAfter is
-// the server's (or breaker's) requested wait.
+// Error is a classified download failure, in the recovery runner's classes. Permanent errors
+// must not be retried; RetryAfter is the server's (or breaker's) requested wait.
 type Error struct {
-	Class      string
+	Class      recovery.Class
 	Status     int
 	RetryAfter time.Duration
 	Permanent  bool
@@ -51,36 +37,17 @@ type Error struct {
 func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-func classify(class string, permanent bool, err error) *Error {
+func classify(class recovery.Class, permanent bool, err error) *Error {
 	return &Error{Class: class, Permanent: permanent, Err: err}
 }
 
-// ClassOf returns the class of err (ClassUnknown when unclassified).
-func ClassOf(err error) string {
+// ClassOf returns the class of err: its own for an *Error, else recovery.Classify's.
+func ClassOf(err error) recovery.Class {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Class
 	}
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, context.Canceled):
-		return ClassCancelled
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrStalled):
-		return ClassTimeout
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, ErrNoSpace):
-		return ClassResource
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
-		return ClassPermission
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		if ne.Timeout() {
-			return ClassTimeout
-		}
-		return ClassNetwork
-	}
-	return ClassUnknown
+	return recovery.Classify(err)
 }
 
 // IsPermanent reports whether retrying err cannot help.
@@ -90,7 +57,7 @@ func IsPermanent(err error) bool {
 		return e.Permanent
 	}
 	switch ClassOf(err) {
-	case ClassCancelled, ClassPermission:
+	case recovery.ClassCancelled, recovery.ClassPermission:
 		return true
 	}
 	return false
@@ -110,18 +77,18 @@ func statusError(resp *http.Response, now time.Time) *Error {
 	e := &Error{Status: resp.StatusCode, Err: fmt.Errorf("%s answered %s", resp.Request.URL.Host, resp.Status)}
 	switch code := resp.StatusCode; {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		e.Class, e.Permanent = ClassAuth, true
+		e.Class, e.Permanent = recovery.ClassAuth, true
 		e.Err = fmt.Errorf("%w (gated or private model: configure a token for %s)", e.Err, resp.Request.URL.Host)
 	case code == http.StatusNotFound || code == http.StatusGone:
-		e.Class, e.Permanent = ClassNotFound, true
+		e.Class, e.Permanent = recovery.ClassNotFound, true
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		e.Class = ClassNetwork
+		e.Class = recovery.ClassNetwork
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	case code >= 500:
-		e.Class = ClassNetwork
+		e.Class = recovery.ClassNetwork
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	default:
-		e.Class, e.Permanent = ClassUnknown, true
+		e.Class, e.Permanent = recovery.ClassUnknown, true
 	}
 	return e
 }

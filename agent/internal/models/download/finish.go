@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // finish verifies the complete partial (length, sha256) and publishes it atomically.
@@ -12,7 +14,7 @@ func (a *attempt) finish(h hashState, size int64) (Result, error) {
 	st := a.st
 	if st.Size >= 0 && size != st.Size {
 		a.discard()
-		return Result{}, &Error{Class: ClassIntegrity, Err: fmt.Errorf("%w: have %d bytes, server said %d", ErrLength, size, st.Size)}
+		return Result{}, &Error{Class: recovery.ClassIntegrity, Err: fmt.Errorf("%w: have %d bytes, server said %d", ErrLength, size, st.Size)}
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if st.SHA256 != "" && sum != st.SHA256 {
@@ -22,7 +24,7 @@ func (a *attempt) finish(h hashState, size int64) (Result, error) {
 			return Result{}, err
 		}
 		// One mismatch may be a corrupt transfer; two in a row mean the source is not the file.
-		return Result{}, &Error{Class: ClassIntegrity, Permanent: mism >= 2,
+		return Result{}, &Error{Class: recovery.ClassIntegrity, Permanent: mism >= 2,
 			Err: fmt.Errorf("%w: expected %s, got %s (attempt %d; the partial was discarded)", ErrChecksum, st.SHA256, sum, mism)}
 	}
 	if err := publish(a.f, a.req.Part, a.req.Dest); err != nil {
@@ -68,7 +70,7 @@ func (a *attempt) checkSpace(remaining int64) error {
 	}
 	margin := max(a.d.opt.DiskMarginBytes, int64(float64(total)*a.d.opt.DiskMarginPercent/100))
 	if int64(free) < remaining+margin {
-		return &Error{Class: ClassResource, Err: fmt.Errorf("%w: need %d bytes (+%d margin), have %d free on %s; partial kept",
+		return &Error{Class: recovery.ClassResource, Err: fmt.Errorf("%w: need %d bytes (+%d margin), have %d free on %s; partial kept",
 			ErrNoSpace, remaining, margin, free, filepath.Dir(a.req.Part))}
 	}
 	return nil

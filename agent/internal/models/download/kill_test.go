@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 const helperEnv = "LAUNCHER_DOWNLOAD_HELPER"
@@ -24,7 +24,7 @@ func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv("DL_DIR")
 	var conns int
 	fmt.Sscan(os.Getenv("DL_CONNS"), &conns)
-	d := download.New(download.Options{Connections: conns, ParallelMinSize: 1 << 20, CheckpointBytes: 1 << 20,
+	d := download.New(download.Options{MaxConnections: conns, InitialConnections: conns, ParallelMinSize: 1 << 20, CheckpointBytes: 1 << 20,
 		CheckpointInterval: time.Hour, NoReserve: false})
 	req := download.Request{URL: os.Getenv("DL_URL"), SHA256: os.Getenv("DL_SHA"),
 		Dest: filepath.Join(dir, "checkpoints", "m.safetensors"), Part: filepath.Join(dir, ".partial", "m.part")}
@@ -45,7 +45,7 @@ func TestKillResume(t *testing.T) {
 	for _, conns := range []int{1, 4} {
 		t.Run(fmt.Sprintf("connections=%d", conns), func(t *testing.T) {
 			const size = 16 << 20
-			s := faultserver.New(size, 42)
+			s := faultserver.NewFile(size, 42)
 			defer s.Close()
 			s.BytesPerSecond.Store(8 << 20)
 			dir := t.TempDir()
@@ -61,11 +61,11 @@ func TestKillResume(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
-			// saved is what the child has checkpointed: Offset for one stream, Done per segment.
+			// saved is what the child has checkpointed: Done per segment.
 			checkpoint := func() (download.State, int64) {
 				var st download.State
 				download.FileState(filepath.Join(dir, ".partial", "m.json")).Load(&st)
-				saved := st.Offset
+				var saved int64
 				for _, sg := range st.Segments {
 					saved += sg.Done
 				}
@@ -97,21 +97,33 @@ func TestKillResume(t *testing.T) {
 			if len(resumed) == 0 {
 				t.Fatal("the restarted child made no request")
 			}
+			// Its first request for each unfinished segment starts where the checkpoint ends it;
+			// no request asks again for a checkpointed byte.
 			for _, r := range resumed {
-				if !resumePoint(st, r) {
-					t.Errorf("the restarted child requested from %d, not where a checkpoint ends (%+v)", r, st)
+				if checkpointed(st, r) {
+					t.Errorf("the restarted child requested byte %d again, checkpointed in %+v", r, st.Segments)
 				}
+			}
+			if !resumePoint(st, resumed[0]) {
+				t.Errorf("the restarted child started at %d, not where a checkpoint ends (%+v)", resumed[0], st.Segments)
 			}
 		})
 	}
 }
 
-// resumePoint says whether offset is where st's checkpointed bytes end: Offset for one
-// stream, Start+Done of an unfinished segment.
-func resumePoint(st download.State, offset int64) bool {
-	if len(st.Segments) == 0 {
-		return offset == st.Offset
+// checkpointed says whether offset lies in the bytes st records as synced.
+func checkpointed(st download.State, offset int64) bool {
+	for _, sg := range st.Segments {
+		if offset >= sg.Start && offset < sg.Start+sg.Done {
+			return true
+		}
 	}
+	return false
+}
+
+// resumePoint says whether offset is where st's checkpointed bytes of an unfinished segment
+// end.
+func resumePoint(st download.State, offset int64) bool {
 	for _, sg := range st.Segments {
 		if sg.Start+sg.Done < sg.End && offset == sg.Start+sg.Done {
 			return true

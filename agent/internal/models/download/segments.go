@@ -9,53 +9,124 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
-// firstResponse is the open 206 for bytes=0- that revealed a large, range-capable file; it
-// serves segment 0 so the probe costs no extra request.
+// The segment engine. The file is a list of segments, each a byte range with a synced prefix.
+// A connection owns one segment at a time and asks for it in bounded pieces (never an
+// open-ended range it would abandon, so no byte is fetched twice or past its segment). A
+// connection needing work takes the first unowned segment or cuts the first segment with
+// unrequested bytes at the end of its piece in flight, so pieces go out in file order; a
+// connection told to retire finishes its piece and leaves its segment to the others. The
+// number of connections adapts: one at first, multiplied while throughput keeps growing, up
+// to MaxConnections.
+
+const (
+	// maxPiece bounds one request; windowPiece one request while several connections work
+	// side by side (with pieces in file order, what the hasher reads back trails the
+	// connections by about one piece each).
+	maxPiece    = 256 << 20
+	windowPiece = 32 << 20
+	// connBuffers of connBufSize per connection rotate between the network and the hasher.
+	connBuffers = 4
+	connBufSize = 256 << 10
+	// growth multiplies the connections at each step; minGain is the throughput gain that
+	// justifies the connections just added. Growing fourfold reaches 8 connections in two
+	// steps (a throttled host is at full speed after 7 intervals) while a host that gains
+	// nothing goes back to one connection after 7.
+	growth  = 4
+	minGain = 0.2
+)
+
+// seg is a live segment: [start, end) (end < 0: up to the end of the body), done bytes from
+// start written. reqEnd is where the piece in flight ends (-1: to the end of the body).
+type seg struct {
+	start, end int64
+	done       atomic.Int64
+	owned      bool
+	reqEnd     int64
+}
+
+func (s *seg) next() int64 { return s.start + s.done.Load() }
+
+func (s *seg) complete() bool { return s.end >= 0 && s.next() >= s.end }
+
+// errChanged reports that the remote file is not the one the partial holds.
+type changedError struct {
+	validator string
+	size      int64
+	why       string
+}
+
+func (e *changedError) Error() string { return "the file changed on the server: " + e.why }
+
+// engine runs the connections of one attempt over a.st's segments.
+type engine struct {
+	a        *attempt
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	hash     *hasher
+	minPiece int64
+	single   bool // no validator: one connection, the rest in one request
+
+	mu       sync.Mutex
+	segs     []*seg
+	active   int
+	target   int
+	idle     chan struct{} // closed when the last connection leaves
+	wg       sync.WaitGroup
+	errs     []error
+	maxConns int
+	settled  bool // the connection count will not grow any more
+	peak     int
+
+	written atomic.Int64 // bytes written by this attempt
+	// cpAt and savedAt are e.written at the snapshot of the last checkpoint begun and of the
+	// last one saved; saved is closed (and replaced) at every save.
+	cpAt, savedAt atomic.Int64
+	saved         chan struct{}
+	cpKick        chan struct{} // CheckpointBytes were written since the last checkpoint
+	lastCP        time.Time     // owned by the checkpointer, then by segmented
+}
+
+// firstResponse is the probe's answer, the start of segment 0: its body serves the first
+// piece, so learning the file costs no extra request.
 type firstResponse struct {
-	body io.Reader
-	resp *http.Response
+	resp    *http.Response
+	body    io.Reader
+	release func()
+	end     int64 // end of the range it carries (exclusive; -1: to the end of the body)
+	ranged  bool  // the server answered with a range: more connections can help
 }
 
-var errRangeLost = errors.New("server stopped honouring byte ranges (or the file changed) mid-download")
-
-// initSegments splits [0,total) into one segment per connection.
-func (a *attempt) initSegments(total int64) {
-	k := int64(a.d.opt.Connections)
-	step := (total + k - 1) / k
-	a.st.Segments = nil
-	for start := int64(0); start < total; start += step {
-		a.st.Segments = append(a.st.Segments, Segment{Start: start, End: min(start+step, total)})
-	}
-}
-
-// segmented fetches the missing bytes of every segment in parallel, checkpointing all segments'
-// synced lengths together, then hashes the whole file and publishes it.
-func (a *attempt) segmented(ctx context.Context, first *firstResponse) (Result, error) {
+// segmented fetches every missing byte of st's segments, hashing as it goes, and publishes.
+// ctx and cancel are the attempt's: a stall cancels the probe's body too.
+func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc, first *firstResponse) (Result, error) {
 	st := a.st
-	fi, err := a.f.Stat()
-	if err != nil {
-		return Result{}, classify(ClassOf(err), false, fmt.Errorf("stat partial: %w", err))
-	}
-	if fi.Size() != st.Size {
-		if err := a.f.Truncate(st.Size); err != nil {
-			return Result{}, classify(ClassOf(err), false, fmt.Errorf("size partial: %w", err))
-		}
+	o := a.d.opt
+	e := &engine{a: a, minPiece: o.MinSegment, single: st.Validator == "", idle: make(chan struct{}), cpKick: make(chan struct{}, 1), saved: make(chan struct{})}
+	for _, s := range st.Segments {
+		sg := &seg{start: s.Start, end: s.End}
+		sg.done.Store(s.Done)
+		e.segs = append(e.segs, sg)
 	}
 	var remaining int64
-	done := make([]atomic.Int64, len(st.Segments))
-	for i, s := range st.Segments {
-		done[i].Store(s.Done)
-		remaining += s.End - s.Start - s.Done
+	var written []span
+	for _, s := range e.segs {
+		if s.end >= 0 {
+			remaining += s.end - s.next()
+		}
+		written = append(written, span{s.start, s.next()})
 	}
-	// A first response means handle() already checked and reserved the whole file.
-	if first == nil {
+	if first == nil && remaining > 0 {
 		a.d.spaceMu.Lock()
 		err := a.checkSpace(remaining)
 		if err == nil {
-			for _, s := range st.Segments {
-				a.reserve(s.Start+s.Done, s.End-s.Start-s.Done)
+			for _, s := range e.segs {
+				if s.end >= 0 {
+					a.reserve(s.next(), s.end-s.next())
+				}
 			}
 		}
 		a.d.spaceMu.Unlock()
@@ -63,87 +134,543 @@ func (a *attempt) segmented(ctx context.Context, first *firstResponse) (Result, 
 			return Result{}, err
 		}
 	}
+	h, hashed := a.restoreHash(written)
+	e.hash = newHasher(a.f, h, hashed, written)
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var cpMu sync.Mutex
-	lastCP := a.d.opt.Now()
-	var sinceCP atomic.Int64
-	total := func() int64 {
-		var n int64
-		for i := range done {
-			n += done[i].Load()
-		}
-		return n
+	e.maxConns = 1
+	if !e.single && st.Size >= o.ParallelMinSize && (first == nil || first.ranged) {
+		e.maxConns = o.MaxConnections
 	}
-	// checkpoint snapshots the counters, then fsyncs, then saves the snapshot: the saved counts
-	// never exceed what is on disk.
-	checkpoint := func(force bool) error {
-		cpMu.Lock()
-		defer cpMu.Unlock()
-		now := a.d.opt.Now()
-		if !force && now.Sub(lastCP) < a.d.opt.CheckpointInterval && sinceCP.Load() < a.d.opt.CheckpointBytes {
-			a.report(total(), st.Size, false)
-			return nil
-		}
-		snap := make([]int64, len(done))
-		for i := range done {
-			snap[i] = done[i].Load()
-		}
-		if err := a.f.Sync(); err != nil {
-			return classify(ClassOf(err), false, fmt.Errorf("sync partial: %w", err))
-		}
-		for i := range snap {
-			st.Segments[i].Done = snap[i]
-		}
-		lastCP = now
-		sinceCP.Store(0)
-		a.report(total(), st.Size, force)
-		return a.save()
-	}
-	a.lastProgress, a.lastBytes = a.d.opt.Now(), total()
+	e.target = min(max(o.InitialConnections, 1), e.maxConns)
+	e.settled = e.maxConns <= 1
+	e.ctx, e.cancel = ctx, cancel
+	e.lastCP = o.Now()
+	a.lastProgress, a.lastBytes = o.Now(), e.total()
 
-	errs := make([]error, len(st.Segments))
-	var wg sync.WaitGroup
-	for i := range st.Segments {
-		if done[i].Load() >= st.Segments[i].End-st.Segments[i].Start {
+	e.mu.Lock()
+	e.spawn(first)
+	e.spawnUpTo(e.target)
+	e.mu.Unlock()
+	e.wg.Add(1)
+	go e.checkpointer()
+	if e.maxConns > 1 {
+		e.wg.Add(1)
+		go e.adapt()
+	}
+	e.wg.Wait()
+	// Everything is written: the final checkpoint records the whole hashed prefix.
+	snap := e.hash.finish()
+	cpErr := e.checkpoint(true, &snap)
+	if err := firstReal(e.errs); err != nil {
+		if errors.Is(err, ErrBadRange) {
+			// One bad answer may be a proxy's glitch (the partial is kept); two in a row mean
+			// the server's ranges cannot be trusted: start over.
+			if st.BadRanges++; st.BadRanges >= 2 {
+				return Result{}, &changedError{why: err.Error()}
+			}
+			if serr := a.save(); serr != nil {
+				return Result{}, serr
+			}
+		}
+		return Result{}, err
+	}
+	if cpErr != nil {
+		return Result{}, cpErr
+	}
+	size := st.Size
+	for _, s := range e.segs {
+		if !s.complete() && s.end >= 0 {
+			return Result{}, &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: byte %d of %d missing", ErrShortBody, s.next(), size)}
+		}
+	}
+	if size < 0 { // the body's end told the size
+		size = e.segs[len(e.segs)-1].next()
+		st.Size = size
+	}
+	if snap.err != nil {
+		return Result{}, classify(ClassOf(snap.err), false, snap.err)
+	}
+	res, err := a.finish(snap.h, snap.n)
+	res.Connections = e.peak
+	return res, err
+}
+
+// restoreHash returns the sha256 state the checkpoint saved, or a fresh one at 0 when it is
+// missing, unusable, or ahead of the contiguous bytes on disk.
+func (a *attempt) restoreHash(written []span) (hashState, int64) {
+	st := a.st
+	var contiguous int64
+	for _, s := range written {
+		if s.start > contiguous {
+			break
+		}
+		contiguous = max(contiguous, s.end)
+	}
+	if st.Offset > 0 && st.Offset <= contiguous && len(st.Hash) > 0 {
+		if h, err := newHash(st.Hash); err == nil {
+			return h, st.Offset
+		}
+	}
+	h, _ := newHash(nil)
+	return h, 0
+}
+
+func (f *firstResponse) close() {
+	f.resp.Body.Close()
+	f.release()
+}
+
+// total is the number of bytes on disk.
+func (e *engine) total() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, s := range e.segs {
+		n += s.done.Load()
+	}
+	return n
+}
+
+// spawnUpTo starts connections until n are active; e.mu is held.
+func (e *engine) spawnUpTo(n int) {
+	for e.active < n {
+		e.spawn(nil)
+	}
+}
+
+// spawn starts one connection (serving first, when given); e.mu is held.
+func (e *engine) spawn(first *firstResponse) {
+	e.active++
+	e.peak = max(e.peak, e.active)
+	e.wg.Add(1)
+	var own *seg
+	if first != nil {
+		own = e.segs[0]
+		own.owned, own.reqEnd = true, first.end
+	}
+	go func() {
+		defer e.wg.Done()
+		if err := e.conn(own, first); err != nil {
+			e.mu.Lock()
+			e.errs = append(e.errs, err)
+			e.mu.Unlock()
+			e.cancel(err)
+		}
+	}()
+}
+
+// leave is a connection going away; e.mu is held.
+func (e *engine) leave(s *seg) {
+	if s != nil {
+		s.owned = false
+	}
+	e.active--
+	if e.active == 0 {
+		close(e.idle)
+	}
+}
+
+// conn is one connection: it fetches pieces of its segment, then of segments it takes over,
+// until no work is left, it is told to retire, or an error ends the attempt.
+func (e *engine) conn(own *seg, first *firstResponse) error {
+	pool := make(chan []byte, connBuffers)
+	for range connBuffers {
+		pool <- make([]byte, connBufSize)
+	}
+	for {
+		var err error
+		if first != nil {
+			err = e.stream(first.body, own, own.next(), first.end, pool)
+			first.close()
+			first = nil
+		} else {
+			s, from, to := e.assign(own)
+			if s == nil {
+				return nil
+			}
+			own = s
+			err = e.fetch(s, from, to, pool)
+		}
+		if err != nil {
+			e.mu.Lock()
+			e.leave(own)
+			e.mu.Unlock()
+			return err
+		}
+	}
+}
+
+// assign gives a connection its next piece [from, to) (to < 0: to the end of the body): more
+// of its own segment, an unowned one, or the second half of the largest unrequested remainder.
+// A nil segment tells the connection to leave.
+func (e *engine) assign(own *seg) (*seg, int64, int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx.Err() != nil || e.active > e.target {
+		e.leave(own)
+		return nil, 0, 0
+	}
+	if own == nil || own.complete() {
+		if own != nil {
+			own.owned = false
+		}
+		own = nil
+		for _, s := range e.segs {
+			if !s.owned && !s.complete() {
+				own = s
+				break
+			}
+		}
+		if own == nil {
+			own = e.split()
+		}
+		if own == nil {
+			e.leave(nil)
+			return nil, 0, 0
+		}
+		own.owned = true
+	}
+	from := own.next()
+	to := own.end
+	if to >= 0 && !e.single {
+		// A piece is a share of what is left to ask for, so the last pieces of all connections
+		// end close together instead of one long piece holding the tail. While connections
+		// may still be added the share is that of the most there may be.
+		n, most := e.target, int64(maxPiece)
+		if !e.settled {
+			n = e.maxConns
+		}
+		if n > 1 {
+			most = windowPiece
+		}
+		piece := min(max(e.minPiece, e.unrequested()/int64(2*n)), most)
+		to = min(to, from+piece)
+	}
+	own.reqEnd = to
+	return own, from, to
+}
+
+// unrequested is the number of bytes no connection has asked for yet; e.mu is held.
+func (e *engine) unrequested() int64 {
+	var n int64
+	for _, s := range e.segs {
+		switch {
+		case s.end < 0:
+		case s.owned && s.reqEnd >= 0:
+			n += s.end - max(s.reqEnd, s.next())
+		default:
+			n += s.end - s.next()
+		}
+	}
+	return n
+}
+
+// split gives a new connection the next bytes in file order: it cuts the first owned segment
+// with at least MinSegment unrequested at the end of its piece in flight and returns the cut-off
+// rest; nil when no remainder is worth a connection. Keeping every connection near the front
+// keeps the hashed prefix close behind the bytes on disk, so little is read back at the end.
+func (e *engine) split() *seg {
+	if e.single {
+		return nil
+	}
+	for i, s := range e.segs {
+		if !s.owned || s.end < 0 || s.reqEnd < 0 {
 			continue
 		}
-		var fr *firstResponse
-		if i == 0 {
-			fr = first
+		cut := max(s.reqEnd, s.next())
+		if s.end-cut < e.minPiece {
+			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := a.segment(ctx, cancel, i, &done[i], fr, &sinceCP, checkpoint)
-			if err != nil {
-				errs[i] = err
-				cancel(err)
-			}
-		}()
+		ns := &seg{start: cut, end: s.end, reqEnd: cut}
+		s.end = cut
+		e.segs = append(e.segs[:i+1], append([]*seg{ns}, e.segs[i+1:]...)...)
+		return ns
 	}
-	wg.Wait()
-	if err := checkpoint(true); err != nil {
-		return Result{}, err
-	}
-	if err := firstReal(errs); err != nil {
-		if errors.Is(err, errRangeLost) {
-			st.Restarts++
-			if err := a.discard(); err != nil {
-				return Result{}, err
-			}
-			if st.Restarts > a.d.opt.MaxRestarts {
-				return Result{}, &Error{Class: ClassIntegrity, Permanent: true, Err: fmt.Errorf("%w: restarted %d times", ErrTooManyRetry, st.Restarts-1)}
-			}
-		}
-		return Result{}, err
-	}
-	h, err := hashPrefix(a.f, st.Size)
+	return nil
+}
+
+// fetch requests [from, to) of s, checks the answer against the checkpoint and streams it.
+func (e *engine) fetch(s *seg, from, to int64, pool chan []byte) error {
+	a := e.a
+	lease, err := a.d.opt.Hosts.Acquire(e.ctx, hostOf(a.req.URL))
 	if err != nil {
-		return Result{}, classify(ClassOf(err), false, err)
+		return err
 	}
-	return a.finish(h, st.Size)
+	defer lease.Release()
+	resp, _, err := a.get(e.ctx, from, to, a.st.Validator)
+	if err != nil {
+		lease.Report(err)
+		return err
+	}
+	defer resp.Body.Close()
+	end, err := a.checkResponse(resp, from, to)
+	lease.Report(err)
+	if err != nil {
+		return err
+	}
+	return e.stream(resp.Body, s, from, end, pool)
+}
+
+// stream writes body, the bytes [from, to) of s (to < 0: up to the end of the body), hands
+// them to the hasher and checkpoints on the way.
+func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte) error {
+	a, o := e.a, e.a.d.opt
+	stall := time.AfterFunc(o.StallTimeout, func() { e.cancel(ErrStalled) })
+	defer stall.Stop()
+	off := from
+	for to < 0 || off < to {
+		buf := <-pool
+		want := int64(len(buf))
+		if to >= 0 {
+			want = min(want, to-off)
+		}
+		m, rerr := fill(body, buf[:want], stall, o.StallTimeout)
+		if m > 0 {
+			if _, werr := a.f.WriteAt(buf[:m], off); werr != nil {
+				pool <- buf
+				return writeError(werr)
+			}
+			s.done.Add(int64(m))
+			e.hash.wrote(off, buf[:m], pool)
+			off += int64(m)
+			e.written.Add(int64(m))
+			if err := e.paced(); err != nil {
+				return err
+			}
+		} else {
+			pool <- buf
+		}
+		switch {
+		case rerr == nil, to >= 0 && off >= to && rerr == io.EOF:
+		case rerr == io.EOF && to < 0:
+			e.mu.Lock()
+			s.end = off // the body's end is the file's end
+			e.mu.Unlock()
+			return nil
+		case rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF):
+			return &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
+		case errors.Is(context.Cause(e.ctx), ErrStalled):
+			return &Error{Class: recovery.ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
+		case e.ctx.Err() != nil:
+			return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
+		default:
+			return classify(recovery.ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
+		}
+	}
+	// Read the (empty) rest so the connection goes back to the pool; a body that goes on
+	// past the range asked for is closed instead.
+	var one [1]byte
+	if n, _ := body.Read(one[:]); n == 0 {
+		return nil
+	}
+	return nil
+}
+
+// paced asks for a checkpoint once half of CheckpointBytes is unsaved and, should the
+// checkpointer fall behind by CheckpointBytes, waits for it: a kill -9 never costs more than
+// one checkpoint's worth, and connections wait only on a disk slower than the network.
+func (e *engine) paced() error {
+	limit := e.a.d.opt.CheckpointBytes
+	for {
+		if e.written.Load()-e.cpAt.Load() >= limit/2 {
+			select {
+			case e.cpKick <- struct{}{}:
+			default:
+			}
+		}
+		e.mu.Lock()
+		saved := e.saved
+		e.mu.Unlock()
+		if e.written.Load()-e.savedAt.Load() < limit {
+			return nil
+		}
+		select {
+		case <-saved:
+		case <-e.ctx.Done():
+			return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
+		}
+	}
+}
+
+// fill reads until b is full or the body fails, resetting the stall timer on every read.
+func fill(r io.Reader, b []byte, stall *time.Timer, timeout time.Duration) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		if m > 0 {
+			stall.Reset(timeout)
+		}
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// checkpoint makes progress durable: it snapshots the hash, then the segments, then fsyncs,
+// then saves, so what is saved never exceeds what is on disk. Without force it only reports
+// progress unless CheckpointInterval or CheckpointBytes have passed. The final checkpoint
+// passes the hasher's last snapshot (the hasher has stopped).
+func (e *engine) checkpoint(force bool, final *hashSnapshot) error {
+	a, o := e.a, e.a.d.opt
+	now := o.Now()
+	if !force && now.Sub(e.lastCP) < o.CheckpointInterval && e.written.Load()-e.cpAt.Load() < o.CheckpointBytes/2 {
+		a.report(e.total(), a.st.Size, false)
+		return nil
+	}
+	var hs hashSnapshot
+	if final != nil {
+		hs = *final
+		hs.state, _ = final.h.MarshalBinary()
+	} else {
+		hs = e.hash.snapshot()
+	}
+	w := e.written.Load() // before the segments: they hold at least these bytes
+	e.cpAt.Store(w)
+	e.mu.Lock()
+	var segs []Segment
+	var total int64
+	for _, s := range e.segs {
+		sg := Segment{Start: s.start, End: s.end, Done: s.done.Load()}
+		total += sg.Done
+		// Adjacent complete segments are saved as one.
+		if k := len(segs) - 1; k >= 0 && segs[k].End == sg.Start && segs[k].Done == segs[k].End-segs[k].Start && sg.End >= 0 && sg.Done == sg.End-sg.Start {
+			segs[k].End, segs[k].Done = sg.End, segs[k].Done+sg.Done
+			continue
+		}
+		segs = append(segs, sg)
+	}
+	e.mu.Unlock()
+	if err := a.f.Sync(); err != nil {
+		return classify(ClassOf(err), false, fmt.Errorf("sync partial: %w", err))
+	}
+	a.st.Segments, a.st.Offset, a.st.Hash = segs, hs.n, hs.state
+	e.lastCP = now
+	a.report(total, a.st.Size, force)
+	if err := a.save(); err != nil {
+		return err
+	}
+	e.savedAt.Store(w)
+	e.mu.Lock()
+	close(e.saved)
+	e.saved = make(chan struct{})
+	e.mu.Unlock()
+	return nil
+}
+
+// checkpointer runs the checkpoints and progress reports off the connections' path, so no
+// connection waits for an fsync.
+func (e *engine) checkpointer() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.a.d.opt.ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.idle:
+			return
+		case <-e.cpKick:
+		case <-t.C:
+		}
+		if err := e.checkpoint(false, nil); err != nil {
+			e.mu.Lock()
+			e.errs = append(e.errs, err)
+			e.mu.Unlock()
+			e.cancel(err)
+			return
+		}
+	}
+}
+
+// adapt tunes the number of connections every AdaptInterval from the measured throughput.
+func (e *engine) adapt() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.a.d.opt.AdaptInterval)
+	defer t.Stop()
+	ad := &adapter{max: e.maxConns, target: e.target}
+	last, lastAt := e.written.Load(), time.Now()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.idle:
+			return
+		case now := <-t.C:
+			n := e.written.Load()
+			rate := float64(n-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = n, now
+			e.mu.Lock()
+			if e.active == 0 {
+				e.mu.Unlock()
+				return
+			}
+			e.target = ad.next(rate)
+			e.settled = ad.settled
+			e.spawnUpTo(e.target)
+			e.mu.Unlock()
+		}
+	}
+}
+
+// adapter decides the connection count from throughput samples: it multiplies the
+// connections by growth while the last step gained at least minGain, returns to the previous
+// count when it did not, and then stays, trying again after reprobeAfter samples (the host may
+// have changed, or a noisy measurement undone a good step). Each measurement is the mean of
+// adaptSamples samples; the sample right after a change is skipped (it includes connection
+// set-up).
+type adapter struct {
+	max, target int
+	prev        int     // the count before the last change (0: no baseline yet)
+	prevRate    float64 // throughput at prev
+	warm        bool    // skip the next sample
+	sum         float64 // of the samples of the measurement under way
+	n           int
+	settled     bool // not trying more connections now
+	idle        int  // samples since settling
+}
+
+const (
+	adaptSamples = 3
+	reprobeAfter = 20
+)
+
+// next takes the throughput of the last interval and returns the connection target.
+func (c *adapter) next(rate float64) int {
+	if c.max <= 1 {
+		return c.target
+	}
+	if c.settled {
+		if c.target >= c.max {
+			return c.target
+		}
+		if c.idle++; c.idle < reprobeAfter {
+			return c.target
+		}
+		c.settled, c.idle, c.prev, c.sum, c.n = false, 0, 0, 0, 0
+	}
+	if c.warm {
+		c.warm = false
+		return c.target
+	}
+	c.sum += rate
+	if c.n++; c.n < adaptSamples {
+		return c.target
+	}
+	mean := c.sum / float64(c.n)
+	c.sum, c.n = 0, 0
+	if c.prev == 0 || mean >= c.prevRate*(1+minGain) {
+		c.prev, c.prevRate = c.target, mean
+		if c.target >= c.max {
+			c.settled = true
+			return c.target
+		}
+		c.target, c.warm = min(c.max, c.target*growth), true
+		return c.target
+	}
+	c.target, c.settled = c.prev, true
+	return c.target
 }
 
 // firstReal prefers the error that caused the cancellation over the cancellations it caused.
@@ -153,90 +680,10 @@ func firstReal(errs []error) error {
 		if err == nil {
 			continue
 		}
-		if ClassOf(err) != ClassCancelled {
+		if ClassOf(err) != recovery.ClassCancelled {
 			return err
 		}
 		fallback = err
 	}
 	return fallback
-}
-
-// segment downloads the rest of segment i.
-func (a *attempt) segment(ctx context.Context, cancel context.CancelCauseFunc, i int, done *atomic.Int64, first *firstResponse, sinceCP *atomic.Int64, checkpoint func(bool) error) error {
-	st := a.st
-	seg := st.Segments[i]
-	from := seg.Start + done.Load()
-	var body io.Reader
-	if first != nil {
-		body = first.body
-	} else {
-		host := hostOf(a.req.URL)
-		release, err := a.d.opt.Hosts.Acquire(ctx, host)
-		if err != nil {
-			return err
-		}
-		defer release()
-		resp, _, err := a.get(ctx, from, seg.End-1, st.Validator)
-		if err != nil {
-			a.d.opt.Hosts.Report(host, err)
-			return err
-		}
-		defer resp.Body.Close()
-		if err := checkSegmentResponse(resp, from, st.Size, a.d.opt.Now()); err != nil {
-			a.d.opt.Hosts.Report(host, err)
-			return err
-		}
-		a.d.opt.Hosts.Report(host, nil)
-		body = resp.Body
-	}
-
-	stall := time.AfterFunc(a.d.opt.StallTimeout, func() { cancel(ErrStalled) })
-	defer stall.Stop()
-	buf := make([]byte, 1<<20)
-	for from < seg.End {
-		want := min(int64(len(buf)), seg.End-from)
-		m, rerr := body.Read(buf[:want])
-		if m > 0 {
-			stall.Reset(a.d.opt.StallTimeout)
-			if _, werr := a.f.WriteAt(buf[:m], from); werr != nil {
-				return writeError(werr)
-			}
-			from += int64(m)
-			done.Add(int64(m))
-			sinceCP.Add(int64(m))
-			if err := checkpoint(false); err != nil {
-				return err
-			}
-		}
-		if rerr == io.EOF && from < seg.End {
-			return &Error{Class: ClassNetwork, Err: fmt.Errorf("%w: segment %d ended at byte %d of %d", ErrShortBody, i, from, seg.End)}
-		}
-		if rerr != nil && rerr != io.EOF {
-			if errors.Is(context.Cause(ctx), ErrStalled) {
-				return &Error{Class: ClassTimeout, Err: fmt.Errorf("%w (%s) in segment %d", ErrStalled, a.d.opt.StallTimeout, i)}
-			}
-			if ctx.Err() != nil {
-				return classify(ClassCancelled, true, context.Cause(ctx))
-			}
-			return &Error{Class: ClassNetwork, Err: fmt.Errorf("segment %d: read body: %w", i, rerr)}
-		}
-	}
-	return nil
-}
-
-// checkSegmentResponse accepts only a 206 that starts exactly at from with the saved total.
-func checkSegmentResponse(resp *http.Response, from, size int64, now time.Time) error {
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return &Error{Class: ClassNetwork, Status: 200, Err: errRangeLost}
-	case resp.StatusCode != http.StatusPartialContent:
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return statusError(resp, now)
-	}
-	cr := resp.Header.Get("Content-Range")
-	start, _, total, ok := contentRange(cr)
-	if !ok || start != from || total != size {
-		return &Error{Class: ClassNetwork, Status: 206, Err: fmt.Errorf("%w: asked for byte %d, got Content-Range %q", ErrBadRange, from, cr)}
-	}
-	return nil
 }

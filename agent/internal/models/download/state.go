@@ -25,11 +25,13 @@ type State struct {
 	// Size is the total length, -1 while unknown.
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256,omitempty"`
-	// Offset is the synced length of a single-stream download; Hash the marshalled sha256
-	// state at Offset (108 bytes) so a resume does not re-read the partial.
+	// Offset is the length of the file's prefix the sha256 state Hash (108 bytes) covers, so
+	// a resume hashes only what lies beyond it. (A checkpoint of an agent before segments
+	// were universal has Offset and no Segments: it reads as one segment done to Offset.)
 	Offset int64  `json:"offset"`
 	Hash   []byte `json:"hash,omitempty"`
-	// Segments is set for a parallel download; each segment is resumable on its own.
+	// Segments are the byte ranges of the file, each with its synced prefix; a download
+	// over one connection has one. Empty until the first response was seen.
 	Segments []Segment `json:"segments,omitempty"`
 	// Counters of the rules that cap pathological servers.
 	Restarts   int `json:"restarts,omitempty"`
@@ -37,8 +39,8 @@ type State struct {
 	Mismatches int `json:"mismatches,omitempty"`
 }
 
-// Segment is one byte range [Start, End) of a parallel download; Done bytes from Start are
-// synced to disk.
+// Segment is the byte range [Start, End) of a download (End -1: up to the end of a body of
+// unknown length); Done bytes from Start are synced to disk.
 type Segment struct {
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`

@@ -1,7 +1,7 @@
-// Package sources is the registry of model sources: where a model file can be downloaded
-// from. Built-in sources are a direct URL, HuggingFace, CivitAI and the ComfyUI-Manager model
-// list; later issues register WASM and plugin sources through the same interface. Every
-// endpoint is configurable so tests point sources at loopback fakes.
+// Package sources holds the built-in model sources (a direct URL, HuggingFace, CivitAI, the
+// ComfyUI-Manager model list) and the Resolver that asks every model source of the extension
+// registry — built-in, WASM or plugin — in order. Every endpoint is configurable so tests point
+// sources at loopback fakes.
 package sources
 
 import (
@@ -15,7 +15,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension"
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
 // Resolved is a reference turned into something the downloader can fetch.
@@ -38,7 +39,7 @@ type Source interface {
 	// host, ...) into a download; ok is false when the reference is not this source's.
 	Resolve(ctx context.Context, ref string) (r Resolved, ok bool, err error)
 	// Suggest returns download candidates for a model a workflow needs.
-	Suggest(ctx context.Context, q extension.ModelQuery) ([]extension.ModelCandidate, error)
+	Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCandidate, error)
 }
 
 // ErrUnresolvable means no source understood a reference.
@@ -50,33 +51,50 @@ type Credential struct {
 	Value  string
 }
 
-// Registry holds sources in priority order and the per-host credentials they need.
-type Registry struct {
-	mu      sync.RWMutex
-	sources []Source
-	creds   map[string]Credential
+// Resolver asks the model sources of the extension registry, in the registry's order, and
+// holds the per-host credentials downloads need. Built-in sources implement Source; extension
+// sources (WASM, go-plugin) implement sdk.ModelSource.
+type Resolver struct {
+	reg *extension.Registry
+
+	mu    sync.RWMutex
+	creds map[string]Credential
+	// fromExt marks credentials adopted from an extension's answer (see adoptHeaders).
+	fromExt map[string]bool
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{creds: map[string]Credential{}} }
+// NewResolver returns a Resolver over reg's model sources.
+func NewResolver(reg *extension.Registry) *Resolver {
+	return &Resolver{reg: reg, creds: map[string]Credential{}, fromExt: map[string]bool{}}
+}
 
-// Register appends a source; an id registered twice replaces the first.
-func (r *Registry) Register(s Source) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, old := range r.sources {
-		if old.ID() == s.ID() {
-			r.sources[i] = s
-			return
+// Of returns a Resolver over a private registry holding srcs, asked in this order (tests and
+// the CLI).
+func Of(srcs ...Source) *Resolver {
+	reg := extension.New(extension.Options{})
+	if err := Register(context.Background(), reg, srcs...); err != nil {
+		panic(err) // duplicate ids in a literal list are a programming error
+	}
+	return NewResolver(reg)
+}
+
+// Register adds built-in sources to reg as builtin.<id>, in order.
+func Register(ctx context.Context, reg *extension.Registry, srcs ...Source) error {
+	for _, s := range srcs {
+		info := extension.Info{ID: extension.ID(extension.TransportBuiltin, s.ID()), Version: "1", Transport: extension.TransportBuiltin,
+			Capabilities: []sdk.Capability{sdk.CapModelSource}}
+		if _, err := reg.Register(ctx, info, s); err != nil {
+			return fmt.Errorf("register source %s: %w", s.ID(), err)
 		}
 	}
-	r.sources = append(r.sources, s)
+	return nil
 }
 
 // SetCredential sets the auth header sent to host (a hostname, without port).
-func (r *Registry) SetCredential(host string, c Credential) {
+func (r *Resolver) SetCredential(host string, c Credential) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.fromExt, strings.ToLower(host))
 	if c.Value == "" {
 		delete(r.creds, strings.ToLower(host))
 		return
@@ -84,61 +102,111 @@ func (r *Registry) SetCredential(host string, c Credential) {
 	r.creds[strings.ToLower(host)] = c
 }
 
+// adoptHeaders keeps the auth header an extension source answered a download with (a private
+// registry's bearer token) as the credential of the download's host, so the downloader sends
+// it. A credential the agent's own configuration set for that host is never replaced.
+func (r *Resolver) adoptHeaders(d sdk.Download) {
+	u, err := url.Parse(d.URL)
+	if err != nil || u.Hostname() == "" {
+		return
+	}
+	for _, h := range []string{"Authorization", "X-Api-Key"} {
+		v, ok := d.Headers[h]
+		if !ok || v == "" {
+			continue
+		}
+		host := strings.ToLower(u.Hostname())
+		r.mu.Lock()
+		if _, configured := r.creds[host]; !configured || r.fromExt[host] {
+			r.creds[host] = Credential{Header: h, Value: v}
+			r.fromExt[host] = true
+		}
+		r.mu.Unlock()
+		return
+	}
+}
+
 // Credential returns host's credential; the downloader strips it on cross-host redirects.
-func (r *Registry) Credential(host string) (Credential, bool) {
+func (r *Resolver) Credential(host string) (Credential, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	c, ok := r.creds[strings.ToLower(host)]
 	return c, ok
 }
 
-// IDs lists the registered sources in order.
-func (r *Registry) IDs() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+// IDs lists the sources in the order they are asked.
+func (r *Resolver) IDs() []string {
 	var ids []string
-	for _, s := range r.sources {
-		ids = append(ids, s.ID())
+	for _, e := range r.reg.Ordered(sdk.CapModelSource) {
+		ids = append(ids, e.ID())
 	}
 	return ids
 }
 
-func (r *Registry) list() []Source {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return append([]Source(nil), r.sources...)
-}
-
-// Resolve asks each source in order; the first that claims the reference answers.
-func (r *Registry) Resolve(ctx context.Context, ref string) (Resolved, error) {
+// Resolve asks each source in order; the first that claims the reference answers. A source
+// that fails (an extension that crashed or timed out) is skipped and named in the error when
+// no other source resolves the reference; a built-in that claims a reference and fails ends
+// the search with its error.
+func (r *Resolver) Resolve(ctx context.Context, ref string) (Resolved, error) {
 	ref = strings.TrimSpace(ref)
-	for _, s := range r.list() {
-		res, ok, err := s.Resolve(ctx, ref)
-		if !ok {
-			continue
+	var failures []string
+	for _, e := range r.reg.Ordered(sdk.CapModelSource) {
+		switch s := e.Impl().(type) {
+		case Source:
+			type answer struct {
+				res Resolved
+				ok  bool
+			}
+			a, err := extension.Call(ctx, e, func(ctx context.Context) (answer, error) {
+				res, ok, err := s.Resolve(ctx, ref)
+				return answer{res, ok}, err
+			})
+			if !a.ok && err == nil {
+				continue
+			}
+			if err != nil {
+				return Resolved{}, fmt.Errorf("%s: %w", s.ID(), errors.Unwrap(err))
+			}
+			a.res.Source = s.ID()
+			return a.res, nil
+		case sdk.ModelSource:
+			resp, err := extension.Call(ctx, e, func(ctx context.Context) (sdk.ResolveResponse, error) {
+				return s.ResolveModel(ctx, sdk.ResolveRequest{Reference: ref})
+			})
+			if err != nil {
+				failures = append(failures, err.Error())
+				continue
+			}
+			if len(resp.Candidates) == 0 || resp.Candidates[0].URL == "" {
+				continue
+			}
+			c := resp.Candidates[0]
+			r.adoptHeaders(c)
+			return Resolved{URL: c.URL, Filename: c.Filename, Folder: c.Folder, SHA256: strings.ToLower(c.SHA256), Size: c.Size,
+				Source: e.ID(), Reference: c.Reference}, nil
 		}
-		if err != nil {
-			return Resolved{}, fmt.Errorf("%s: %w", s.ID(), err)
-		}
-		res.Source = s.ID()
-		return res, nil
 	}
-	return Resolved{}, fmt.Errorf("%w: %q (use an http(s) URL, hf:org/repo/path@rev, civitai:<version id>, an AIR urn:air:...:civitai:<model>@<version>, or manager:<file name>)", ErrUnresolvable, ref)
+	msg := fmt.Sprintf("%q (use an http(s) URL, hf:org/repo/path@rev, civitai:<version id>, an AIR urn:air:...:civitai:<model>@<version>, or manager:<file name>)", ref)
+	if len(failures) > 0 {
+		msg += "; sources that failed: " + strings.Join(failures, "; ")
+	}
+	return Resolved{}, fmt.Errorf("%w: %s", ErrUnresolvable, msg)
 }
 
-// Suggest merges every source's candidates, best first, one per URL. A failing source is
-// skipped: an unreachable hub must not hide the others' answers.
-func (r *Registry) Suggest(ctx context.Context, q extension.ModelQuery) []extension.ModelCandidate {
+// Suggest merges every source's candidates, best first, one per URL. A failing source does
+// not hide the others' answers; it is returned in failures (and recorded in the registry)
+// so the caller can say which source failed and why.
+func (r *Resolver) Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCandidate, []extension.Failure) {
 	seen := map[string]int{}
-	var out []extension.ModelCandidate
-	for _, s := range r.list() {
-		cands, err := s.Suggest(ctx, q)
-		if err != nil {
-			continue
-		}
+	out := []sdk.ModelCandidate{}
+	var failures []extension.Failure
+	add := func(source string, cands []sdk.ModelCandidate) {
 		for _, c := range cands {
+			if c.URL == "" {
+				continue
+			}
 			if c.Source == "" {
-				c.Source = s.ID()
+				c.Source = source
 			}
 			if i, ok := seen[c.URL]; ok {
 				if c.Confidence > out[i].Confidence {
@@ -150,8 +218,31 @@ func (r *Registry) Suggest(ctx context.Context, q extension.ModelQuery) []extens
 			out = append(out, c)
 		}
 	}
+	for _, e := range r.reg.Ordered(sdk.CapModelSource) {
+		var cands []sdk.ModelCandidate
+		var err error
+		switch s := e.Impl().(type) {
+		case Source:
+			cands, err = extension.Call(ctx, e, func(ctx context.Context) ([]sdk.ModelCandidate, error) { return s.Suggest(ctx, q) })
+			add(s.ID(), cands)
+		case sdk.ModelSource:
+			var resp sdk.ResolveResponse
+			resp, err = extension.Call(ctx, e, func(ctx context.Context) (sdk.ResolveResponse, error) {
+				return s.ResolveModel(ctx, sdk.ResolveRequest{Query: q})
+			})
+			for _, d := range resp.Candidates {
+				c := d.Candidate()
+				c.Source = e.ID()
+				cands = append(cands, c)
+			}
+			add(e.ID(), cands)
+		}
+		if err != nil {
+			failures = append(failures, extension.Failure{Extension: e.ID(), Error: err.Error()})
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Confidence > out[j].Confidence })
-	return out
+	return out, failures
 }
 
 // Direct resolves plain http(s) URLs and offers a workflow's embedded URL as a candidate.
@@ -172,7 +263,7 @@ func (Direct) Resolve(_ context.Context, ref string) (Resolved, bool, error) {
 }
 
 // Suggest returns the query's own URL (properties.models[].url of a workflow).
-func (d Direct) Suggest(ctx context.Context, q extension.ModelQuery) ([]extension.ModelCandidate, error) {
+func (d Direct) Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCandidate, error) {
 	if q.URL == "" {
 		return nil, nil
 	}
@@ -184,7 +275,7 @@ func (d Direct) Suggest(ctx context.Context, q extension.ModelQuery) ([]extensio
 	if name == "." || name == "/" || q.Name == "" {
 		name = r.Filename
 	}
-	return []extension.ModelCandidate{{Source: d.ID(), URL: r.URL, Filename: name, Folder: q.Folder, SHA256: q.SHA256, Confidence: 0.9, Reference: r.URL}}, nil
+	return []sdk.ModelCandidate{{Source: d.ID(), URL: r.URL, Filename: name, Folder: q.Folder, SHA256: q.SHA256, Confidence: 0.9, Reference: r.URL}}, nil
 }
 
 // FilenameFromURL is the last path segment, unescaped.

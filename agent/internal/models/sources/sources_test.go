@@ -167,10 +167,7 @@ func TestManagerOffline(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	hfs, _ := fakeHF(t)
-	reg := sources.NewRegistry()
-	reg.Register(&sources.HuggingFace{Endpoint: hfs.URL})
-	reg.Register(&sources.CivitAI{Endpoint: fakeCivitAI(t).URL})
-	reg.Register(sources.Direct{})
+	reg := sources.Of(&sources.HuggingFace{Endpoint: hfs.URL}, &sources.CivitAI{Endpoint: fakeCivitAI(t).URL}, sources.Direct{})
 	r, err := reg.Resolve(context.Background(), hfs.URL+"/org/repo/resolve/main/sub/model.safetensors")
 	if err != nil || r.Source != "huggingface" {
 		t.Errorf("hub URL resolved by %q: %v", r.Source, err)
@@ -182,7 +179,10 @@ func TestRegistry(t *testing.T) {
 		t.Error("want an error for an unknown reference")
 	}
 	// A workflow's embedded URL plus a hash: the hash match ranks first.
-	cands := reg.Suggest(context.Background(), extension.ModelQuery{Name: "b.safetensors", URL: "https://example.com/b.safetensors", SHA256: sha})
+	cands, failures := reg.Suggest(context.Background(), extension.ModelQuery{Name: "b.safetensors", URL: "https://example.com/b.safetensors", SHA256: sha})
+	if len(failures) != 0 {
+		t.Errorf("failures: %+v", failures)
+	}
 	if len(cands) != 2 || cands[0].Source != "civitai" || cands[1].Source != "direct" {
 		t.Errorf("suggest: %+v", cands)
 	}

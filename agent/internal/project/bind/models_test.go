@@ -47,8 +47,7 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 	db.EnsureBuckets(store.DefaultBuckets...)
 	r := recovery.New(db, nil, recovery.Options{})
 	modelsDir := filepath.Join(data, "models")
-	reg := sources.NewRegistry()
-	reg.Register(sources.Direct{})
+	reg := sources.Of(sources.Direct{})
 	ms, err := models.New(models.Options{ModelsDir: modelsDir}, db, r, nil, reg)
 	if err != nil {
 		t.Fatal(err)

@@ -74,8 +74,7 @@ func startModelAgent(t *testing.T, opts recovery.Options) (*project.Manager, str
 	}
 	r := recovery.New(db, nil, opts)
 	modelsDir := filepath.Join(data, "models")
-	reg := sources.NewRegistry()
-	reg.Register(sources.Direct{})
+	reg := sources.Of(sources.Direct{})
 	ms, err := models.New(models.Options{ModelsDir: modelsDir}, db, r, nil, reg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@
 // (stalls, connection resets, truncated bodies, error statuses with Retry-After, corrupted
 // bytes, slow streams) and a size-capped writer that fails with ENOSPC. The recovery self-tests
 // and benchmarks run real operations against them, so their results are measured, not canned.
+// FileServer (file.go) serves one large generated file with Range, If-Range and ETags for the
+// model downloader's tests and benchmarks, with the faults of real model hosts.
 package faultserver
 
 import (

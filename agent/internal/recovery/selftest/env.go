@@ -82,7 +82,7 @@ func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env,
 		return nil, recovery.APIError(err, "start the loopback fault server")
 	}
 	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	e.dl = download.New(download.Options{Client: e.client, NoReserve: true, Connections: 1,
+	e.dl = download.New(download.Options{Client: e.client, NoReserve: true, MaxConnections: 1,
 		Hosts: download.NewHosts(p.dl.PerHostConnections, p.dl.BreakerThreshold, p.dl.BreakerCooldown, nil)})
 	if e.db, err = store.Open(filepath.Join(dir, "db"), nil); err != nil {
 		e.close()
@@ -125,7 +125,7 @@ func (e *env) fetch(ctx context.Context, url, sum string, cp download.Checkpoint
 	_ = os.Remove(dest)
 	_ = os.Remove(dest + ".part")
 	if err != nil {
-		return recovery.WithClass(recovery.Class(download.ClassOf(err)), err)
+		return recovery.WithClass(download.ClassOf(err), err)
 	}
 	return nil
 }

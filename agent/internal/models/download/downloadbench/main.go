@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
-	"github.com/comfylauncher/launcher/agent/internal/models/faultserver"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: downloadbench serve -size BYTES | fetch -url URL -dir DIR [-conns N] [-sha HEX]")
+		fmt.Fprintln(os.Stderr, "usage: downloadbench serve -size BYTES | fetch -url URL -dir DIR [-conns MAX] [-initial N] [-sha HEX]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -30,7 +30,7 @@ func main() {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		size := fs.Int64("size", 512<<20, "file size in bytes")
 		fs.Parse(os.Args[2:])
-		s := faultserver.New(*size, 7)
+		s := faultserver.NewFile(*size, 7)
 		fmt.Printf("%s %s\n", s.URL(), s.SHA256())
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
@@ -40,11 +40,12 @@ func main() {
 		fs := flag.NewFlagSet("fetch", flag.ExitOnError)
 		url := fs.String("url", "", "URL")
 		dir := fs.String("dir", "", "store directory")
-		conns := fs.Int("conns", 1, "connections per file")
+		conns := fs.Int("conns", 8, "most connections per file")
+		initial := fs.Int("initial", 1, "connections at the start")
 		sha := fs.String("sha", "", "expected sha256")
 		fs.Parse(os.Args[2:])
 		os.MkdirAll(filepath.Join(*dir, ".partial"), 0o755)
-		d := download.New(download.Options{Connections: *conns, ParallelMinSize: 64 << 20})
+		d := download.New(download.Options{MaxConnections: *conns, InitialConnections: *initial, ParallelMinSize: 64 << 20})
 		req := download.Request{URL: *url, SHA256: *sha, Dest: filepath.Join(*dir, "checkpoints", "bench.safetensors"),
 			Part: filepath.Join(*dir, ".partial", "bench.part")}
 		start := time.Now()
@@ -54,7 +55,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "fetch:", err)
 			os.Exit(1)
 		}
-		fmt.Printf("seconds=%.3f mib_per_s=%.1f peak_rss_kib=%d sha256=%s\n", el.Seconds(), float64(res.Size)/el.Seconds()/(1<<20), peakRSS(), res.SHA256)
+		fmt.Printf("seconds=%.3f mib_per_s=%.1f peak_rss_kib=%d connections=%d sha256=%s\n", el.Seconds(), float64(res.Size)/el.Seconds()/(1<<20), peakRSS(), res.Connections, res.SHA256)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)

@@ -1,8 +1,3 @@
-// Package faultserver is a loopback HTTP file server for download tests and benchmarks: it
-// serves deterministic content of any size without holding it in memory, honours Range and
-// If-Range like a CDN, counts the bytes it serves, can throttle, and injects the faults real
-// model hosts produce (connection reset mid-body, stalls, 5xx, 429 + Retry-After, Range ignored,
-// ETag changed, wrong Content-Range start, truncated body, HTML error pages, corrupt bytes).
 package faultserver
 
 import (
@@ -11,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -21,8 +15,8 @@ import (
 	"time"
 )
 
-// Fault is applied to one request; faults are consumed in order, one per request.
-type Fault struct {
+// FileFault is applied to one request; faults are consumed in order, one per request.
+type FileFault struct {
 	// Status answers with this status (and Body, RetryAfter) instead of the file.
 	Status     int
 	RetryAfter string
@@ -41,14 +35,21 @@ type Fault struct {
 	WrongStart int64
 	// NewVersion replaces the content (new seed, new ETag) before answering.
 	NewVersion bool
+	// IgnoreIfRange answers a Range request with 206 even when If-Range names another
+	// version (a broken cache or proxy): with NewVersion, a slice of the new file under its
+	// new ETag.
+	IgnoreIfRange bool
 	// Corrupt flips one byte of the body at this offset (>0).
 	Corrupt int64
 	// ContentEncoding labels the body with this encoding (a CDN that compresses anyway).
 	ContentEncoding string
 }
 
-// Server serves one file at /file (and any path) with strong ETag validators.
-type Server struct {
+// FileServer is the downloader's fault-injection server: one file of any size, generated
+// deterministically so it is never held in memory, served at any path with a strong ETag,
+// Range and If-Range like a CDN. It counts the bytes it sends, can throttle each request, and
+// injects the faults real model hosts produce (FileFault) one request at a time.
+type FileServer struct {
 	*httptest.Server
 
 	mu      sync.Mutex
@@ -56,7 +57,7 @@ type Server struct {
 	seed    uint64
 	block   []byte
 	etag    string
-	faults  []Fault
+	faults  []FileFault
 	ranges  []int64
 	headers map[string]string
 
@@ -66,9 +67,9 @@ type Server struct {
 	requests       atomic.Int64
 }
 
-// New starts a server for a file of size bytes generated from seed.
-func New(size int64, seed uint64) *Server {
-	s := &Server{headers: map[string]string{}}
+// NewFile starts a server for a file of size bytes generated from seed.
+func NewFile(size int64, seed uint64) *FileServer {
+	s := &FileServer{headers: map[string]string{}}
 	s.setContent(size, seed)
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -77,7 +78,7 @@ func New(size int64, seed uint64) *Server {
 // blockLen is prime so the pattern never aligns with read buffers or segment boundaries.
 const blockLen = 1<<20 - 3
 
-func (s *Server) setContent(size int64, seed uint64) {
+func (s *FileServer) setContent(size int64, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	b := make([]byte, blockLen)
 	for i := range b {
@@ -88,42 +89,46 @@ func (s *Server) setContent(size int64, seed uint64) {
 }
 
 // URL returns the file's URL.
-func (s *Server) URL() string { return s.Server.URL + "/file.safetensors" }
+func (s *FileServer) URL() string { return s.Server.URL + "/file.safetensors" }
 
 // Size returns the current content length.
-func (s *Server) Size() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.size }
+func (s *FileServer) Size() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.size }
 
 // ETag returns the current validator.
-func (s *Server) ETag() string { s.mu.Lock(); defer s.mu.Unlock(); return s.etag }
+func (s *FileServer) ETag() string { s.mu.Lock(); defer s.mu.Unlock(); return s.etag }
 
 // SetHeader adds a response header to every file response (e.g. X-Linked-Etag).
-func (s *Server) SetHeader(k, v string) { s.mu.Lock(); s.headers[k] = v; s.mu.Unlock() }
+func (s *FileServer) SetHeader(k, v string) { s.mu.Lock(); s.headers[k] = v; s.mu.Unlock() }
 
 // Inject queues faults for the next requests.
-func (s *Server) Inject(f ...Fault) { s.mu.Lock(); s.faults = append(s.faults, f...); s.mu.Unlock() }
+func (s *FileServer) Inject(f ...FileFault) {
+	s.mu.Lock()
+	s.faults = append(s.faults, f...)
+	s.mu.Unlock()
+}
 
 // Served is the number of body bytes written to clients.
-func (s *Server) Served() int64 { return s.served.Load() }
+func (s *FileServer) Served() int64 { return s.served.Load() }
 
 // Requests is the number of requests received.
-func (s *Server) Requests() int64 { return s.requests.Load() }
+func (s *FileServer) Requests() int64 { return s.requests.Load() }
 
 // RangeStarts lists the start offset each request asked for (-1: no Range).
-func (s *Server) RangeStarts() []int64 {
+func (s *FileServer) RangeStarts() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]int64(nil), s.ranges...)
 }
 
 // SHA256 returns the hex sha256 of the current content.
-func (s *Server) SHA256() string {
+func (s *FileServer) SHA256() string {
 	h := sha256.New()
 	io.Copy(h, s.Reader())
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Reader returns the current content.
-func (s *Server) Reader() io.Reader {
+func (s *FileServer) Reader() io.Reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return io.NewSectionReader(content{s.block}, 0, s.size)
@@ -141,10 +146,10 @@ func (c content) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+func (s *FileServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	s.mu.Lock()
-	var f Fault
+	var f FileFault
 	if len(s.faults) > 0 {
 		f, s.faults = s.faults[0], s.faults[1:]
 	}
@@ -180,7 +185,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Accept-Ranges", "bytes")
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if ir := r.Header.Get("If-Range"); ir != "" && ir != etag {
+	if ir := r.Header.Get("If-Range"); ir != "" && ir != etag && !f.IgnoreIfRange {
 		ranged = false
 	}
 	if f.IgnoreRange {
@@ -215,7 +220,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.copy(w, r, src, start, length, f)
 }
 
-func (s *Server) copy(w http.ResponseWriter, r *http.Request, src content, start, length int64, f Fault) {
+func (s *FileServer) copy(w http.ResponseWriter, r *http.Request, src content, start, length int64, f FileFault) {
 	buf := make([]byte, 64<<10)
 	var sent int64
 	limit := length
@@ -262,23 +267,6 @@ func (s *Server) copy(w http.ResponseWriter, r *http.Request, src content, start
 	case f.StallAfter > 0 && sent < length:
 		<-r.Context().Done()
 	}
-}
-
-// hijackClose ends the connection mid-body: with RST (SO_LINGER 0) or a clean FIN.
-func hijackClose(w http.ResponseWriter, reset bool) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return
-	}
-	conn, bufw, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	bufw.Flush()
-	if tc, ok := conn.(*net.TCPConn); ok && reset {
-		tc.SetLinger(0)
-	}
-	conn.Close()
 }
 
 // parseRange understands one "bytes=a-" or "bytes=a-b" range; anything else is "not ranged".
