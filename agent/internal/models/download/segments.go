@@ -31,6 +31,8 @@ const (
 	// connBuffers of connBufSize per connection rotate between the network and the hasher.
 	connBuffers = 4
 	connBufSize = 256 << 10
+	// writebackChunk is how much a connection writes before starting its writeback.
+	writebackChunk = 8 << 20
 	// growth multiplies the connections at each step; minGain is the throughput gain that
 	// justifies the connections just added. Growing fourfold reaches 8 connections in two
 	// steps (a throttled host is at full speed after 7 intervals) while a host that gains
@@ -418,6 +420,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 	stall := time.AfterFunc(o.StallTimeout, func() { e.cancel(ErrStalled) })
 	defer stall.Stop()
 	off := from
+	flushed := from // start of the bytes not yet handed to writeback
 	for to < 0 || off < to {
 		buf := <-pool
 		want := int64(len(buf))
@@ -434,6 +437,10 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			e.hash.wrote(off, buf[:m], pool)
 			off += int64(m)
 			e.written.Add(int64(m))
+			if off-flushed >= writebackChunk {
+				startWriteback(a.f, flushed, off-flushed)
+				flushed = off
+			}
 			if err := e.paced(); err != nil {
 				return err
 			}
