@@ -35,8 +35,8 @@ const (
 	writebackChunk = 8 << 20
 	// growth multiplies the connections at each step; minGain is the throughput gain that
 	// justifies the connections just added. Growing fourfold reaches 8 connections in two
-	// steps (a throttled host is at full speed after 7 intervals) while a host that gains
-	// nothing goes back to one connection after 7.
+	// steps (a throttled host is at full speed after 8 intervals) while a host that gains
+	// nothing goes back to one connection after 8.
 	growth  = 4
 	minGain = 0.2
 )
@@ -596,7 +596,7 @@ func (e *engine) adapt() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
-	ad := &adapter{max: e.maxConns, target: e.target}
+	ad := &adapter{max: e.maxConns, target: e.target, warm: true}
 	last, lastAt := e.written.Load(), time.Now()
 	for {
 		select {
@@ -625,8 +625,8 @@ func (e *engine) adapt() {
 // connections by growth while the last step gained at least minGain, returns to the previous
 // count when it did not, and then stays, trying again after reprobeAfter samples (the host may
 // have changed, or a noisy measurement undone a good step). Each measurement is the mean of
-// adaptSamples samples; the sample right after a change is skipped (it includes connection
-// set-up).
+// adaptSamples samples; the first sample and the one right after a change are skipped (they
+// include connection set-up).
 type adapter struct {
 	max, target int
 	prev        int     // the count before the last change (0: no baseline yet)
