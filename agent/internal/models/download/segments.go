@@ -34,10 +34,10 @@ const (
 	// writebackChunk is how much a connection writes before starting its writeback.
 	writebackChunk = 8 << 20
 	// growth multiplies the connections at each step; minGain is the throughput gain that
-	// justifies the connections just added (a host that throttles each connection gains
-	// about the growth factor; one that is already at line rate gains noise). Growing fourfold reaches 8 connections in two
-	// steps (a throttled host is at full speed after 8 intervals) while a host that gains
-	// nothing goes back to one connection after 8.
+	// justifies the connections just added (a host that throttles each connection gains about
+	// the growth factor, one already at line rate only noise). Growing fourfold reaches 8
+	// connections in two steps (a throttled host is at full speed after 8 intervals) while a
+	// host that gains nothing goes back to one connection after 8.
 	growth  = 4
 	minGain = 0.5
 )
