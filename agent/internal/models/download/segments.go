@@ -31,12 +31,15 @@ const (
 	// connBuffers of connBufSize per connection rotate between the network and the hasher.
 	connBuffers = 4
 	connBufSize = 256 << 10
+	// writebackChunk is how much a connection writes before starting its writeback.
+	writebackChunk = 8 << 20
 	// growth multiplies the connections at each step; minGain is the throughput gain that
-	// justifies the connections just added. Growing fourfold reaches 8 connections in two
-	// steps (a throttled host is at full speed after 7 intervals) while a host that gains
-	// nothing goes back to one connection after 7.
+	// justifies the connections just added (a host that throttles each connection gains about
+	// the growth factor, one already at line rate only noise). Growing fourfold reaches 8
+	// connections in two steps (a throttled host is at full speed after 8 intervals) while a
+	// host that gains nothing goes back to one connection after 8.
 	growth  = 4
-	minGain = 0.2
+	minGain = 0.5
 )
 
 // seg is a live segment: [start, end) (end < 0: up to the end of the body), done bytes from
@@ -418,6 +421,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 	stall := time.AfterFunc(o.StallTimeout, func() { e.cancel(ErrStalled) })
 	defer stall.Stop()
 	off := from
+	flushed := from // start of the bytes not yet handed to writeback
 	for to < 0 || off < to {
 		buf := <-pool
 		want := int64(len(buf))
@@ -434,6 +438,10 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			e.hash.wrote(off, buf[:m], pool)
 			off += int64(m)
 			e.written.Add(int64(m))
+			if off-flushed >= writebackChunk {
+				startWriteback(a.f, flushed, off-flushed)
+				flushed = off
+			}
 			if err := e.paced(); err != nil {
 				return err
 			}
@@ -589,7 +597,7 @@ func (e *engine) adapt() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
-	ad := &adapter{max: e.maxConns, target: e.target}
+	ad := &adapter{max: e.maxConns, target: e.target, warm: true}
 	last, lastAt := e.written.Load(), time.Now()
 	for {
 		select {
@@ -618,8 +626,8 @@ func (e *engine) adapt() {
 // connections by growth while the last step gained at least minGain, returns to the previous
 // count when it did not, and then stays, trying again after reprobeAfter samples (the host may
 // have changed, or a noisy measurement undone a good step). Each measurement is the mean of
-// adaptSamples samples; the sample right after a change is skipped (it includes connection
-// set-up).
+// adaptSamples samples; the first sample and the one right after a change are skipped (they
+// include connection set-up).
 type adapter struct {
 	max, target int
 	prev        int     // the count before the last change (0: no baseline yet)
