@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
@@ -27,7 +29,8 @@ func TestStartEndsAnUntrackedServerOfTheProject(t *testing.T) {
 		}
 	}
 	orphan := func(emp string) *exec.Cmd {
-		cmd := exec.Command("python3", "main.py", "--listen", "127.0.0.1", "--port", strconv.Itoa(projecttest.FreePort(t)),
+		port := projecttest.FreePort(t)
+		cmd := exec.Command("python3", "main.py", "--listen", "127.0.0.1", "--port", strconv.Itoa(port),
 			"--extra-model-paths-config", emp, "--cpu")
 		cmd.Dir = spec.Dir
 		cmd.Env = append(os.Environ(), "FAKE_COMFYUI_DELAY=0.1")
@@ -36,6 +39,17 @@ func TestStartEndsAnUntrackedServerOfTheProject(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
+		// A stray is a server that already runs: wait until it listens, so its command line is
+		// ComfyUI's and not that of a launcher script (a pyenv shim) still exec'ing into python.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the orphan ComfyUI never listened on %d", port)
+			}
+		}
 		return cmd
 	}
 	mine, theirs := orphan(spec.ExtraModelPaths), orphan(other)
@@ -47,7 +61,11 @@ func TestStartEndsAnUntrackedServerOfTheProject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-exited // reaped by us, its parent: it was killed
+	select {
+	case <-exited: // reaped by us, its parent: it was killed
+	case <-time.After(time.Minute):
+		t.Fatalf("the untracked server of the project still runs after Start:\n%s", logs.String())
+	}
 	if rec.PID == mine.Process.Pid {
 		t.Fatal("the orphan was adopted instead of replaced")
 	}
