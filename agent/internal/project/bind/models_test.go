@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,12 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/comfylauncher/launcher/agent/internal/models"
-	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/project"
-	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
-	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
 // TestInstallDownloadsThroughModelStore: the download_files step fetches the launcher JSON's
@@ -37,34 +32,8 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	fx := projecttest.MakeFixtures(t)
-	data := t.TempDir()
-	db, err := store.Open(filepath.Join(data, "db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.EnsureBuckets(store.DefaultBuckets...)
-	r := recovery.New(db, nil, recovery.Options{})
-	modelsDir := filepath.Join(data, "models")
-	reg := sources.Of(sources.Direct{})
-	ms, err := models.New(models.Options{ModelsDir: modelsDir}, db, r, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := project.New(project.Deps{Store: db, Ops: RecoveryOps{Runner: r}, Models: Models{Service: ms}},
-		project.Options{DataDir: data, ModelsDir: modelsDir, Repo: fx.ComfyUI, Python: projecttest.Python(t)})
-	if err := m.Register(); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Stop(context.Background()) })
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Stop(context.Background()) })
+	m, modelsDir := startModelAgent(t, recovery.Options{})
+	data := filepath.Dir(modelsDir)
 
 	lj := fmt.Sprintf(`{"format":"comfyui_launcher","snapshot_json":{"comfyui":null,"git_custom_nodes":{}},
 "files":[[{"download_url":"%s/missing.safetensors","dest_relative_path":"models/checkpoints/x.safetensors","sha256_checksum":"%s","size":18},
