@@ -136,7 +136,7 @@ func New(cfg *config.Config, logger *slog.Logger, version string, stderr io.Writ
 	a.hub.Routes(a.api.Router)
 	a.stoppers = append(a.stoppers, func(context.Context) error { a.hub.Close(); return nil })
 
-	for _, wire := range []func() error{a.wireExtensions, a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
+	for _, wire := range []func() error{a.wireExtensions, a.wireRecovery, a.wireGPU, a.wireManagerData, a.wireModels, a.wireSettings, a.wireWorkflow, a.wireProject, a.wireWeb, a.wireLogPruning, a.wireMetrics, a.wireProbes} {
 		if err := wire(); err != nil {
 			a.shutdown(context.Background())
 			return nil, err

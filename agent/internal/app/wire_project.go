@@ -2,10 +2,6 @@ package app
 
 import (
 	"context"
-	"net/url"
-	"strings"
-
-	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 
 	"github.com/comfylauncher/launcher/agent/internal/ports"
 	"github.com/comfylauncher/launcher/agent/internal/process"
@@ -38,7 +34,6 @@ func (a *App) wireProject() error {
 	if a.gpu != nil {
 		deps.GPUs = a.gpu // *gpu.Manager satisfies project.GPUs
 	}
-	deps.OnUserConfig = a.applyUserConfig
 	m := project.New(deps, project.OptionsFromConfig(a.cfg))
 	ref.Set(m)
 	a.projects = m
@@ -50,9 +45,6 @@ func (a *App) wireProject() error {
 	a.api.AddHealth("projects", m.Health)
 	a.snapshots = append(a.snapshots, m.Snapshot)
 	a.lateStarters = append(a.lateStarters, func(ctx context.Context) error {
-		if cfg, err := m.UserConfig(); err == nil {
-			a.applyUserConfig(cfg)
-		}
 		return m.Start(ctx)
 	})
 	a.stoppers = append(a.stoppers, func(ctx context.Context) error {
@@ -61,32 +53,4 @@ func (a *App) wireProject() error {
 		return err
 	})
 	return nil
-}
-
-// applyUserConfig lets the CivitAI API key saved from the web UI's settings page
-// (credentials.civitai.apikey, as the original launcher stored it) authenticate downloads from
-// CivitAI, unless launcher.toml configures a token, which wins.
-func (a *App) applyUserConfig(cfg map[string]any) {
-	civ := a.cfg.Sources.CivitAI
-	if tok, _ := civ.Token(); tok != "" {
-		return
-	}
-	u, err := url.Parse(civ.Endpoint)
-	if err != nil || u.Hostname() == "" {
-		return
-	}
-	key := ""
-	if creds, ok := cfg["credentials"].(map[string]any); ok {
-		if c, ok := creds["civitai"].(map[string]any); ok {
-			key, _ = c["apikey"].(string)
-		}
-	}
-	a.models.Sources().SetCredential(u.Hostname(), sources.Credential{Header: "Authorization", Value: bearer(key)})
-}
-
-func bearer(key string) string {
-	if key = strings.TrimSpace(key); key == "" {
-		return ""
-	}
-	return "Bearer " + key
 }

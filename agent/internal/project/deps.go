@@ -157,9 +157,6 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnUserConfig, when set, sees the stored user config (the original UI's settings, e.g.
-	// the CivitAI key) after every update_config / set_config.
-	OnUserConfig func(cfg map[string]any)
 }
 
 // Options configure the manager (from launcher.toml).
@@ -182,7 +179,7 @@ type Options struct {
 	LaunchArgs   []string
 	ReadyTimeout time.Duration
 	StopGrace    time.Duration
-	// PortMin/PortMax are reported by GET /api/settings.
+	// PortMin/PortMax is the port range a fixed project port must lie in.
 	PortMin, PortMax int
 	// MaxLogEntries caps the stored log entries per project (oldest are dropped).
 	MaxLogEntries int

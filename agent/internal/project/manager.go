@@ -33,9 +33,6 @@ type Manager struct {
 	// ownOps is the manager's own runner when Deps.Ops is nil.
 	ownOps *recovery.Runner
 
-	// configMu serialises read-modify-write of the user config.
-	configMu sync.Mutex
-
 	mu         sync.Mutex
 	registered bool
 	projects   map[string]*entry
@@ -95,7 +92,7 @@ func New(deps Deps, opts Options) *Manager {
 // Start loads the projects, re-adopts live ComfyUI processes, marks dead ones stopped (or
 // restarts them per policy), resumes unfinished installs and starts the desired-state loop.
 func (m *Manager) Start(ctx context.Context) error {
-	if err := m.deps.Store.EnsureBuckets(store.BucketProjects, store.BucketLogs, store.BucketSettings); err != nil {
+	if err := m.deps.Store.EnsureBuckets(store.BucketProjects, store.BucketLogs); err != nil {
 		return fmt.Errorf("project store: %w", err)
 	}
 	if err := m.Register(); err != nil {

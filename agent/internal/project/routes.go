@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
@@ -26,10 +25,6 @@ func (m *Manager) Routes(r *httprouter.Router) {
 	r.POST("/api/projects/:id/retry", m.handleAction(m.Retry, false))
 	r.POST("/api/projects/:id/delete", m.handleDelete)
 	r.GET("/api/logs/:project_id", m.handleLogs)
-	r.GET("/api/settings", m.handleSettings)
-	r.GET("/api/get_config", m.handleGetConfig)
-	r.POST("/api/update_config", m.handleUpdateConfig)
-	r.POST("/api/set_config", m.handleSetConfig)
 	r.GET("/api/templates", m.handleTemplates)
 }
 
@@ -268,16 +263,4 @@ func (m *Manager) handleLogs(w http.ResponseWriter, r *http.Request, ps httprout
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"logs": logs, "pagination": pag})
-}
-
-func (m *Manager) handleSettings(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{
-		"PROJECT_MIN_PORT":                    m.opts.PortMin,
-		"PROJECT_MAX_PORT":                    m.opts.PortMax,
-		"ALLOW_OVERRIDABLE_PORTS_PER_PROJECT": true,
-		// ComfyUI listens on loopback only; the UI reaches it through /comfy/<id>/.
-		"PROXY_MODE":   true,
-		"PROJECTS_DIR": filepath.Join(m.opts.DataDir, "projects"),
-		"MODELS_DIR":   m.opts.ModelsDir,
-	})
 }
