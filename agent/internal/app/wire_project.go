@@ -41,7 +41,7 @@ func (a *App) wireProject() error {
 		return err
 	}
 	a.models.SetProjects(m) // used_by_projects
-	m.Routes(a.api.Router)
+	project.Routes(a.api.Router, m)
 	a.api.AddHealth("projects", m.Health)
 	a.snapshots = append(a.snapshots, m.Snapshot)
 	a.lateStarters = append(a.lateStarters, func(ctx context.Context) error {

@@ -13,24 +13,29 @@ import (
 	"github.com/julienschmidt/httprouter"
 )
 
-// Routes registers the project routes of the original web UI plus restart, retry and logs.
-func (m *Manager) Routes(r *httprouter.Router) {
-	r.GET("/api/projects", m.handleList)
-	r.GET("/api/projects/:id", m.handleGet)
-	r.POST("/api/create_project", m.handleCreate)
-	r.POST("/api/import_project", m.handleImport)
-	r.POST("/api/projects/:id/start", m.handleAction(m.StartProject, true))
-	r.POST("/api/projects/:id/stop", m.handleAction(m.StopProject, false))
-	r.POST("/api/projects/:id/restart", m.handleAction(m.RestartProject, true))
-	r.POST("/api/projects/:id/retry", m.handleAction(m.Retry, false))
-	r.POST("/api/projects/:id/delete", m.handleDelete)
-	r.GET("/api/logs/:project_id", m.handleLogs)
-	r.GET("/api/templates", m.handleTemplates)
+// handlers translate the project routes to Manager calls; the Manager knows nothing of HTTP.
+type handlers struct{ m *Manager }
+
+// Routes registers the project routes of the original web UI plus restart, retry, logs and
+// templates on r, served by m.
+func Routes(r *httprouter.Router, m *Manager) {
+	h := handlers{m: m}
+	r.GET("/api/projects", h.handleList)
+	r.GET("/api/projects/:id", h.handleGet)
+	r.POST("/api/create_project", h.handleCreate)
+	r.POST("/api/import_project", h.handleImport)
+	r.POST("/api/projects/:id/start", h.handleAction(m.StartProject, true))
+	r.POST("/api/projects/:id/stop", h.handleAction(m.StopProject, false))
+	r.POST("/api/projects/:id/restart", h.handleAction(m.RestartProject, true))
+	r.POST("/api/projects/:id/retry", h.handleAction(m.Retry, false))
+	r.POST("/api/projects/:id/delete", h.handleDelete)
+	r.GET("/api/logs/:project_id", h.handleLogs)
+	r.GET("/api/templates", h.handleTemplates)
 }
 
 // projectJSON is the original UI's project object; state carries the state.json fields plus
 // failure, progress and run settings.
-func (m *Manager) projectJSON(p Project) map[string]any {
+func (h handlers) projectJSON(p Project) map[string]any {
 	state := map[string]any{
 		"id": p.ID, "name": p.Name, "state": p.State, "status_message": p.StatusMessage,
 		"installed": p.Installed, "gpu": p.GPU, "restart": p.Restart,
@@ -52,7 +57,7 @@ func (m *Manager) projectJSON(p Project) map[string]any {
 		state["suggestions"] = p.Failure.Suggestions
 		state["retryable"] = p.Failure.Retryable
 	}
-	if snap, ok := m.ProgressSnapshot(p.ID); ok {
+	if snap, ok := h.m.ProgressSnapshot(p.ID); ok {
 		state["progress"] = snap.Progress
 	}
 	if p.InstallOp != "" {
@@ -65,7 +70,7 @@ func (m *Manager) projectJSON(p Project) map[string]any {
 		"id":                  p.ID,
 		"state":               state,
 		"project_folder_name": p.ID,
-		"project_folder_path": m.projectDir(p.ID),
+		"project_folder_path": h.m.projectDir(p.ID),
 		"last_modified":       float64(p.UpdatedAt.UnixNano()) / 1e9,
 		"port":                port,
 		"url":                 "/comfy/" + p.ID + "/",
@@ -79,22 +84,22 @@ func nonNilStrings(s []string) []string {
 	return s
 }
 
-func (m *Manager) handleList(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	ps := m.List()
+func (h handlers) handleList(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	ps := h.m.List()
 	out := make([]map[string]any, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, m.projectJSON(p))
+		out = append(out, h.projectJSON(p))
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 }
 
-func (m *Manager) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	p, err := m.Get(ps.ByName("id"))
+func (h handlers) handleGet(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	p, err := h.m.Get(ps.ByName("id"))
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, m.projectJSON(p))
+	api.WriteJSON(w, http.StatusOK, h.projectJSON(p))
 }
 
 // createBody is POST /api/create_project (original fields plus launcher_json and run
@@ -128,13 +133,13 @@ func (b createBody) request() CreateRequest {
 	return req
 }
 
-func (m *Manager) handleCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (h handlers) handleCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var b createBody
-	if err := api.DecodeJSON(w, r, &b, m.opts.BodyLimit); err != nil {
+	if err := api.DecodeJSON(w, r, &b, h.m.opts.BodyLimit); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	p, err := m.Create(r.Context(), b.request())
+	p, err := h.m.Create(r.Context(), b.request())
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -149,9 +154,9 @@ type importBody struct {
 	SkippingModelValidation bool            `json:"skipping_model_validation"`
 }
 
-func (m *Manager) handleImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (h handlers) handleImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var b importBody
-	if err := api.DecodeJSON(w, r, &b, m.opts.BodyLimit); err != nil {
+	if err := api.DecodeJSON(w, r, &b, h.m.opts.BodyLimit); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
@@ -170,10 +175,10 @@ func (m *Manager) handleImport(w http.ResponseWriter, r *http.Request, _ httprou
 	}
 	launcher := b.ImportJSON
 	switch {
-	case m.deps.Importer != nil:
+	case h.m.deps.Importer != nil:
 		// The workflow service validates launcher JSON too and converts workflows.
 		var err error
-		launcher, err = m.deps.Importer.PrepareImport(r.Context(), ImportRequest{
+		launcher, err = h.m.deps.Importer.PrepareImport(r.Context(), ImportRequest{
 			Name: b.Name, ImportJSON: b.ImportJSON, ResolvedMissingModels: b.ResolvedMissingModels,
 			SkippingModelValidation: b.SkippingModelValidation,
 		})
@@ -189,7 +194,7 @@ func (m *Manager) handleImport(w http.ResponseWriter, r *http.Request, _ httprou
 	req := b.request()
 	req.LauncherJSON = launcher
 	req.Template = ""
-	p, err := m.Create(r.Context(), req)
+	p, err := h.m.Create(r.Context(), req)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -197,7 +202,7 @@ func (m *Manager) handleImport(w http.ResponseWriter, r *http.Request, _ httprou
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "id": p.ID})
 }
 
-func (m *Manager) handleAction(fn func(ctx context.Context, id string) (Project, error), withPort bool) httprouter.Handle {
+func (h handlers) handleAction(fn func(ctx context.Context, id string) (Project, error), withPort bool) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		p, err := fn(r.Context(), ps.ByName("id"))
 		if err != nil {
@@ -212,8 +217,8 @@ func (m *Manager) handleAction(fn func(ctx context.Context, id string) (Project,
 	}
 }
 
-func (m *Manager) handleDelete(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	if err := m.Delete(r.Context(), ps.ByName("id")); err != nil {
+func (h handlers) handleDelete(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if err := h.m.Delete(r.Context(), ps.ByName("id")); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
@@ -233,9 +238,9 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-func (m *Manager) handleLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+func (h handlers) handleLogs(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	id := ps.ByName("project_id")
-	if _, err := m.Get(id); err != nil {
+	if _, err := h.m.Get(id); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
@@ -257,10 +262,14 @@ func (m *Manager) handleLogs(w http.ResponseWriter, r *http.Request, ps httprout
 			Suggest("Use level=info, level=warning or level=error, or omit it"))
 		return
 	}
-	logs, pag, err := m.logs.Page(id, page, perPage, level)
+	logs, pag, err := h.m.logs.Page(id, page, perPage, level)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"logs": logs, "pagination": pag})
+}
+
+func (h handlers) handleTemplates(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	api.WriteJSON(w, http.StatusOK, map[string]any{"templates": h.m.Templates()})
 }

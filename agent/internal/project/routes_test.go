@@ -17,7 +17,7 @@ import (
 func serve(t *testing.T, m *Manager) *httptest.Server {
 	t.Helper()
 	r := httprouter.New()
-	m.Routes(r)
+	Routes(r, m)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv

@@ -7,14 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 )
 
@@ -146,8 +142,4 @@ func (m *Manager) templateWorkflow(ctx context.Context, name string, workflow []
 		return nil, fmt.Errorf("template %q: %w", name, err)
 	}
 	return lj, nil
-}
-
-func (m *Manager) handleTemplates(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"templates": m.Templates()})
 }

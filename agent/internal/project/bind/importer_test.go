@@ -40,7 +40,7 @@ func TestImportThroughWorkflowService(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Stop(t.Context()) })
 	r := httprouter.New()
-	m.Routes(r)
+	project.Routes(r, m)
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 
