@@ -43,7 +43,7 @@ func modelAgent(t *testing.T) (url, root string) {
 	runner.Start(ctx)
 	t.Cleanup(func() { runner.Stop(context.Background()) })
 	r := httprouter.New()
-	svc.Routes(r)
+	models.Routes(r, svc)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv.URL, root

@@ -24,7 +24,7 @@ func (a *App) wireModels() error {
 	}
 	a.models = svc
 	a.catalog = svc
-	svc.Routes(a.api.Router)
+	models.Routes(a.api.Router, svc)
 	a.api.AddHealth("model_index", svc.IndexHealth)
 	a.starters = append(a.starters, svc.Start)
 	a.lateStarters = append(a.lateStarters, func(context.Context) error {

@@ -2,11 +2,8 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,24 +14,29 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
-// Routes registers the model store's endpoints. httprouter cannot mix the static
+// handlers translate the model store's routes to Service calls; the Service knows nothing of
+// HTTP.
+type handlers struct{ s *Service }
+
+// Routes registers the model store's endpoints, served by s. httprouter cannot mix the static
 // /api/models/check-updates with the /api/models/*model_path catch-all, so GET on the catch-all
 // dispatches "check-updates" itself.
-func (s *Service) Routes(r *httprouter.Router) {
-	r.GET("/api/models", s.handleList)
-	r.GET("/api/models/*model_path", s.handleGetModel)
-	r.DELETE("/api/models/*model_path", s.handleDelete)
-	r.POST("/api/models/*action", s.handlePostModels)
-	r.GET("/api/storage/usage", s.handleUsage)
-	r.GET("/api/downloads", s.handleDownloads)
+func Routes(r *httprouter.Router, s *Service) {
+	h := handlers{s: s}
+	r.GET("/api/models", h.handleList)
+	r.GET("/api/models/*model_path", h.handleGetModel)
+	r.DELETE("/api/models/*model_path", h.handleDelete)
+	r.POST("/api/models/*action", h.handlePostModels)
+	r.GET("/api/storage/usage", h.handleUsage)
+	r.GET("/api/downloads", h.handleDownloads)
 	// /api/downloads/settings and /history share the :id level (httprouter cannot mix them).
-	r.GET("/api/downloads/:id", s.handleDownload)
-	r.POST("/api/downloads/:id", s.handleDownloadSettingsPost)
-	r.POST("/api/downloads/:id/:action", s.handleDownloadAction)
+	r.GET("/api/downloads/:id", h.handleDownload)
+	r.POST("/api/downloads/:id", h.handleDownloadSettingsPost)
+	r.POST("/api/downloads/:id/:action", h.handleDownloadAction)
 }
 
-func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	l, err := s.List()
+func (h handlers) handleList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	l, err := h.s.List()
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -42,10 +44,10 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, _ httproute
 	api.WriteJSON(w, http.StatusOK, l)
 }
 
-func (s *Service) handleGetModel(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+func (h handlers) handleGetModel(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	p := strings.TrimPrefix(ps.ByName("model_path"), "/")
 	if p == "check-updates" {
-		res, err := s.CheckUpdates(r.Context())
+		res, err := h.s.CheckUpdates(r.Context())
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
@@ -53,12 +55,12 @@ func (s *Service) handleGetModel(w http.ResponseWriter, r *http.Request, ps http
 		api.WriteJSON(w, http.StatusOK, res)
 		return
 	}
-	rel, _, err := s.resolveStorePath(p)
+	rel, _, err := h.s.resolveStorePath(p)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	l, err := s.List()
+	l, err := h.s.List()
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -72,66 +74,10 @@ func (s *Service) handleGetModel(w http.ResponseWriter, r *http.Request, ps http
 	api.WriteError(w, r, notFoundModel(rel))
 }
 
-func notFoundModel(rel string) error {
-	return apierr.Newf(apierr.NotFound, "ModelNotFoundError", "model %s not found", rel).
-		Suggest("List models with GET /api/models; paths look like checkpoints/model.safetensors")
-}
-
-// resolveStorePath validates a client-supplied path of an existing model: 400 for anything
-// storePath refuses and for directories, 404 when nothing is there.
-func (s *Service) resolveStorePath(raw string) (rel, abs string, err error) {
-	rel, abs, err = s.storePath(raw)
-	if err != nil {
-		return "", "", err
-	}
-	fi, err := os.Lstat(abs)
-	if err != nil {
-		return "", "", notFoundModel(rel)
-	}
-	if fi.Mode()&os.ModeSymlink != 0 {
-		fi, err = os.Stat(abs)
-		if err != nil {
-			return rel, abs, nil // a dangling symlink inside the store: it can be deleted
-		}
-	}
-	if fi.IsDir() {
-		return "", "", badPath(raw, "it is a directory; delete the files inside it")
-	}
-	return rel, abs, nil
-}
-
-// Delete removes a model unless a project uses it (force overrides).
-func (s *Service) Delete(raw string, force bool) (string, error) {
-	rel, abs, err := s.resolveStorePath(raw)
-	if err != nil {
-		return "", err
-	}
-	e, _ := s.ix.get(rel)
-	if e.Path == "" {
-		e = Entry{Path: rel}
-	}
-	if projects := s.usedBy([]Entry{e})[rel]; len(projects) > 0 && !force {
-		return "", apierr.New(apierr.Conflict, "ModelInUseError", "Model is in use by projects",
-			"Remove the model from those projects first", "Or delete anyway with ?force=true").With("projects", projects)
-	}
-	if err := os.Remove(abs); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", notFoundModel(rel)
-		}
-		return "", apierr.Wrap(apierr.Internal, "DeleteError", err, fmt.Sprintf("delete %s: %v", rel, err), "Check the file's permissions")
-	}
-	if d, err := os.Open(filepath.Dir(abs)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	s.ix.remove(rel)
-	return rel, nil
-}
-
-func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+func (h handlers) handleDelete(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	raw := strings.TrimPrefix(ps.ByName("model_path"), "/")
 	force := r.URL.Query().Get("force") == "true" || r.URL.Query().Get("force") == "1"
-	rel, err := s.Delete(raw, force)
+	rel, err := h.s.Delete(raw, force)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -139,10 +85,10 @@ func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, ps httpro
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Model %s deleted successfully", rel)})
 }
 
-func (s *Service) handlePostModels(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+func (h handlers) handlePostModels(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	switch strings.TrimPrefix(ps.ByName("action"), "/") {
 	case "download":
-		s.handleStartDownload(w, r)
+		h.handleStartDownload(w, r)
 	case "dedupe":
 		var body struct {
 			DryRun bool `json:"dry_run"`
@@ -153,7 +99,7 @@ func (s *Service) handlePostModels(w http.ResponseWriter, r *http.Request, ps ht
 				return
 			}
 		}
-		rep, err := s.Dedupe(r.Context(), body.DryRun)
+		rep, err := h.s.Dedupe(r.Context(), body.DryRun)
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
@@ -165,13 +111,13 @@ func (s *Service) handlePostModels(w http.ResponseWriter, r *http.Request, ps ht
 	}
 }
 
-func (s *Service) handleStartDownload(w http.ResponseWriter, r *http.Request) {
+func (h handlers) handleStartDownload(w http.ResponseWriter, r *http.Request) {
 	var req DownloadRequest
 	if err := api.DecodeJSON(w, r, &req, 64<<10); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	sub, err := s.Submit(r.Context(), req)
+	sub, err := h.s.Submit(r.Context(), req)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -183,8 +129,8 @@ func (s *Service) handleStartDownload(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, status, sub)
 }
 
-func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	u, err := s.Usage()
+func (h handlers) handleUsage(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	u, err := h.s.Usage()
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -252,19 +198,19 @@ func viewOf(op recovery.Operation) DownloadView {
 	return v
 }
 
-func (s *Service) noRunner(w http.ResponseWriter, r *http.Request) bool {
-	if s.runner == nil {
+func (h handlers) noRunner(w http.ResponseWriter, r *http.Request) bool {
+	if h.s.runner == nil {
 		api.WriteError(w, r, apierr.New(apierr.Unavailable, "ServiceUnavailableError", "downloads are not available: the recovery runner is not wired"))
 		return true
 	}
 	return false
 }
 
-func (s *Service) handleDownloads(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if s.noRunner(w, r) {
+func (h handlers) handleDownloads(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if h.noRunner(w, r) {
 		return
 	}
-	ops, err := s.runner.List(recovery.Filter{Function: FunctionDownload})
+	ops, err := h.s.runner.List(recovery.Filter{Function: FunctionDownload})
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -277,16 +223,16 @@ func (s *Service) handleDownloads(w http.ResponseWriter, r *http.Request, _ http
 }
 
 // downloadSettings shows the effective download settings in the original launcher's shape.
-func (s *Service) downloadSettings() map[string]any {
-	d := s.dl.Options()
+func (h handlers) downloadSettings() map[string]any {
+	d := h.s.dl.Options()
 	return map[string]any{
-		"max_concurrent_downloads": s.opts.MaxConcurrent, "max_retries": s.opts.MaxAttempts, "chunk_size": 1 << 20,
+		"max_concurrent_downloads": h.s.opts.MaxConcurrent, "max_retries": h.s.opts.MaxAttempts, "chunk_size": 1 << 20,
 		"timeout": d.StallTimeout.Seconds(), "bandwidth_limit": 0, "auto_resume": true, "verify_checksums": true,
 		"connections_per_file": d.MaxConnections, "checkpoint_bytes": d.CheckpointBytes,
 	}
 }
 
-func (s *Service) handleDownloadSettingsPost(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+func (h handlers) handleDownloadSettingsPost(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	if ps.ByName("id") != "settings" {
 		api.WriteError(w, r, apierr.Newf(apierr.NotFound, "NotFoundError", "no such endpoint POST %s", r.URL.Path).
 			Suggest("POST /api/downloads/{id}/pause, /resume or /cancel"))
@@ -296,28 +242,16 @@ func (s *Service) handleDownloadSettingsPost(w http.ResponseWriter, r *http.Requ
 		"Edit the [downloads] section of launcher.toml and restart the agent"))
 }
 
-func (s *Service) getDownload(id string) (recovery.Operation, error) {
-	op, err := s.runner.Get(id)
-	if err != nil {
-		return op, err
-	}
-	if op.FunctionName != FunctionDownload {
-		return op, apierr.Newf(apierr.NotFound, "DownloadNotFoundError", "%s is not a download", id).
-			Suggest("List downloads with GET /api/downloads")
-	}
-	return op, nil
-}
-
-func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+func (h handlers) handleDownload(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	if ps.ByName("id") == "settings" {
-		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "settings": s.downloadSettings()})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "settings": h.downloadSettings()})
 		return
 	}
-	if s.noRunner(w, r) {
+	if h.noRunner(w, r) {
 		return
 	}
 	if ps.ByName("id") == "history" {
-		ops, err := s.runner.List(recovery.Filter{Function: FunctionDownload, States: []recovery.State{recovery.StateSuccess, recovery.StateFailed, recovery.StateExhausted, recovery.StateCancelled}})
+		ops, err := h.s.runner.List(recovery.Filter{Function: FunctionDownload, States: []recovery.State{recovery.StateSuccess, recovery.StateFailed, recovery.StateExhausted, recovery.StateCancelled}})
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
@@ -329,7 +263,7 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, ps http
 		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "history": out, "total_count": len(out)})
 		return
 	}
-	op, err := s.getDownload(ps.ByName("id"))
+	op, err := h.s.getDownload(ps.ByName("id"))
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -337,23 +271,23 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request, ps http
 	api.WriteJSON(w, http.StatusOK, viewOf(op))
 }
 
-func (s *Service) handleDownloadAction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	if s.noRunner(w, r) {
+func (h handlers) handleDownloadAction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if h.noRunner(w, r) {
 		return
 	}
 	id := ps.ByName("id")
-	if _, err := s.getDownload(id); err != nil {
+	if _, err := h.s.getDownload(id); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
 	var err error
 	switch action := ps.ByName("action"); action {
 	case "pause":
-		err = s.runner.Pause(id)
+		err = h.s.runner.Pause(id)
 	case "resume":
-		err = s.runner.Resume(id)
+		err = h.s.runner.Resume(id)
 	case "cancel":
-		err = s.runner.Cancel(id)
+		err = h.s.runner.Cancel(id)
 	default:
 		api.WriteError(w, r, apierr.Newf(apierr.NotFound, "NotFoundError", "unknown download action %q", action).
 			Suggest("Use pause, resume or cancel"))
@@ -366,9 +300,9 @@ func (s *Service) handleDownloadAction(w http.ResponseWriter, r *http.Request, p
 	// Give the runner a moment to settle so the answer shows the new state.
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	op, _ := s.runner.Get(id)
+	op, _ := h.s.runner.Get(id)
 	if a := ps.ByName("action"); a != "resume" && !op.State.Terminal() {
-		op, _ = s.runner.Wait(ctx, id)
+		op, _ = h.s.runner.Wait(ctx, id)
 	}
 	api.WriteJSON(w, http.StatusOK, viewOf(op))
 }

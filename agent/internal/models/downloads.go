@@ -1,6 +1,9 @@
 package models
 
-import "github.com/comfylauncher/launcher/agent/internal/recovery"
+import (
+	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+)
 
 // Downloads returns every download operation the runner keeps, as the downloads API shows
 // it (newest first). Metrics read it at scrape time.
@@ -17,4 +20,16 @@ func (s *Service) Downloads() ([]DownloadView, error) {
 		out = append(out, viewOf(op))
 	}
 	return out, nil
+}
+
+func (s *Service) getDownload(id string) (recovery.Operation, error) {
+	op, err := s.runner.Get(id)
+	if err != nil {
+		return op, err
+	}
+	if op.FunctionName != FunctionDownload {
+		return op, apierr.Newf(apierr.NotFound, "DownloadNotFoundError", "%s is not a download", id).
+			Suggest("List downloads with GET /api/downloads")
+	}
+	return op, nil
 }

@@ -103,7 +103,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { runner.Stop(context.Background()) })
 	r := httprouter.New()
-	svc.Routes(r)
+	models.Routes(r, svc)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &harness{svc: svc, runner: runner, srv: srv, root: root, projects: pj, events: ev}
