@@ -2,20 +2,18 @@ package settings
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/julienschmidt/httprouter"
 )
 
-// newSettings opens a store in a temporary folder and serves the settings routes on it.
-func newSettings(t *testing.T, server Server, onChange func(map[string]any)) (*Settings, *httptest.Server) {
+// newSettings opens a store in a temporary folder and returns the settings and their routes.
+func newSettings(t *testing.T, server Server, onChange func(map[string]any)) (*Settings, http.Handler) {
 	t.Helper()
 	db, err := store.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -28,35 +26,24 @@ func newSettings(t *testing.T, server Server, onChange func(map[string]any)) (*S
 	}
 	r := httprouter.New()
 	Routes(r, s)
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	return s, srv
+	return s, r
 }
 
-func call(t *testing.T, method, url, body string) (int, map[string]any, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+// serve sends one request to h and returns the status and the body, raw and as an object.
+func serve(h http.Handler, method, path, body string) (int, map[string]any, []byte) {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
 	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, m, raw
+	_ = json.Unmarshal(rec.Body.Bytes(), &m)
+	return rec.Code, m, rec.Body.Bytes()
 }
 
 func TestConfigMasking(t *testing.T) {
 	t.Parallel()
-	var (
-		mu   sync.Mutex
-		seen []map[string]any
-	)
-	s, srv := newSettings(t, Server{}, func(cfg map[string]any) { mu.Lock(); seen = append(seen, cfg); mu.Unlock() })
+	var seen []map[string]any
+	s, h := newSettings(t, Server{}, func(cfg map[string]any) { seen = append(seen, cfg) })
 	secret := "civitai-secret-0123456789"
 	steps := []struct {
 		name, method, path, body string
@@ -86,7 +73,7 @@ func TestConfigMasking(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			code, body, raw := call(t, st.method, srv.URL+st.path, st.body)
+			code, body, raw := serve(h, st.method, st.path, st.body)
 			if st.check != nil {
 				st.check(t, body, raw)
 			} else if code != 200 {
@@ -99,8 +86,6 @@ func TestConfigMasking(t *testing.T) {
 	if creds["civitai"].(map[string]any)["apikey"] != secret || creds["hf"].(map[string]any)["token"] != "hf_new" || cfg["other"] != float64(1) {
 		t.Fatalf("stored config = %v", cfg)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	// Three successful writes, each seen in clear; the rejected one is not.
 	if len(seen) != 3 || seen[2]["credentials"].(map[string]any)["hf"].(map[string]any)["token"] != "hf_new" {
 		t.Fatalf("onChange saw %v", seen)
@@ -110,8 +95,8 @@ func TestConfigMasking(t *testing.T) {
 // TestServerSettings: GET /api/settings reports the agent's port range and folders.
 func TestServerSettings(t *testing.T) {
 	t.Parallel()
-	_, srv := newSettings(t, Server{PortMin: 8200, PortMax: 8299, ProjectsDir: "/data/projects", ModelsDir: "/models"}, nil)
-	code, body, raw := call(t, "GET", srv.URL+"/api/settings", "")
+	_, h := newSettings(t, Server{PortMin: 8200, PortMax: 8299, ProjectsDir: "/data/projects", ModelsDir: "/models"}, nil)
+	code, body, raw := serve(h, "GET", "/api/settings", "")
 	if code != 200 || body["PROJECT_MIN_PORT"] != float64(8200) || body["PROJECT_MAX_PORT"] != float64(8299) ||
 		body["PROJECTS_DIR"] != "/data/projects" || body["MODELS_DIR"] != "/models" || body["PROXY_MODE"] != true ||
 		body["ALLOW_OVERRIDABLE_PORTS_PER_PROJECT"] != true {
