@@ -59,6 +59,11 @@ type Options struct {
 	InitialConnections int
 	// AdaptInterval is how often throughput is sampled to adapt the connections. Default 250ms.
 	AdaptInterval time.Duration
+	// FastConnection is a per-connection throughput (bytes/s) at which no more connections
+	// are tried: such a host is not throttling each connection, and a trial of more would
+	// cost more (read-back of out-of-order bytes for the hash, disk contention) than it could
+	// gain. Default 256 MiB/s (about 2 Gbit/s); negative: always try.
+	FastConnection float64
 	// MinSegment is the size of the first request and the smallest range a connection is
 	// given. Default 4 MiB.
 	MinSegment int64
@@ -138,6 +143,9 @@ func New(opt Options) *Downloader {
 	}
 	if opt.AdaptInterval <= 0 {
 		opt.AdaptInterval = 250 * time.Millisecond
+	}
+	if opt.FastConnection == 0 {
+		opt.FastConnection = 256 << 20
 	}
 	if opt.MinSegment <= 0 {
 		opt.MinSegment = 4 << 20
