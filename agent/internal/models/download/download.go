@@ -54,7 +54,7 @@ type Options struct {
 	// Credentials returns the auth header for a host; it is dropped on cross-host redirects.
 	Credentials func(host string) (Credential, bool)
 	// MaxConnections per large file (1 disables parallel segments). Default 8. A download
-	// starts with InitialConnections (default 1) and doubles them while throughput grows.
+	// starts with InitialConnections (default 1) and multiplies them while throughput grows.
 	MaxConnections     int
 	InitialConnections int
 	// AdaptInterval is how often throughput is sampled to adapt the connections. Default 250ms.
