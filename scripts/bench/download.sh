@@ -111,6 +111,13 @@ for MODE in $MODES; do
 	check "$WORK/out.bin"
 	rm -f "$WORK/out.bin"
 
+	# curl, then fsync (coreutils sync FILE): the floor for a client that, like the agent,
+	# makes the file durable before it is done; on a disk slower than loopback it is the disk.
+	NAME=curlsync-$MODE
+	run "$NAME" sh -c 'curl -sS -o "$1" "$2" && sync "$1"' sh "$WORK/out.bin" "$URL?client=$NAME"
+	check "$WORK/out.bin"
+	rm -f "$WORK/out.bin"
+
 	# aria2c -x8 is the reference (8 connections per server allowed, its default split
 	# of 5); -s8 really opens 8.
 	NAME=aria2c-$MODE
@@ -130,7 +137,7 @@ for MODE in $MODES; do
 	check "$WORK/store/checkpoints/bench.safetensors"
 	CONNS[$MODE]=$(sed -nE 's/.*connections=([0-9]+).*/\1/p' "$WORK/$NAME.out")
 	rm -rf "$WORK/store"
-	for c in curl aria2c aria2s8 agent; do
+	for c in curl curlsync aria2c aria2s8 agent; do
 		SECS[$c-$MODE]=$(cat "$WORK/$c-$MODE.s")
 		RSS[$c-$MODE]=$(cat "$WORK/$c-$MODE.rss")
 		EXTRA[$c-$MODE]=$(extra "$c-$MODE")
@@ -143,9 +150,10 @@ for MODE in $MODES; do
 	label=$MODE
 	[ "$MODE" = slow ] && label="20m/conn"
 	[ "$MODE" = free ] && label="no limit"
-	for c in curl aria2c aria2s8 agent; do
+	for c in curl curlsync aria2c aria2s8 agent; do
 		k=$c-$MODE
 		desc=$c
+		[ "$c" = curlsync ] && desc="curl + fsync"
 		[ "$c" = aria2c ] && desc="aria2c -x8"
 		[ "$c" = aria2s8 ] && desc="aria2c -x8 -s8"
 		[ "$c" = agent ] && desc="agent (${CONNS[$MODE]:-?} conns, sha+fsync)"

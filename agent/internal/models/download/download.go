@@ -54,11 +54,16 @@ type Options struct {
 	// Credentials returns the auth header for a host; it is dropped on cross-host redirects.
 	Credentials func(host string) (Credential, bool)
 	// MaxConnections per large file (1 disables parallel segments). Default 8. A download
-	// starts with InitialConnections (default 1) and doubles them while throughput grows.
+	// starts with InitialConnections (default 1) and multiplies them while throughput grows.
 	MaxConnections     int
 	InitialConnections int
 	// AdaptInterval is how often throughput is sampled to adapt the connections. Default 250ms.
 	AdaptInterval time.Duration
+	// FastConnection is a per-connection throughput (bytes/s) at which no more connections
+	// are tried: such a host is not throttling each connection, and a trial of more would
+	// cost more (read-back of out-of-order bytes for the hash, disk contention) than it could
+	// gain. Default 256 MiB/s (about 2 Gbit/s); negative: always try.
+	FastConnection float64
 	// MinSegment is the size of the first request and the smallest range a connection is
 	// given. Default 4 MiB.
 	MinSegment int64
@@ -138,6 +143,9 @@ func New(opt Options) *Downloader {
 	}
 	if opt.AdaptInterval <= 0 {
 		opt.AdaptInterval = 250 * time.Millisecond
+	}
+	if opt.FastConnection == 0 {
+		opt.FastConnection = 256 << 20
 	}
 	if opt.MinSegment <= 0 {
 		opt.MinSegment = 4 << 20

@@ -597,7 +597,7 @@ func (e *engine) adapt() {
 	defer e.wg.Done()
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
-	ad := &adapter{max: e.maxConns, target: e.target, warm: true}
+	ad := &adapter{max: e.maxConns, target: e.target, fast: e.a.d.opt.FastConnection, warm: true}
 	last, lastAt := e.written.Load(), time.Now()
 	for {
 		select {
@@ -627,9 +627,11 @@ func (e *engine) adapt() {
 // count when it did not, and then stays, trying again after reprobeAfter samples (the host may
 // have changed, or a noisy measurement undone a good step). Each measurement is the mean of
 // adaptSamples samples; the first sample and the one right after a change are skipped (they
-// include connection set-up).
+// include connection set-up). A measurement whose rate per connection is at least fast
+// (when fast > 0) settles at once: such a host does not throttle each connection.
 type adapter struct {
 	max, target int
+	fast        float64 // per-connection rate that settles (<= 0: none)
 	prev        int     // the count before the last change (0: no baseline yet)
 	prevRate    float64 // throughput at prev
 	warm        bool    // skip the next sample
@@ -670,7 +672,7 @@ func (c *adapter) next(rate float64) int {
 	c.sum, c.n = 0, 0
 	if c.prev == 0 || mean >= c.prevRate*(1+minGain) {
 		c.prev, c.prevRate = c.target, mean
-		if c.target >= c.max {
+		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) {
 			c.settled = true
 			return c.target
 		}
