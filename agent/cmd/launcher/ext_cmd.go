@@ -43,22 +43,7 @@ Run 'launcher ext COMMAND --help' for its flags.
 
 // runExtCmd implements "launcher ext ls|test".
 func runExtCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, extUsage)
-			return errors.New("ext: missing command (ls, test)")
-		}
-		fmt.Fprint(stdout, extUsage)
-		return nil
-	}
-	switch args[0] {
-	case "ls":
-		return extLs(ctx, args[1:], stdout, stderr)
-	case "test":
-		return extTest(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, extUsage)
-	return fmt.Errorf("ext: unknown command %q (want ls or test)", args[0])
+	return dispatch(ctx, "ext", extUsage, []subcommand{{"ls", extLs}, {"test", extTest}}, args, stdout, stderr)
 }
 
 func extLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {

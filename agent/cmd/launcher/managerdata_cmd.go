@@ -41,22 +41,9 @@ to import instead (DIR is then a path on the agent's machine).
 
 // runManagerDataCmd implements "launcher manager-data status|import".
 func runManagerDataCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, managerDataUsage)
-			return errors.New("manager-data: missing command (status, import)")
-		}
-		fmt.Fprint(stdout, managerDataUsage)
-		return nil
-	}
-	switch args[0] {
-	case "status":
-		return managerDataStatus(ctx, args[1:], stdout, stderr)
-	case "import":
-		return managerDataImport(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprint(stderr, managerDataUsage)
-	return fmt.Errorf("manager-data: unknown command %q (want status or import)", args[0])
+	return dispatch(ctx, "manager-data", managerDataUsage, []subcommand{
+		{"status", managerDataStatus}, {"import", managerDataImport},
+	}, args, stdout, stderr)
 }
 
 // managerDataFlags are the flags every manager-data command takes.

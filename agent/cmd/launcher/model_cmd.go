@@ -33,23 +33,9 @@ Every command takes --agent URL (default $LAUNCHER_AGENT or http://127.0.0.1:400
 
 // runModelCmd implements "launcher model ls|pull|rm|dedupe".
 func runModelCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) == 0 {
-			fmt.Fprint(stderr, modelUsage)
-			return errors.New("model: missing command (ls, pull, rm, dedupe)")
-		}
-		fmt.Fprint(stdout, modelUsage)
-		return nil
-	}
-	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"ls": modelLs, "pull": modelPull, "rm": modelRm, "dedupe": modelDedupe,
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprint(stderr, modelUsage)
-		return fmt.Errorf("model: unknown command %q (want ls, pull, rm or dedupe)", args[0])
-	}
-	return c(ctx, args[1:], stdout, stderr)
+	return dispatch(ctx, "model", modelUsage, []subcommand{
+		{"ls", modelLs}, {"pull", modelPull}, {"rm", modelRm}, {"dedupe", modelDedupe},
+	}, args, stdout, stderr)
 }
 
 // agentClient talks to a running agent's REST API.

@@ -71,7 +71,15 @@ func dispatch(ctx context.Context, group, usage string, subs []subcommand, args 
 		}
 	}
 	fmt.Fprint(stderr, usage)
-	return usageErr("%s: unknown command %q (want %s)", group, args[0], strings.Join(names, ", "))
+	return usageErr("%s: unknown command %q (want %s)", group, args[0], oneOf(names))
+}
+
+// oneOf lists names as "a, b or c".
+func oneOf(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func runProjectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
