@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
@@ -62,6 +63,7 @@ type App struct {
 
 	// bgCancel stops goroutines started with background and whenServing.
 	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
 	bgCtx    context.Context
 	bg       []func(ctx context.Context)
 	// afterServing are background goroutines that start once the listener serves (or at the end
@@ -188,7 +190,7 @@ func (a *App) start(ctx context.Context) error {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	a.bgCtx, a.bgCancel = bgCtx, cancel
 	for _, fn := range a.bg {
-		go fn(bgCtx)
+		a.bgWG.Go(func() { fn(bgCtx) })
 	}
 	for _, start := range append(a.starters, a.lateStarters...) {
 		if err := start(ctx); err != nil {
@@ -207,7 +209,24 @@ func (a *App) Extensions() *extension.Registry { return a.ext }
 
 func (a *App) startAfterServing() {
 	for _, fn := range a.afterServing {
-		go fn(a.bgCtx)
+		a.bgWG.Go(func() { fn(a.bgCtx) })
+	}
+}
+
+// waitBackground waits until the background goroutines have returned, so none writes to the
+// store or the data directory after it is closed; one that ignores its cancelled context is
+// named in a warning after the shutdown timeout instead of holding shutdown forever.
+func (a *App) waitBackground(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { a.bgWG.Wait(); close(done) }()
+	timer := time.NewTimer(a.cfg.Server.ShutdownTimeout.Duration)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.log.Warn("shutdown: background work still running", "err", ctx.Err())
+	case <-timer.C:
+		a.log.Warn("shutdown: background work still running after server.shutdown_timeout")
 	}
 }
 
@@ -215,6 +234,7 @@ func (a *App) startAfterServing() {
 func (a *App) shutdown(ctx context.Context) {
 	if a.bgCancel != nil {
 		a.bgCancel()
+		a.waitBackground(ctx)
 	}
 	for i := len(a.stoppers) - 1; i >= 0; i-- {
 		if err := a.stoppers[i](ctx); err != nil {
