@@ -286,6 +286,11 @@ func (s *Supervisor) waitReady(ctx context.Context, p *proj, inst *instance) err
 		}
 		select {
 		case <-inst.exited:
+			if p.stopping() {
+				// Stop closes p.stop before it signals the process, so an exit it caused is
+				// never reported as a crash, whichever of the two this select saw first.
+				return errStopped
+			}
 			return errors.New("exited during startup")
 		case <-deadline:
 			return errReadyTimeout
