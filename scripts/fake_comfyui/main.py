@@ -323,11 +323,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
+        if int(self.headers.get("Content-Length") or 0) and not getattr(self, "body_read", False):
+            # The request body was never read: the next request on this keep-alive connection
+            # would be parsed from its bytes, so end the connection as aiohttp does.
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
 
     def body(self):
+        self.body_read = True
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
         try:
@@ -350,6 +356,7 @@ class Handler(BaseHTTPRequestHandler):
         return urlparse(origin).netloc != host
 
     def dispatch(self, method):
+        self.body_read = False
         if self.origin_forbidden():
             return self.reply(403, b"", "text/plain")
         path, q = self.route()
@@ -389,6 +396,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.websocket(q)
         if method == "POST" and path == "/upload/image":
             # Like ComfyUI's upload route, minus the multipart parsing: count what arrived.
+            self.body_read = True
             left, got = int(self.headers.get("Content-Length") or 0), 0
             while left > 0:
                 chunk = self.rfile.read(min(left, 1 << 16))
