@@ -295,6 +295,16 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 	m.publishState(sp)
 	m.logs.Add(id, LevelInfo, fmt.Sprintf("starting ComfyUI on port %d", port), map[string]any{"port": port, "gpus": pl.GPUUUIDs})
 	rec, err := m.deps.Supervisor.Start(ctx, m.procSpec(p, port, pl))
+	// A leased port can be taken between the lease's bind probe and ComfyUI's own bind (another
+	// agent, any program): lease another and start again. A fixed port is the user's choice.
+	for try := 1; try < leaseTries && p.FixedPort == 0 && isPortInUse(err); try++ {
+		m.deps.Ports.Release(id)
+		if port, err = m.deps.Ports.Lease(id, 0); err != nil {
+			break
+		}
+		m.logs.Add(id, LevelWarning, fmt.Sprintf("the leased port was taken by another process; starting ComfyUI on port %d", port), map[string]any{"port": port})
+		rec, err = m.deps.Supervisor.Start(ctx, m.procSpec(p, port, pl))
+	}
 	if err != nil {
 		m.releaseResources(id)
 		if _, ferr := m.fail(id, stepStart, err, true); ferr != nil {
@@ -317,6 +327,15 @@ func (m *Manager) StartProject(ctx context.Context, id string) (Project, error) 
 	})
 	m.publishState(p)
 	return p, err
+}
+
+// leaseTries is how many leased ports a start tries when each is taken before ComfyUI binds it.
+const leaseTries = 3
+
+// isPortInUse reports whether a start failed because the port was taken.
+func isPortInUse(err error) bool {
+	var e *apierr.Error
+	return errors.As(err, &e) && e.Type == "PortInUseError"
 }
 
 func (m *Manager) mustGet(id string) Project {
