@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -149,11 +150,25 @@ func rewrite(pr *httputil.ProxyRequest) {
 		q.Del("token")
 		out.URL.RawQuery = q.Encode()
 	}
+	if out.Body != nil && out.ContentLength > 0 {
+		out.Body = exactBody{io.LimitReader(pr.In.Body, out.ContentLength), pr.In.Body}
+	}
 	out.Header.Del("Authorization")
 	out.Header.Del("Origin")
 	dropCookie(out, api.SessionCookie)
 	pr.SetXForwarded()
 	out.Header.Set("X-Forwarded-Prefix", Prefix+t.projectID)
+}
+
+// exactBody ends a request body of known length at that length without reading the inbound
+// body again. The transport, having sent Content-Length bytes, reads once more to check that
+// the body is not longer; when ComfyUI answers first, net/http has already closed the inbound
+// body on writing our response headers, that read fails, and the transport tears down the
+// upstream connection in the middle of the answer: the client got a 200 with an empty body
+// (golang/go#15527, seen under load as TestProxyHTTP's "no prompt_id").
+type exactBody struct {
+	io.Reader
+	io.Closer
 }
 
 // dropCookie removes the agent's session cookie so the token never reaches ComfyUI or its
