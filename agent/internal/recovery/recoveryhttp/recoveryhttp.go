@@ -1,4 +1,8 @@
-package recovery
+// Package recoveryhttp serves the durable operations runner over HTTP: the /api/recovery
+// status, operation (list, get, retry, cancel, pause, resume), breaker and performance
+// endpoints. Package recovery knows nothing of HTTP; this package translates requests to
+// *recovery.Runner calls and its answers to the API's JSON.
+package recoveryhttp
 
 import (
 	"fmt"
@@ -10,34 +14,40 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
 // maxListLimit caps GET /api/recovery/operations?limit=.
 const maxListLimit = 1000
 
-// Routes registers the /api/recovery endpoints.
-func (r *Runner) Routes(rt *httprouter.Router) {
-	rt.GET("/api/recovery/status", r.handleStatus)
-	rt.GET("/api/recovery/operations", r.handleList)
-	rt.GET("/api/recovery/operations/:id", r.handleGet)
-	rt.POST("/api/recovery/operations/:id/retry", r.handleRetry)
-	rt.POST("/api/recovery/operations/:id/cancel", r.handleCancel)
-	rt.POST("/api/recovery/operations/:id/pause", r.handlePause)
-	rt.POST("/api/recovery/operations/:id/resume", r.handleResume)
-	rt.GET("/api/recovery/breakers", r.handleBreakers)
-	rt.GET("/api/recovery/performance", r.handlePerformance)
+// handlers translate the /api/recovery routes to Runner calls.
+type handlers struct{ r *recovery.Runner }
+
+// Routes registers the /api/recovery endpoints, served by r.
+func Routes(rt *httprouter.Router, r *recovery.Runner) {
+	h := handlers{r: r}
+	rt.GET("/api/recovery/status", h.handleStatus)
+	rt.GET("/api/recovery/operations", h.handleList)
+	rt.GET("/api/recovery/operations/:id", h.handleGet)
+	rt.POST("/api/recovery/operations/:id/retry", h.handleRetry)
+	rt.POST("/api/recovery/operations/:id/cancel", h.handleCancel)
+	rt.POST("/api/recovery/operations/:id/pause", h.handlePause)
+	rt.POST("/api/recovery/operations/:id/resume", h.handleResume)
+	rt.GET("/api/recovery/breakers", h.handleBreakers)
+	rt.GET("/api/recovery/performance", h.handlePerformance)
 }
 
-func (r *Runner) handleStatus(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	perf := r.Totals().Performance()
-	active, _ := r.List(Filter{States: []State{StatePending, StateInProgress, StateRecovering}})
+func (h handlers) handleStatus(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	opts := h.r.Options()
+	perf := h.r.Totals().Performance()
+	active, _ := h.r.List(recovery.Filter{States: []recovery.State{recovery.StatePending, recovery.StateInProgress, recovery.StateRecovering}})
 	api.WriteJSON(w, http.StatusOK, map[string]any{
 		"success": true,
 		"recovery": map[string]any{
-			"enabled":                   !r.opts.Disabled,
+			"enabled":                   !opts.Disabled,
 			"persistence_enabled":       true,
-			"max_retries":               r.opts.MaxAttempts,
-			"circuit_breaker_threshold": r.opts.Breaker.Threshold,
+			"max_retries":               opts.MaxAttempts,
+			"circuit_breaker_threshold": opts.Breaker.Threshold,
 			"active_operations":         len(active),
 			"total_operations":          perf.TotalOperations,
 			"recovered_operations":      perf.RecoveredOperations,
@@ -45,22 +55,22 @@ func (r *Runner) handleStatus(w http.ResponseWriter, _ *http.Request, _ httprout
 			"average_recovery_time":     perf.AverageRecoveryTime,
 			"retry_attempts":            perf.RetryAttempts,
 			"circuit_breaker_trips":     perf.CircuitBreakerTrips,
-			"workers":                   r.opts.Workers,
-			"strategies":                r.StrategyIDs(),
-			"circuit_breakers":          r.Breakers(),
+			"workers":                   opts.Workers,
+			"strategies":                h.r.StrategyIDs(),
+			"circuit_breakers":          h.r.Breakers(),
 		},
 	})
 }
 
-func (r *Runner) handleList(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+func (h handlers) handleList(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 	q := req.URL.Query()
-	var f Filter
+	var f recovery.Filter
 	if s := q.Get("state"); s != "" {
 		for _, part := range strings.Split(s, ",") {
-			st := State(strings.TrimSpace(part))
+			st := recovery.State(strings.TrimSpace(part))
 			if !st.Valid() {
 				api.WriteError(w, req, apierr.Newf(apierr.Invalid, "ValidationError", "unknown state %q", part).
-					Suggest(fmt.Sprintf("Use a comma-separated list of %v", States)))
+					Suggest(fmt.Sprintf("Use a comma-separated list of %v", recovery.States)))
 				return
 			}
 			f.States = append(f.States, st)
@@ -76,7 +86,7 @@ func (r *Runner) handleList(w http.ResponseWriter, req *http.Request, _ httprout
 		}
 		f.Limit = n
 	}
-	ops, err := r.List(f)
+	ops, err := h.r.List(f)
 	if err != nil {
 		api.WriteError(w, req, err)
 		return
@@ -84,8 +94,8 @@ func (r *Runner) handleList(w http.ResponseWriter, req *http.Request, _ httprout
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "operations": ops})
 }
 
-func (r *Runner) handleGet(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
-	op, err := r.Get(ps.ByName("id"))
+func (h handlers) handleGet(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+	op, err := h.r.Get(ps.ByName("id"))
 	if err != nil {
 		api.WriteError(w, req, err)
 		return
@@ -98,7 +108,7 @@ type retryRequest struct {
 	MaxAttempts int  `json:"max_attempts"`
 }
 
-func (r *Runner) handleRetry(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+func (h handlers) handleRetry(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
 	var body retryRequest
 	if req.ContentLength != 0 {
 		if err := api.DecodeJSON(w, req, &body, 4096); err != nil && !isEmptyBody(err) {
@@ -112,7 +122,7 @@ func (r *Runner) handleRetry(w http.ResponseWriter, req *http.Request, ps httpro
 		return
 	}
 	id := ps.ByName("id")
-	retryID, err := r.Retry(id, body.Force, body.MaxAttempts)
+	retryID, err := h.r.Retry(id, body.Force, body.MaxAttempts)
 	if err != nil {
 		api.WriteError(w, req, err)
 		return
@@ -129,37 +139,37 @@ func isEmptyBody(err error) bool {
 	return apierr.Is(err, apierr.Invalid) && strings.Contains(err.Error(), "request body is empty")
 }
 
-func (r *Runner) handleCancel(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+func (h handlers) handleCancel(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
 	id := ps.ByName("id")
-	if err := r.Cancel(id); err != nil {
+	if err := h.r.Cancel(id); err != nil {
 		api.WriteError(w, req, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Operation %s cancelled", id), "state": StateCancelled})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Operation %s cancelled", id), "state": recovery.StateCancelled})
 }
 
-func (r *Runner) handlePause(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+func (h handlers) handlePause(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
 	id := ps.ByName("id")
-	if err := r.Pause(id); err != nil {
+	if err := h.r.Pause(id); err != nil {
 		api.WriteError(w, req, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Operation %s paused", id), "state": StateCancelled, "paused": true})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Operation %s paused", id), "state": recovery.StateCancelled, "paused": true})
 }
 
-func (r *Runner) handleResume(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+func (h handlers) handleResume(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
 	id := ps.ByName("id")
-	if err := r.Resume(id); err != nil {
+	if err := h.r.Resume(id); err != nil {
 		api.WriteError(w, req, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Operation %s resumed", id), "state": StatePending})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Operation %s resumed", id), "state": recovery.StatePending})
 }
 
-func (r *Runner) handleBreakers(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "circuit_breakers": r.Breakers()})
+func (h handlers) handleBreakers(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "circuit_breakers": h.r.Breakers()})
 }
 
-func (r *Runner) handlePerformance(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "performance": r.Totals().Performance()})
+func (h handlers) handlePerformance(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "performance": h.r.Totals().Performance()})
 }
