@@ -13,6 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension/extensionhttp"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmtest"
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
@@ -102,7 +103,7 @@ func TestExtLs(t *testing.T) {
 	}
 	reg.AddDisabled(extension.Info{ID: "wasm.off", Transport: extension.TransportWASM})
 	rt := httprouter.New()
-	reg.Routes(rt)
+	extensionhttp.Routes(rt, reg)
 	srv := httptest.NewServer(rt)
 	defer srv.Close()
 	var out, errb bytes.Buffer

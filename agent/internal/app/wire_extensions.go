@@ -10,6 +10,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
 	"github.com/comfylauncher/launcher/agent/internal/extension"
+	"github.com/comfylauncher/launcher/agent/internal/extension/extensionhttp"
 	"github.com/comfylauncher/launcher/agent/internal/extension/pluginhost"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmhost"
 	"github.com/comfylauncher/launcher/agent/internal/hub"
@@ -36,7 +37,7 @@ func (a *App) wireExtensions() error {
 	}
 	// [sources] order is applied by models.FromConfig, which registers the built-in sources.
 	reg.OnChange(func(st extension.Status) { a.hub.Publish(hub.TopicGlobal, extension.EventExtensionUpdate, st) })
-	reg.Routes(a.api.Router)
+	extensionhttp.Routes(a.api.Router, reg)
 	a.api.AddHealth("extensions", reg.Health)
 
 	host, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(a.cfg.Paths.DataDir, "wasm-cache"), HostVersion: a.version, Logger: log})

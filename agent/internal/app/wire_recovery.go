@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/recoveryhttp"
 )
 
 // wireRecovery builds the operation runner. Subsystems wired after it register their
@@ -17,7 +18,7 @@ func (a *App) wireRecovery() error {
 	opts.Extensions = a.ext
 	rr := recovery.New(a.db, a.hub, opts)
 	a.recovery = rr
-	rr.Routes(a.api.Router)
+	recoveryhttp.Routes(a.api.Router, rr)
 	a.wireSelfTest()
 	a.snapshots = append(a.snapshots, rr.HubSnapshot)
 	a.api.AddHealth("recovery", func() (bool, any) {

@@ -171,6 +171,10 @@ func New(opts Options) *Registry {
 	return r
 }
 
+// EventExtensionUpdate is published (to every client) when an extension is added or changes
+// state; its payload is the extension's Status.
+const EventExtensionUpdate = "extension_update"
+
 // OnChange registers fn to be called after an extension is added or changes state (the app
 // publishes it as an event). fn must not block.
 func (r *Registry) OnChange(fn func(Status)) {

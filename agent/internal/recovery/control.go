@@ -6,35 +6,85 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
 )
 
 // cancelWait bounds how long Cancel waits for a running step to return.
 const cancelWait = 15 * time.Second
 
-// Cancel stops an operation: a running step's context is cancelled (so exec.CommandContext
-// kills its subprocess) and the state becomes cancelled once the step has returned. Partial
-// data (checkpoints, .part files) is kept so Retry resumes it.
-func (r *Runner) Cancel(id string) error { return r.halt(id, errCancel) }
+// control carries out what callers ask of operations from outside their run: submit, cancel
+// (and pause), resume and retry. Each change is persisted before it is announced and queued.
+type control struct {
+	opts   Options
+	clk    clock.Clock
+	defs   *definitions
+	ops    *opStore
+	sched  *scheduler
+	exec   *executor
+	events *eventPublisher
+}
 
-// Pause is Cancel with metadata paused=true; Resume continues the operation.
-func (r *Runner) Pause(id string) error { return r.halt(id, errPause) }
+// submit persists a new pending operation of function and queues it.
+func (c *control) submit(function string, meta map[string]any) (string, error) {
+	def := c.defs.get(function)
+	if def == nil {
+		return "", apierr.Newf(apierr.Invalid, "ValidationError", "unknown operation type %q", function).
+			Suggest("Use one of the registered operation types: " + c.defs.names())
+	}
+	if c.sched.isStopping() {
+		return "", apierr.New(apierr.Unavailable, "ServiceUnavailableError", "the agent is shutting down", "Submit the operation again after the agent restarts")
+	}
+	normMeta, err := normalize(meta)
+	if err != nil {
+		return "", apierr.Wrap(apierr.Invalid, "ValidationError", err, "operation metadata is not JSON-encodable", "Pass only JSON values in metadata")
+	}
+	m, _ := normMeta.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	op := Operation{FunctionName: function, State: StatePending, MaxAttempts: c.maxAttempts(def), Metadata: m}
+	for _, s := range def.Steps {
+		op.Steps = append(op.Steps, StepState{Name: s.Name, State: StatePending})
+	}
+	rec := c.ops.add(op)
+	id := rec.op.ID
+	snap, err := c.ops.update(rec, func(*Operation) {})
+	if err != nil {
+		c.ops.remove(id)
+		return "", APIError(fmt.Errorf("persist operation: %w", err), "")
+	}
+	c.events.update(snap, nil)
+	c.sched.enqueue(id)
+	return id, nil
+}
 
-func (r *Runner) halt(id string, cause error) error {
-	r.mu.Lock()
-	rec, ok := r.ops[id]
+// maxAttempts is a new operation's attempt ceiling: 1 with recovery disabled, else the
+// definition's or the default.
+func (c *control) maxAttempts(def *Definition) int {
+	if c.opts.Disabled {
+		return 1
+	}
+	if def.MaxAttempts > 0 {
+		return def.MaxAttempts
+	}
+	return c.opts.MaxAttempts
+}
+
+// halt cancels (cause errCancel) or pauses (errPause) an operation: a running step's context
+// is cancelled and the state persisted once the step has returned; a queued or waiting one is
+// marked at once.
+func (c *control) halt(id string, cause error) error {
+	c.ops.mu.Lock()
+	rec, ok := c.ops.recs[id]
 	if !ok {
-		r.mu.Unlock()
+		c.ops.mu.Unlock()
 		return notFound(id)
 	}
 	if rec.op.State.Terminal() && !rec.running {
 		st := rec.op.State
-		r.mu.Unlock()
+		c.ops.mu.Unlock()
 		return apierr.Newf(apierr.Conflict, "ConflictError", "operation %s is already %s", id, st).
 			Suggest("Only pending, in_progress or recovering operations can be cancelled; use retry to run it again")
-	}
-	if rec.timer != nil {
-		rec.timer.Stop()
-		rec.timer = nil
 	}
 	running := rec.running
 	stepDone := rec.stepDone
@@ -44,9 +94,11 @@ func (r *Runner) halt(id string, cause error) error {
 	if !running {
 		// Decided under the lock, so a worker that picks the operation up next sees it
 		// cancelled and skips it.
-		r.markHalted(&rec.op, cause)
+		markHalted(&rec.op, cause, c.clk.Now())
 	}
-	r.mu.Unlock()
+	c.ops.mu.Unlock()
+	// A retry timer that fires meanwhile is harmless: the worker skips a terminal operation.
+	c.sched.cancelTimer(id)
 
 	if running {
 		// The worker persists the cancelled state once the step returns.
@@ -56,87 +108,66 @@ func (r *Runner) halt(id string, cause error) error {
 			return apierr.Newf(apierr.Unavailable, "CancelTimeoutError", "operation %s did not stop within %s", id, cancelWait).
 				Suggest("The step ignores cancellation; it is marked and will stop at its next check. Query the operation again shortly")
 		}
-		_, err := r.Wait(context.Background(), id)
+		_, err := c.ops.wait(context.Background(), id)
 		return err
 	}
 	// Not running: queued or waiting for a retry; the worker skips it once it is terminal.
-	snap, err := r.update(rec, func(*Operation) {})
+	snap, err := c.ops.update(rec, func(*Operation) {})
 	if err != nil {
 		return APIError(fmt.Errorf("persist cancel: %w", err), "")
 	}
-	r.finish(rec, snap)
+	c.exec.finish(rec, snap)
 	return nil
 }
 
-func (r *Runner) markHalted(op *Operation, cause error) {
-	now := r.clk.Now()
-	op.State = StateCancelled
-	op.ErrorClass = ClassCancelled
-	op.Error = cause.Error()
-	op.NextAttemptAt = nil
-	op.FinishedAt = ptrTime(now)
-	if cause == errPause {
-		op.Metadata["paused"] = true
-	} else {
-		delete(op.Metadata, "paused")
-	}
-	if op.CurrentStep < len(op.Steps) && op.Steps[op.CurrentStep].State != StatePending {
-		op.Steps[op.CurrentStep].State = StateCancelled
-	}
-}
-
-// Resume continues a paused operation from its first unfinished step.
-func (r *Runner) Resume(id string) error {
-	r.mu.Lock()
-	rec, ok := r.ops[id]
+// resume continues a paused operation from its first unfinished step.
+func (c *control) resume(id string) error {
+	c.ops.mu.Lock()
+	rec, ok := c.ops.recs[id]
 	if !ok {
-		r.mu.Unlock()
+		c.ops.mu.Unlock()
 		return notFound(id)
 	}
 	paused, _ := rec.op.Metadata["paused"].(bool)
 	if rec.op.State != StateCancelled || !paused || rec.running {
 		st := rec.op.State
-		r.mu.Unlock()
+		c.ops.mu.Unlock()
 		return apierr.Newf(apierr.Conflict, "ConflictError", "operation %s is %s, not paused", id, st).
 			Suggest("Only paused operations can be resumed; use retry for failed or cancelled ones")
 	}
-	r.mu.Unlock()
-	snap, err := r.update(rec, func(op *Operation) {
+	c.ops.mu.Unlock()
+	snap, err := c.ops.update(rec, func(op *Operation) {
 		delete(op.Metadata, "paused")
-		r.resetForRun(op, 0, false)
+		resetForRun(op, 0, false)
 	})
 	if err != nil {
 		return APIError(fmt.Errorf("persist resume: %w", err), "")
 	}
-	r.publishUpdate(snap, nil)
-	r.enqueue(id)
+	c.events.update(snap, nil)
+	c.sched.enqueue(id)
 	return nil
 }
 
-// Retry runs an operation again from its first unfinished step with a fresh attempt budget
-// (maxAttempts > 0 replaces the ceiling). An active operation is refused with Conflict unless
-// force, which cancels the running attempt first. A succeeded operation is only re-run with
-// force, and then from its first step. The returned retry id names this retry; the operation
-// keeps its id.
-func (r *Runner) Retry(id string, force bool, maxAttempts int) (string, error) {
+// retry runs an operation again (see Runner.Retry).
+func (c *control) retry(id string, force bool, maxAttempts int) (string, error) {
 	if maxAttempts < 0 {
 		return "", apierr.New(apierr.Invalid, "ValidationError", "max_attempts must be 0 (default) or positive", "Send max_attempts between 1 and 100, or omit it")
 	}
-	r.mu.Lock()
-	rec, ok := r.ops[id]
+	c.ops.mu.Lock()
+	rec, ok := c.ops.recs[id]
 	if !ok {
-		r.mu.Unlock()
+		c.ops.mu.Unlock()
 		return "", notFound(id)
 	}
-	if _, ok := r.defs[rec.op.FunctionName]; !ok {
-		r.mu.Unlock()
-		return "", apierr.Newf(apierr.Conflict, "ConflictError", "operation type %q is not available in this agent", rec.op.FunctionName).
-			Suggest("The feature that ran this operation is disabled or was removed; enable it in launcher.toml")
-	}
+	function := rec.op.FunctionName
 	active := rec.op.State.Active() || rec.running
 	succeeded := rec.op.State == StateSuccess
 	state := rec.op.State
-	r.mu.Unlock()
+	c.ops.mu.Unlock()
+	if c.defs.get(function) == nil {
+		return "", apierr.Newf(apierr.Conflict, "ConflictError", "operation type %q is not available in this agent", function).
+			Suggest("The feature that ran this operation is disabled or was removed; enable it in launcher.toml")
+	}
 	if active && !force {
 		return "", apierr.Newf(apierr.Conflict, "OperationRunningError", "operation %s is still %s", id, state).
 			Suggest("Wait for it to finish, cancel it first, or retry with \"force\": true to restart it now")
@@ -146,12 +177,12 @@ func (r *Runner) Retry(id string, force bool, maxAttempts int) (string, error) {
 			Suggest("Retry with \"force\": true to run every step again")
 	}
 	if active {
-		if err := r.halt(id, errCancel); err != nil && !apierr.Is(err, apierr.Conflict) {
+		if err := c.halt(id, errCancel); err != nil && !apierr.Is(err, apierr.Conflict) {
 			return "", err
 		}
 	}
 	var retryID string
-	snap, err := r.update(rec, func(op *Operation) {
+	snap, err := c.ops.update(rec, func(op *Operation) {
 		n := 1
 		if v, ok := op.Metadata["retry_count"].(float64); ok {
 			n = int(v) + 1
@@ -161,38 +192,12 @@ func (r *Runner) Retry(id string, force bool, maxAttempts int) (string, error) {
 		op.RetryID = retryID
 		op.Metadata["retry_id"] = retryID
 		delete(op.Metadata, "paused")
-		r.resetForRun(op, maxAttempts, succeeded)
+		resetForRun(op, maxAttempts, succeeded)
 	})
 	if err != nil {
 		return "", APIError(fmt.Errorf("persist retry: %w", err), "")
 	}
-	r.publishUpdate(snap, nil)
-	r.enqueue(id)
+	c.events.update(snap, nil)
+	c.sched.enqueue(id)
 	return retryID, nil
-}
-
-// resetForRun makes op pending again, keeping completed steps (unless all) and checkpoints.
-func (r *Runner) resetForRun(op *Operation, maxAttempts int, all bool) {
-	op.State = StatePending
-	op.Attempt = 0
-	op.Retries = 0
-	op.Error = ""
-	op.ErrorClass = ""
-	op.Suggestions = nil
-	op.NextAttemptAt = nil
-	op.FirstFailureAt = nil
-	op.FinishedAt = nil
-	if maxAttempts > 0 {
-		op.MaxAttempts = maxAttempts
-	}
-	if all {
-		op.CurrentStep = 0
-	}
-	for i := range op.Steps {
-		if i >= op.CurrentStep {
-			op.Steps[i].State = StatePending
-			op.Steps[i].Error = ""
-			op.Steps[i].Attempts = 0
-		}
-	}
 }

@@ -5,7 +5,8 @@
 // retries retryable classes with full-jitter backoff (honouring Retry-After), guards each
 // (operation type, target host) with a circuit breaker, publishes recovery_update /
 // recovery_completed / circuit_breaker_update events, and after a crash resumes every
-// unfinished operation from its first incomplete step.
+// unfinished operation from its first incomplete step. It knows nothing of HTTP: package
+// recoveryhttp serves its /api/recovery endpoints.
 //
 // # Adding an operation type
 //

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/events"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/clock"
 )
 
 // Event names.
@@ -77,16 +78,26 @@ func completedPayload(op Operation, start time.Time) map[string]any {
 	return d
 }
 
-func (r *Runner) publishUpdate(op Operation, extra map[string]any) {
-	d := updatePayload(op, extra)
-	r.pub.Publish(events.OpTopic(op.ID), EventUpdate, d)
-	r.pub.Publish(events.TopicAllOps, EventUpdate, d)
+// eventPublisher publishes the runner's events: an operation's on its own topic and on the
+// all-operations topic, a breaker's on the breakers topic.
+type eventPublisher struct {
+	pub Publisher
+	clk clock.Clock
 }
 
-func (r *Runner) publishCompleted(op Operation, start time.Time) {
+// update publishes op's recovery_update, with extra fields.
+func (p *eventPublisher) update(op Operation, extra map[string]any) {
+	d := updatePayload(op, extra)
+	p.pub.Publish(events.OpTopic(op.ID), EventUpdate, d)
+	p.pub.Publish(events.TopicAllOps, EventUpdate, d)
+}
+
+// completed publishes op's recovery_completed; start is when its run began (zero: its
+// StartedAt).
+func (p *eventPublisher) completed(op Operation, start time.Time) {
 	d := completedPayload(op, start)
-	r.pub.Publish(events.OpTopic(op.ID), EventCompleted, d)
-	r.pub.Publish(events.TopicAllOps, EventCompleted, d)
+	p.pub.Publish(events.OpTopic(op.ID), EventCompleted, d)
+	p.pub.Publish(events.TopicAllOps, EventCompleted, d)
 }
 
 func breakerPayload(s BreakerStatus, now time.Time) map[string]any {
@@ -103,8 +114,9 @@ func breakerPayload(s BreakerStatus, now time.Time) map[string]any {
 	}
 }
 
-func (r *Runner) publishBreaker(be *breakerEntry) {
-	r.pub.Publish(events.TopicBreakers, EventBreaker, breakerPayload(r.breakerStatus(be), r.clk.Now()))
+// breaker publishes a breaker's circuit_breaker_update.
+func (p *eventPublisher) breaker(s BreakerStatus) {
+	p.pub.Publish(events.TopicBreakers, EventBreaker, breakerPayload(s, p.clk.Now()))
 }
 
 // Snapshot returns the events that bring a new subscriber up to date. For an operation id:
@@ -128,7 +140,7 @@ func (r *Runner) Snapshot(opID string) []Event {
 	for i := len(ops) - 1; i >= 0; i-- {
 		evs = append(evs, Event{Name: EventUpdate, Data: updatePayload(ops[i], nil)})
 	}
-	now := r.clk.Now()
+	now := r.opts.Clock.Now()
 	for _, b := range r.Breakers() {
 		evs = append(evs, Event{Name: EventBreaker, Data: breakerPayload(b, now)})
 	}

@@ -3,6 +3,8 @@ package recovery
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync"
 )
 
 // metricsKey is the record in the metrics bucket that holds the recovery history.
@@ -74,10 +76,21 @@ func (t Totals) Performance() Performance {
 	return p
 }
 
-func (r *Runner) loadMetrics() error {
+// history keeps the Totals and persists them after every change.
+type history struct {
+	db     Store
+	bucket string
+	log    *slog.Logger
+
+	mu sync.Mutex
+	t  Totals
+}
+
+// load reads the persisted history, if any.
+func (h *history) load() error {
 	var t Totals
 	found := false
-	err := r.db.Scan(r.opts.MetricsBucket, metricsKey, func(key string, raw []byte) error {
+	err := h.db.Scan(h.bucket, metricsKey, func(key string, raw []byte) error {
 		if key != metricsKey {
 			return nil
 		}
@@ -88,36 +101,36 @@ func (r *Runner) loadMetrics() error {
 		return fmt.Errorf("recovery: load metrics: %w", err)
 	}
 	if found {
-		r.mu.Lock()
-		r.metrics = t
-		r.mu.Unlock()
+		h.mu.Lock()
+		h.t = t
+		h.mu.Unlock()
 	}
 	return nil
 }
 
-// Totals returns the recorded history.
-func (r *Runner) Totals() Totals {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.metrics
+// totals returns the recorded history.
+func (h *history) totals() Totals {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.t
 }
 
-func (r *Runner) updateMetrics(fn func(t *Totals)) {
-	r.mu.Lock()
-	fn(&r.metrics)
-	t := r.metrics
-	r.mu.Unlock()
-	if err := r.db.Put(r.opts.MetricsBucket, metricsKey, t); err != nil {
-		r.log.Warn("persist recovery metrics", "err", err)
+func (h *history) update(fn func(t *Totals)) {
+	h.mu.Lock()
+	fn(&h.t)
+	t := h.t
+	h.mu.Unlock()
+	if err := h.db.Put(h.bucket, metricsKey, t); err != nil {
+		h.log.Warn("persist recovery metrics", "err", err)
 	}
 }
 
-func (r *Runner) addRetry() { r.updateMetrics(func(t *Totals) { t.RetryCount++ }) }
+func (h *history) addRetry() { h.update(func(t *Totals) { t.RetryCount++ }) }
 
-func (r *Runner) addTrip() { r.updateMetrics(func(t *Totals) { t.BreakerTrips++ }) }
+func (h *history) addTrip() { h.update(func(t *Totals) { t.BreakerTrips++ }) }
 
-func (r *Runner) recordTerminal(op Operation) {
-	r.updateMetrics(func(t *Totals) {
+func (h *history) recordTerminal(op Operation) {
+	h.update(func(t *Totals) {
 		t.Finished++
 		switch op.State {
 		case StateSuccess:

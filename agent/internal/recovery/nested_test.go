@@ -84,7 +84,7 @@ func TestWaitOutsideAStepKeepsNoSlot(t *testing.T) {
 		h.wait(id)
 		h.wait(id)
 	}
-	if n := len(h.r.slots); n != 0 {
+	if n := len(h.r.sched.slots); n != 0 {
 		t.Fatalf("%d worker slots held with nothing running", n)
 	}
 }

@@ -8,29 +8,29 @@ import (
 // Op is a running step's handle on its operation: metadata, the step's checkpoint and
 // progress. Its methods are safe to call from the step's goroutines.
 type Op struct {
-	r    *Runner
+	e    *executor
 	rec  *opRec
 	step int
 }
 
 // ID returns the operation id.
 func (o *Op) ID() string {
-	o.r.mu.Lock()
-	defer o.r.mu.Unlock()
+	o.e.ops.mu.Lock()
+	defer o.e.ops.mu.Unlock()
 	return o.rec.op.ID
 }
 
 // Attempt returns the current step's attempt number, from 1.
 func (o *Op) Attempt() int {
-	o.r.mu.Lock()
-	defer o.r.mu.Unlock()
+	o.e.ops.mu.Lock()
+	defer o.e.ops.mu.Unlock()
 	return o.rec.op.Attempt
 }
 
 // Meta returns a metadata value as JSON decoding left it (numbers are float64).
 func (o *Op) Meta(key string) (any, bool) {
-	o.r.mu.Lock()
-	defer o.r.mu.Unlock()
+	o.e.ops.mu.Lock()
+	defer o.e.ops.mu.Unlock()
 	v, ok := o.rec.op.Metadata[key]
 	return v, ok
 }
@@ -57,11 +57,11 @@ func (o *Op) SetMeta(key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("metadata %q: %w", key, err)
 	}
-	snap, err := o.r.update(o.rec, func(op *Operation) { op.Metadata[key] = nv })
+	snap, err := o.e.ops.update(o.rec, func(op *Operation) { op.Metadata[key] = nv })
 	if err != nil {
 		return fmt.Errorf("persist metadata %q: %w", key, err)
 	}
-	o.r.publishUpdate(snap, nil)
+	o.e.events.update(snap, nil)
 	return nil
 }
 
@@ -72,7 +72,7 @@ func (o *Op) SaveCheckpoint(v any) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if _, err := o.r.update(o.rec, func(op *Operation) { op.Steps[o.step].Checkpoint = b }); err != nil {
+	if _, err := o.e.ops.update(o.rec, func(op *Operation) { op.Steps[o.step].Checkpoint = b }); err != nil {
 		return fmt.Errorf("persist checkpoint: %w", err)
 	}
 	return nil
@@ -81,9 +81,9 @@ func (o *Op) SaveCheckpoint(v any) error {
 // LoadCheckpoint decodes the checkpoint a previous attempt of this step saved into v; found is
 // false when there is none.
 func (o *Op) LoadCheckpoint(v any) (found bool, err error) {
-	o.r.mu.Lock()
+	o.e.ops.mu.Lock()
 	raw := o.rec.op.Steps[o.step].Checkpoint
-	o.r.mu.Unlock()
+	o.e.ops.mu.Unlock()
 	if len(raw) == 0 || string(raw) == "null" {
 		return false, nil
 	}
@@ -103,25 +103,25 @@ func (o *Op) Progress(percent float64, fields map[string]any) {
 			norm[k] = nv
 		}
 	}
-	r := o.r
-	r.mu.Lock()
+	e := o.e
+	e.ops.mu.Lock()
 	o.rec.op.Metadata["progress"] = percent
 	for k, v := range norm {
 		o.rec.op.Metadata[k] = v
 	}
-	now := r.clk.Now()
-	persist := now.Sub(o.rec.lastPersist) >= r.opts.ProgressInterval
+	now := e.clk.Now()
+	persist := now.Sub(o.rec.lastPersist) >= e.opts.ProgressInterval
 	snap := o.rec.op.clone()
-	r.mu.Unlock()
+	e.ops.mu.Unlock()
 	if persist {
 		var err error
-		if snap, err = r.update(o.rec, func(*Operation) {}); err != nil {
-			r.log.Warn("persist progress", "op", snap.ID, "err", err)
+		if snap, err = e.ops.update(o.rec, func(*Operation) {}); err != nil {
+			e.log.Warn("persist progress", "op", snap.ID, "err", err)
 		}
 	}
 	extra := map[string]any{"progress": percent}
 	for k, v := range norm {
 		extra[k] = v
 	}
-	r.publishUpdate(snap, extra)
+	e.events.update(snap, extra)
 }

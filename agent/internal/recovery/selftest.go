@@ -27,17 +27,25 @@ type CheckResult struct {
 	Details string `json:"details"`
 }
 
+// unitChecks are the self-test's checks of a runner's store, policies and breaker settings.
+type unitChecks struct {
+	db     Store
+	policy *PolicyStrategy
+	opts   Options
+}
+
 // SelfTest runs the four unit checks of POST /api/recovery/test against this runner's store and
 // policies; each passes only if what it measured matched.
 func (r *Runner) SelfTest(ctx context.Context) []CheckResult {
+	u := &unitChecks{db: r.db, policy: r.strategies.policy, opts: r.opts}
 	checks := []struct {
 		name string
 		fn   func(context.Context) (string, error)
 	}{
-		{"persistence_test", r.checkPersistence},
-		{"strategy_test", r.checkStrategy},
+		{"persistence_test", u.checkPersistence},
+		{"strategy_test", u.checkStrategy},
 		{"classification_test", checkClassification},
-		{"circuit_breaker_test", r.checkBreaker},
+		{"circuit_breaker_test", u.checkBreaker},
 	}
 	out := make([]CheckResult, 0, len(checks))
 	for _, c := range checks {
@@ -52,20 +60,20 @@ func (r *Runner) SelfTest(ctx context.Context) []CheckResult {
 }
 
 // checkPersistence writes, reads back and deletes a record in a scratch bucket of the real store.
-func (r *Runner) checkPersistence(context.Context) (string, error) {
-	if err := r.db.EnsureBuckets(selfTestBucket); err != nil {
+func (u *unitChecks) checkPersistence(context.Context) (string, error) {
+	if err := u.db.EnsureBuckets(selfTestBucket); err != nil {
 		return "", fmt.Errorf("create scratch bucket: %w", err)
 	}
 	key := fmt.Sprintf("selftest/%d", time.Now().UnixNano())
 	want := Operation{ID: key, FunctionName: "selftest", State: StateRecovering, Attempt: 2, MaxAttempts: 5,
 		Metadata: map[string]any{"progress": 42.5, "url": "http://127.0.0.1/x"}, Steps: []StepState{{Name: "a", State: StateSuccess, Checkpoint: json.RawMessage(`{"offset":1024}`)}}}
 	start := time.Now()
-	if err := r.db.Put(selfTestBucket, key, want); err != nil {
+	if err := u.db.Put(selfTestBucket, key, want); err != nil {
 		return "", fmt.Errorf("put: %w", err)
 	}
 	var got Operation
 	found := false
-	err := r.db.Scan(selfTestBucket, key, func(k string, raw []byte) error {
+	err := u.db.Scan(selfTestBucket, key, func(k string, raw []byte) error {
 		if k == key {
 			found = true
 			return json.Unmarshal(raw, &got)
@@ -78,11 +86,11 @@ func (r *Runner) checkPersistence(context.Context) (string, error) {
 	if got.State != want.State || got.Attempt != 2 || got.Metadata["progress"] != 42.5 || string(got.Steps[0].Checkpoint) != `{"offset":1024}` {
 		return "", fmt.Errorf("round trip changed the record: %+v", got)
 	}
-	if err := r.db.Delete(selfTestBucket, key); err != nil {
+	if err := u.db.Delete(selfTestBucket, key); err != nil {
 		return "", fmt.Errorf("delete: %w", err)
 	}
 	left := 0
-	_ = r.db.Scan(selfTestBucket, key, func(string, []byte) error { left++; return nil })
+	_ = u.db.Scan(selfTestBucket, key, func(string, []byte) error { left++; return nil })
 	if left != 0 {
 		return "", errors.New("record still present after delete")
 	}
@@ -90,10 +98,10 @@ func (r *Runner) checkPersistence(context.Context) (string, error) {
 }
 
 // checkStrategy verifies the configured policies' backoff arithmetic and decisions.
-func (r *Runner) checkStrategy(ctx context.Context) (string, error) {
+func (u *unitChecks) checkStrategy(ctx context.Context) (string, error) {
 	n := 0
 	for _, c := range Classes {
-		p := r.defaultStrategy.Policy(c)
+		p := u.policy.Policy(c)
 		for attempt := 1; attempt <= 8; attempt++ {
 			ceil := BackoffCeiling(p, attempt)
 			want := p.BaseDelay << (attempt - 1)
@@ -114,7 +122,7 @@ func (r *Runner) checkStrategy(ctx context.Context) (string, error) {
 			}
 			n += 4
 		}
-		s := &PolicyStrategy{Policies: r.opts.Policies, Rand: func() float64 { return 0.5 }}
+		s := &PolicyStrategy{Policies: u.opts.Policies, Rand: func() float64 { return 0.5 }}
 		dec, err := s.Decide(ctx, extensionInput(c, 1))
 		if err != nil || dec.Retry != p.Retry {
 			return "", fmt.Errorf("%s: decision %+v %v, policy says retry=%v", c, dec, err, p.Retry)
@@ -175,10 +183,10 @@ func checkClassification(ctx context.Context) (string, error) {
 }
 
 // checkBreaker drives a breaker with the configured settings through a full cycle on a fake clock.
-func (r *Runner) checkBreaker(context.Context) (string, error) {
+func (u *unitChecks) checkBreaker(context.Context) (string, error) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	var trans []string
-	bo := r.opts.Breaker
+	bo := u.opts.Breaker
 	thr := uint32(bo.Threshold)
 	b := breaker.New(breaker.Settings{Name: "selftest", MaxRequests: uint32(bo.HalfOpenMax), Timeout: bo.OpenTimeout, Clock: clk,
 		ReadyToTrip:   func(c breaker.Counts) bool { return c.ConsecutiveFailures >= thr },

@@ -1,4 +1,4 @@
-package recovery
+package recoveryhttp_test
 
 import (
 	"context"
@@ -6,16 +6,50 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/comfylauncher/launcher/agent/internal/recovery"
+	"github.com/comfylauncher/launcher/agent/internal/recovery/recoveryhttp"
+	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
-func serve(t *testing.T, r *Runner) *httptest.Server {
+// startRunner runs a Runner with defs on a real store in a temporary directory.
+func startRunner(t *testing.T, defs ...recovery.Definition) *recovery.Runner {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r := recovery.New(db, nil, recovery.Options{})
+	for _, d := range defs {
+		r.Register(d)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop(context.Background()) })
+	return r
+}
+
+func wait(t *testing.T, r *recovery.Runner, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if op, err := r.Wait(ctx, id); err != nil {
+		t.Fatalf("wait %s: %v (state %s)", id, err, op.State)
+	}
+}
+
+func serve(t *testing.T, r *recovery.Runner) *httptest.Server {
 	t.Helper()
 	rt := httprouter.New()
-	r.Routes(rt)
+	recoveryhttp.Routes(rt, r)
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	return srv
@@ -45,10 +79,10 @@ func call(t *testing.T, srv *httptest.Server, method, path, body string) (int, m
 
 func TestAPIOperations(t *testing.T) {
 	block := make(chan struct{})
-	defs := []Definition{
-		{Name: "ok_op", Steps: []Step{{Name: "s", Run: func(context.Context, *Op) error { return nil }}}},
-		{Name: "bad_op", Steps: []Step{{Name: "s", Run: func(context.Context, *Op) error { return HTTPError(404, nil, "model") }}}},
-		{Name: "slow_op", Steps: []Step{{Name: "s", Run: func(ctx context.Context, _ *Op) error {
+	defs := []recovery.Definition{
+		{Name: "ok_op", Steps: []recovery.Step{{Name: "s", Run: func(context.Context, *recovery.Op) error { return nil }}}},
+		{Name: "bad_op", Steps: []recovery.Step{{Name: "s", Run: func(context.Context, *recovery.Op) error { return recovery.HTTPError(404, nil, "model") }}}},
+		{Name: "slow_op", Steps: []recovery.Step{{Name: "s", Run: func(ctx context.Context, _ *recovery.Op) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -57,14 +91,14 @@ func TestAPIOperations(t *testing.T) {
 			}
 		}}}},
 	}
-	h := newHarness(t, Options{}, defs...)
+	r := startRunner(t, defs...)
 	defer close(block)
-	okID, _ := h.r.Submit(context.Background(), "ok_op", map[string]any{"url": "https://example.com/m.safetensors"})
-	h.wait(okID)
-	badID, _ := h.r.Submit(context.Background(), "bad_op", nil)
-	h.wait(badID)
-	slowID, _ := h.r.Submit(context.Background(), "slow_op", nil)
-	srv := serve(t, h.r)
+	okID, _ := r.Submit(context.Background(), "ok_op", map[string]any{"url": "https://example.com/m.safetensors"})
+	wait(t, r, okID)
+	badID, _ := r.Submit(context.Background(), "bad_op", nil)
+	wait(t, r, badID)
+	slowID, _ := r.Submit(context.Background(), "slow_op", nil)
+	srv := serve(t, r)
 
 	tests := []struct {
 		name       string
