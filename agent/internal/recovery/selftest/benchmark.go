@@ -8,9 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
@@ -223,18 +220,4 @@ func (a *aggregate) collect(ctx context.Context, r *recovery.Runner, ids []strin
 			}
 		}
 	}
-}
-
-func (p *Suite) handleBenchmark(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body BenchmarkRequest
-	if err := decode(w, req, &body, 64<<10); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	res, err := p.Benchmark(req.Context(), body)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "benchmark_results": res})
 }

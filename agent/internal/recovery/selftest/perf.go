@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
@@ -73,15 +69,6 @@ type ValidateResult struct {
 	NetworkSimulation    bool    `json:"network_simulation"`
 	// Run says what was measured: configured policies, store, downloader, parameters.
 	Run Run `json:"run"`
-}
-
-// Routes registers the self-test, scenario and measured endpoints.
-func (p *Suite) Routes(rt *httprouter.Router) {
-	rt.POST("/api/recovery/test", p.handleSelfTest)
-	rt.GET("/api/recovery/testing/scenarios", p.handleScenarios)
-	rt.POST("/api/recovery/testing/run", p.handleRunScenarios)
-	rt.POST("/api/recovery/performance/validate", p.handleValidate)
-	rt.POST("/api/recovery/performance/benchmark", p.handleBenchmark)
 }
 
 func (p *Suite) normalizeValidate(req *ValidateRequest) error {
@@ -318,29 +305,3 @@ func (p *Suite) recommend(req ValidateRequest, res ValidateResult, base, rec pha
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
-
-// decode reads an optional JSON body; an empty body keeps the defaults.
-func decode(w http.ResponseWriter, req *http.Request, v any, limit int64) error {
-	if req.ContentLength == 0 {
-		return nil
-	}
-	err := api.DecodeJSON(w, req, v, limit)
-	if err != nil && apierr.Is(err, apierr.Invalid) && strings.Contains(err.Error(), "request body is empty") {
-		return nil
-	}
-	return err
-}
-
-func (p *Suite) handleValidate(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body ValidateRequest
-	if err := decode(w, req, &body, 4096); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	res, err := p.Validate(req.Context(), body)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "validation_results": res})
-}
