@@ -78,7 +78,6 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-
 // TestScenarioEndpoints: POST /api/recovery/test, GET /api/recovery/testing/scenarios and POST
 // /api/recovery/testing/run keep the spec's response shapes.
 func TestScenarioEndpoints(t *testing.T) {
