@@ -129,25 +129,24 @@ func (p *Suite) Validate(ctx context.Context, req ValidateRequest) (ValidateResu
 		return ValidateResult{}, err
 	}
 	defer release()
-	e, err := p.newEnv(ctx, 0)
+	e, err := p.newEnv(ctx, 0, req.PayloadBytes)
 	if err != nil {
 		return ValidateResult{}, err
 	}
 	defer e.close()
 
 	latency := *req.OperationLatencyMS
-	data := payload(req.PayloadBytes)
-	sum := faultserver.SHA256(data)
-	url := e.srv.Route(data)
-	e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.OK, Delay: time.Duration(latency * float64(time.Millisecond))})
+	file := e.srv.File
+	file.Always(faultserver.FileFault{Delay: time.Duration(latency * float64(time.Millisecond))})
 	if req.IncludeNetworkSimulation {
-		e.srv.Every(url, req.FailureEvery, faultserver.Fault{Kind: faultserver.Status, Status: http.StatusBadGateway})
+		file.Every(req.FailureEvery, faultserver.FileFault{Status: http.StatusBadGateway})
 	}
+	url, sum := file.URL(), file.SHA256()
 
 	phase := time.Duration(req.TestDuration / 2 * float64(time.Second))
 	res := ValidateResult{PhaseSeconds: phase.Seconds(), ConcurrentOperations: req.ConcurrentOperations, NetworkSimulation: req.IncludeNetworkSimulation, OperationLatencyMS: latency}
 	base := measurePhase(ctx, phase, req.ConcurrentOperations, func(ctx context.Context) error {
-		return e.fetch(ctx, url, sum, &memCheckpoint{}, "")
+		return e.fetch(ctx, url, sum)
 	})
 	rec := measurePhase(ctx, phase, req.ConcurrentOperations, func(ctx context.Context) error {
 		id, err := e.r.Submit(ctx, operation, map[string]any{"url": url, "sha256": sum})

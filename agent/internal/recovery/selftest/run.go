@@ -77,7 +77,7 @@ func (p *Suite) RunScenarios(ctx context.Context, ids []string, budget time.Dura
 				Suggest("GET /api/recovery/testing/scenarios lists the scenario ids")
 		}
 	}
-	srv, err := faultserver.Start()
+	srv, err := faultserver.Start(scenarioBytes, scenarioSeed)
 	if err != nil {
 		return nil, recovery.APIError(err, "start the loopback fault server")
 	}
@@ -87,7 +87,7 @@ func (p *Suite) RunScenarios(ctx context.Context, ids []string, budget time.Dura
 		return nil, recovery.APIError(err, "create the scenarios' scratch stores")
 	}
 	defer sc.close()
-	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, opts: p.agent.Options(), scratch: sc}
+	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, opts: p.agent.Options(), lim: p.dl, scratch: sc}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	var out []ScenarioResult
@@ -133,7 +133,16 @@ func (p *Suite) RunTests(ctx context.Context, ids []string) (map[string]any, err
 	if len(ids) == 0 {
 		units = p.UnitChecks(ctx)
 	}
-	return summarize(units, results), nil
+	out := summarize(units, results)
+	ran := make([]string, len(results))
+	for i, r := range results {
+		ran[i] = r.ID
+	}
+	out["run"] = p.describe(map[string]any{
+		"scenarios": ran, "unit_checks": len(ids) == 0, "file_bytes": scenarioBytes,
+		"stall_timeout": ScenarioStallTimeout.String(), "budget": p.agent.Options().MaxTestDuration.String(),
+	})
+	return out, nil
 }
 
 type groupSummary struct {

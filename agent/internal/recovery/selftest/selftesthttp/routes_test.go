@@ -3,6 +3,7 @@ package selftesthttp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -106,7 +107,7 @@ func TestScenarioEndpoints(t *testing.T) {
 		}},
 		{"run selected scenarios", "POST", "/api/recovery/testing/run", `{"scenarios":["auth_rejected","not_found_no_retry","crash_resume"]}`, 200, func(t *testing.T, m map[string]any) {
 			tr := m["test_results"].(map[string]any)
-			if tr["total_tests"] != float64(3) || tr["passed_tests"] != float64(3) || tr["success_rate"] != float64(1) {
+			if tr["total_tests"] != float64(3) || tr["passed_tests"] != float64(3) || tr["success_rate"] != float64(1) || !strings.Contains(fmt.Sprint(tr["run"]), "models/download") {
 				t.Errorf("test_results = %v", tr)
 			}
 			if _, ok := tr["test_summary"].(map[string]any)["integration_tests"]; !ok {
