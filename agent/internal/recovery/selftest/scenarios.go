@@ -188,6 +188,36 @@ func (g *rig) published(name string) bool {
 	return err == nil
 }
 
+// want is what downloadOnce expects of one download.
+type want struct {
+	pub      recovery.Publisher // watches the runner (nil: nothing does)
+	target   string             // the breaker target ("": none)
+	state    recovery.State
+	attempts int          // 0: any number
+	before   func(g *rig) // prepares the rig before the download (e.g. fills its disk)
+}
+
+// downloadOnce downloads f as "model" on a fresh rig and checks the operation's end against
+// w; the rig is returned running for the scenario's further checks (the caller stops it).
+func (e *scenarioEnv) downloadOnce(ctx context.Context, f *faultserver.File, w want) (*rig, recovery.Operation, error) {
+	g, err := e.rig(ctx, w.pub, e.lim, 0)
+	if err != nil {
+		return nil, recovery.Operation{}, err
+	}
+	if w.before != nil {
+		w.before(g)
+	}
+	op, err := g.download(ctx, f, "model", w.target)
+	if err == nil {
+		err = expect(op, w.state, w.attempts)
+	}
+	if err != nil {
+		g.stop()
+		return nil, op, err
+	}
+	return g, op, nil
+}
+
 // lastStart is where f's last request started (-1: the whole file).
 func lastStart(f *faultserver.File) int64 {
 	starts := f.RangeStarts()
@@ -315,18 +345,11 @@ func faultRecovery(label string, fault faultserver.FileFault, n int, wantClass r
 		}
 		f := e.srv.Add(scenarioBytes, scenarioSeed, plan...)
 		seen := &classesSeen{}
-		g, err := e.rig(ctx, seen, e.lim, 0)
+		g, _, err := e.downloadOnce(ctx, f, want{pub: seen, state: recovery.StateSuccess, attempts: n + 1})
 		if err != nil {
 			return "", err
 		}
 		defer g.stop()
-		op, err := g.download(ctx, f, "model", "")
-		if err != nil {
-			return "", err
-		}
-		if err := expect(op, recovery.StateSuccess, n+1); err != nil {
-			return "", err
-		}
 		if got := seen.count(wantClass); got != n {
 			return "", fmt.Errorf("classified %d of %d failures as %s (saw %v)", got, n, wantClass, seen.m)
 		}
@@ -350,20 +373,13 @@ func faultRecovery(label string, fault faultserver.FileFault, n int, wantClass r
 func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
 	f := e.srv.Add(scenarioBytes, scenarioSeed)
 	seen := &classesSeen{}
-	g, err := e.rig(ctx, seen, e.lim, 0)
+	const full = scenarioBytes / 4
+	g, _, err := e.downloadOnce(ctx, f, want{pub: seen, state: recovery.StateSuccess, attempts: 2,
+		before: func(g *rig) { g.disk.fill("model", full, 1) }}) // one write fails, then there is room again
 	if err != nil {
 		return "", err
 	}
 	defer g.stop()
-	const full = scenarioBytes / 4
-	g.disk.fill("model", full, 1) // one write fails, then space is free again
-	op, err := g.download(ctx, f, "model", "")
-	if err != nil {
-		return "", err
-	}
-	if err := expect(op, recovery.StateSuccess, 2); err != nil {
-		return "", err
-	}
 	if seen.count(recovery.ClassResource) != 1 {
 		return "", fmt.Errorf("ENOSPC was not reported as a resource error (saw %v)", seen.m)
 	}
@@ -376,18 +392,11 @@ func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
 
 func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
 	f := e.srv.Add(scenarioBytes, scenarioSeed, faultserver.FileFault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
-	g, err := e.rig(ctx, nil, e.lim, 0)
+	g, _, err := e.downloadOnce(ctx, f, want{state: recovery.StateSuccess, attempts: 2})
 	if err != nil {
 		return "", err
 	}
 	defer g.stop()
-	op, err := g.download(ctx, f, "model", "")
-	if err != nil {
-		return "", err
-	}
-	if err := expect(op, recovery.StateSuccess, 2); err != nil {
-		return "", err
-	}
 	ts := f.Times()
 	if len(ts) != 2 {
 		return "", fmt.Errorf("server saw %d requests, want 2", len(ts))
@@ -402,24 +411,17 @@ func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
 	return fmt.Sprintf("429 with Retry-After: 1 honoured (retried after %s), file sha256-verified", gap.Round(time.Millisecond)), nil
 }
 
-func scenarioNoRetry(status int, want recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
+func scenarioNoRetry(status int, class recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
 	return func(ctx context.Context, e *scenarioEnv) (string, error) {
 		f := e.srv.Add(scenarioBytes, scenarioSeed)
 		f.Always(faultserver.FileFault{Status: status})
-		g, err := e.rig(ctx, nil, e.lim, 0)
+		g, op, err := e.downloadOnce(ctx, f, want{target: "loopback", state: recovery.StateFailed, attempts: 1})
 		if err != nil {
 			return "", err
 		}
 		defer g.stop()
-		op, err := g.download(ctx, f, "model", "loopback")
-		if err != nil {
-			return "", err
-		}
-		if err := expect(op, recovery.StateFailed, 1); err != nil {
-			return "", err
-		}
-		if op.ErrorClass != want || len(op.Suggestions) == 0 {
-			return "", fmt.Errorf("class %s with %d suggestions, want %s with suggestions", op.ErrorClass, len(op.Suggestions), want)
+		if op.ErrorClass != class || len(op.Suggestions) == 0 {
+			return "", fmt.Errorf("class %s with %d suggestions, want %s with suggestions", op.ErrorClass, len(op.Suggestions), class)
 		}
 		if h := f.Requests(); h != 1 {
 			return "", fmt.Errorf("server hit %d times, want exactly 1 (no retry)", h)
@@ -427,7 +429,7 @@ func scenarioNoRetry(status int, want recovery.Class) func(ctx context.Context, 
 		if g.published("model") {
 			return "", errors.New("a failed download left a file in the store")
 		}
-		return fmt.Sprintf("HTTP %d failed once as %s without retrying, nothing published; suggestion: %q", status, want, op.Suggestions[0]), nil
+		return fmt.Sprintf("HTTP %d failed once as %s without retrying, nothing published; suggestion: %q", status, class, op.Suggestions[0]), nil
 	}
 }
 

@@ -5,6 +5,7 @@
 package selftesthttp
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -17,68 +18,39 @@ import (
 
 // Routes registers the self-test, scenario and measured endpoints of s.
 func Routes(rt *httprouter.Router, s *selftest.Suite) {
-	h := handlers{s}
-	rt.POST("/api/recovery/test", h.selfTest)
-	rt.GET("/api/recovery/testing/scenarios", h.scenarios)
-	rt.POST("/api/recovery/testing/run", h.runScenarios)
-	rt.POST("/api/recovery/performance/validate", h.validate)
-	rt.POST("/api/recovery/performance/benchmark", h.benchmark)
-}
-
-type handlers struct{ s *selftest.Suite }
-
-func (h handlers) selfTest(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": h.s.SelfTestResults(req.Context())})
-}
-
-func (h handlers) scenarios(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "scenarios": h.s.Catalogue()})
+	rt.POST("/api/recovery/test", func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": s.SelfTestResults(req.Context())})
+	})
+	rt.GET("/api/recovery/testing/scenarios", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "scenarios": s.Catalogue()})
+	})
+	rt.POST("/api/recovery/testing/run", run("test_results", 64<<10, func(ctx context.Context, body runScenariosRequest) (map[string]any, error) {
+		return s.RunTests(ctx, body.Scenarios)
+	}))
+	rt.POST("/api/recovery/performance/validate", run("validation_results", 4096, s.Validate))
+	rt.POST("/api/recovery/performance/benchmark", run("benchmark_results", 64<<10, s.Benchmark))
 }
 
 type runScenariosRequest struct {
 	Scenarios []string `json:"scenarios"`
 }
 
-func (h handlers) runScenarios(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body runScenariosRequest
-	if err := decode(w, req, &body, 64<<10); err != nil {
-		api.WriteError(w, req, err)
-		return
+// run is a handler that decodes the optional body (at most limit bytes) into a Req, runs it and
+// answers {"success": true, key: result}, or the error's envelope.
+func run[Req, Res any](key string, limit int64, fn func(context.Context, Req) (Res, error)) httprouter.Handle {
+	return func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+		var body Req
+		if err := decode(w, req, &body, limit); err != nil {
+			api.WriteError(w, req, err)
+			return
+		}
+		res, err := fn(req.Context(), body)
+		if err != nil {
+			api.WriteError(w, req, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, key: res})
 	}
-	results, err := h.s.RunTests(req.Context(), body.Scenarios)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": results})
-}
-
-func (h handlers) validate(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body selftest.ValidateRequest
-	if err := decode(w, req, &body, 4096); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	res, err := h.s.Validate(req.Context(), body)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "validation_results": res})
-}
-
-func (h handlers) benchmark(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body selftest.BenchmarkRequest
-	if err := decode(w, req, &body, 64<<10); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	res, err := h.s.Benchmark(req.Context(), body)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "benchmark_results": res})
 }
 
 // decode reads an optional JSON body: every field of these requests has a documented default,

@@ -20,9 +20,9 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
-// serve routes a Suite over a started runner with the default policies (the endpoints run
+// router routes a Suite over a started runner with the default policies (the endpoints run
 // only scenarios that never back off) on a store in a temp data_dir.
-func serve(t *testing.T) *httptest.Server {
+func router(t *testing.T) http.Handler {
 	t.Helper()
 	data := t.TempDir()
 	db, err := store.Open(filepath.Join(data, "db"), nil)
@@ -35,34 +35,27 @@ func serve(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Stop(context.Background()) })
-	s := selftest.New(r, selftest.Downloads{PerHostConnections: 8, BreakerThreshold: 100, BreakerCooldown: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	rt := httprouter.New()
-	Routes(rt, s)
-	srv := httptest.NewServer(rt)
-	t.Cleanup(srv.Close)
-	return srv
+	Routes(rt, selftest.New(r, selftest.Downloads{PerHostConnections: 8, BreakerThreshold: 100, BreakerCooldown: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	return rt
 }
 
-func request(t *testing.T, srv *httptest.Server, method, path, body string) (int, map[string]any) {
+// request answers one request in process and decodes the JSON reply.
+func request(t *testing.T, h http.Handler, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		t.Fatalf("%s: decode: %v", path, err)
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("%s %s: decode %q: %v", method, path, rec.Body.String(), err)
 	}
-	return resp.StatusCode, m
+	return rec.Code, m
 }
 
 // TestBadRequests: out-of-range parameters are a 400 with the spec's envelope.
 func TestBadRequests(t *testing.T) {
 	t.Parallel()
-	srv := serve(t)
+	h := router(t)
 	for _, tc := range []struct{ path, body string }{
 		{"/api/recovery/performance/validate", `{"test_duration":100000}`},
 		{"/api/recovery/performance/validate", `{"test_duration":1,"concurrent_operations":1000}`},
@@ -72,7 +65,7 @@ func TestBadRequests(t *testing.T) {
 		{"/api/recovery/performance/benchmark", `{"iterations":0.5}`},
 		{"/api/recovery/performance/benchmark", `{"attempt_timeout_ms":1}`},
 	} {
-		status, m := request(t, srv, http.MethodPost, tc.path, tc.body)
+		status, m := request(t, h, http.MethodPost, tc.path, tc.body)
 		if status != 400 || m["error"] == nil || m["type"] == nil {
 			t.Errorf("%s %s = %d %v", tc.path, tc.body, status, m)
 		}
@@ -86,7 +79,7 @@ func TestScenarioEndpoints(t *testing.T) {
 		t.Skip("runs loopback scenarios")
 	}
 	t.Parallel()
-	srv := serve(t)
+	h := router(t)
 	for _, tt := range []struct {
 		name, method, path, body string
 		wantStatus               int
@@ -117,7 +110,7 @@ func TestScenarioEndpoints(t *testing.T) {
 		{"run unknown scenario", "POST", "/api/recovery/testing/run", `{"scenarios":["nope"]}`, 400, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			status, m := request(t, srv, tt.method, tt.path, tt.body)
+			status, m := request(t, h, tt.method, tt.path, tt.body)
 			if status != tt.wantStatus {
 				t.Fatalf("status %d, want %d: %v", status, tt.wantStatus, m)
 			}
