@@ -1,12 +1,14 @@
 // Package selftest checks and measures the recovery layer as the agent is configured, outside
-// recovery.Runner: POST /api/recovery/test (the runner's unit checks), the fault scenarios of
-// GET /api/recovery/testing/scenarios and POST /api/recovery/testing/run, and POST
-// /api/recovery/performance/validate and /benchmark. Every scratch runner gets the agent's own
-// [recovery] options (policies, breaker, workers, attempts) and a scratch nutsdb store on disk
-// under Options.ScratchDir (<data_dir>/tmp), removed afterwards; the crash scenario re-opens the
-// store files as a killed runner left them. Validate and benchmark transfer through the real
-// models/download against the loopback fault server; every other number is a request parameter
-// with a documented default, and each response says what was run (the "run" field).
+// recovery.Runner: the runner's unit checks (POST /api/recovery/test), the fault scenarios
+// (GET /api/recovery/testing/scenarios, POST /api/recovery/testing/run), and the validate and
+// benchmark measurements (POST /api/recovery/performance/validate and /benchmark); package
+// selftesthttp serves them. Every scratch runner gets the agent's own [recovery] options
+// (policies, breaker, workers, attempts) and a scratch nutsdb store on disk under
+// Options.ScratchDir (<data_dir>/tmp), removed afterwards; the crash scenario re-opens the store
+// files as a killed runner left them. Every transfer is a real download by models/download,
+// with the configured [downloads] host limits, from the loopback fault server into a scratch
+// directory, and the scenarios check the published file's sha256; every other number is a
+// request parameter or a documented default, and each response says what was run ("run").
 package selftest
 
 import (
