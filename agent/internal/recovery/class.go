@@ -118,20 +118,21 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// HTTPError returns an error for a failed HTTP response, classified by status (401/403 auth,
-// 404/410 not_found, 408/504 timeout, 429/503 resource, other 5xx network) and carrying
+// HTTPError returns an error for a failed HTTP response, classified by StatusClass and carrying
 // Retry-After (seconds or HTTP-date) when the header has one.
 func HTTPError(status int, header http.Header, msg string) error {
 	e := &StatusError{Status: status, Message: msg}
 	var err error = e
-	if d, ok := parseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+	if d, ok := ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
 		e.RetryAfter = d
 		err = WithRetryAfter(d, e)
 	}
 	return err
 }
 
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+// ParseRetryAfter reads a Retry-After header, seconds or an HTTP-date (a date in the past is a
+// zero wait); ok is false when v is empty or unreadable.
+func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
@@ -152,7 +153,20 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func classifyStatus(code int) Class {
+// StatusClass is the one place an HTTP status maps to an error class, for every HTTP client of
+// the agent (the model downloader, HTTPError and so the model sources): 401/403/407 auth,
+// 404/410 not_found, 408/504 timeout, 409/412/416 integrity (the request's precondition or
+// range no longer fits the remote file), every other 5xx and 429 network, anything else
+// unknown.
+//
+// 429 Too Many Requests and 503 Service Unavailable are network, not resource: both say the
+// remote host cannot serve us right now, a passing state of that host like any other 5xx. So
+// they are retried with backoff (and the wait the host asked for: the runner and the
+// downloader honour Retry-After whatever the class) and count against the host's breaker.
+// resource means this machine ran out of something (disk, memory, ports, GPU); its advice
+// (free space) and its API answer (507 Insufficient Storage) would send the operator to the
+// wrong machine. 507 from a host is that host's storage, so it is network too.
+func StatusClass(code int) Class {
 	switch {
 	case code == 401 || code == 403 || code == 407:
 		return ClassAuth
@@ -160,11 +174,9 @@ func classifyStatus(code int) Class {
 		return ClassNotFound
 	case code == 408 || code == 504:
 		return ClassTimeout
-	case code == 429 || code == 503 || code == 507:
-		return ClassResource
-	case code == 416 || code == 409 || code == 412:
+	case code == 409 || code == 412 || code == 416:
 		return ClassIntegrity
-	case code >= 500:
+	case code == 429 || (code >= 500 && code <= 599):
 		return ClassNetwork
 	default:
 		return ClassUnknown
@@ -224,7 +236,7 @@ func Classify(err error) Class {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return classifyStatus(se.Status)
+		return StatusClass(se.Status)
 	}
 	var oe *breaker.OpenError
 	if errors.As(err, &oe) {
@@ -291,6 +303,7 @@ func Suggestions(c Class) []string {
 		return []string{
 			"Check the node's network connection and DNS (curl the URL from the node)",
 			"The operation is retried automatically with backoff; if a circuit breaker is open, wait for its timeout (GET /api/recovery/status) or retry later",
+			"If a host is rate limiting or busy (HTTP 429/503), wait for the time it asked for; the agent honours Retry-After",
 		}
 	case ClassTimeout:
 		return []string{
@@ -301,7 +314,6 @@ func Suggestions(c Class) []string {
 		return []string{
 			"Free disk space in the data or models directory (GET /api/storage/usage shows what uses it) or raise the quota",
 			"If the port is already in use, stop the other process or change the port range in launcher.toml [ports]",
-			"If a host is rate limiting (HTTP 429/503), wait for the time it asked for; the agent honours Retry-After",
 			"If the GPU ran out of memory, stop other projects on this GPU or use a smaller model",
 		}
 	case ClassPermission:
@@ -348,7 +360,7 @@ func APIError(err error, msg string) *apierr.Error {
 	c := Classify(err)
 	kind, typ := apiKind(c)
 	var se *StatusError
-	if c == ClassResource && errors.As(err, &se) && se.Status == http.StatusTooManyRequests {
+	if errors.As(err, &se) && se.Status == http.StatusTooManyRequests {
 		kind, typ = apierr.TooManyRequests, "RateLimitedError"
 	}
 	e := apierr.Wrap(kind, typ, err, msg, Suggestions(c)...)

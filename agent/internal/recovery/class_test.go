@@ -65,8 +65,8 @@ func TestClassify(t *testing.T) {
 		{"http 410", HTTPError(410, nil, ""), ClassNotFound},
 		{"http 408", HTTPError(408, nil, ""), ClassTimeout},
 		{"http 504", HTTPError(504, nil, ""), ClassTimeout},
-		{"http 429", HTTPError(429, http.Header{"Retry-After": {"7"}}, ""), ClassResource},
-		{"http 503", HTTPError(503, nil, ""), ClassResource},
+		{"http 429", HTTPError(429, http.Header{"Retry-After": {"7"}}, ""), ClassNetwork},
+		{"http 503", HTTPError(503, nil, ""), ClassNetwork},
 		{"http 500", HTTPError(500, nil, ""), ClassNetwork},
 		{"http 502 wrapped", fmt.Errorf("fetch: %w", HTTPError(502, nil, "")), ClassNetwork},
 		{"breaker open", &breaker.OpenError{Name: "x", Err: breaker.ErrOpen}, ClassNetwork},
@@ -115,9 +115,36 @@ func TestHTTPErrorRetryAfter(t *testing.T) {
 	}
 	// An HTTP-date is relative to now, which the test fixes rather than reading the clock.
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	d, ok := parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now)
+	d, ok := ParseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now)
 	if !ok || d != 90*time.Second {
 		t.Fatalf("http-date Retry-After = %v,%v, want 90s", d, ok)
+	}
+}
+
+// TestStatusClass is the agent's one HTTP status table (the downloader classifies by it too).
+func TestStatusClass(t *testing.T) {
+	for _, tt := range []struct {
+		codes []int
+		want  Class
+	}{
+		{[]int{401, 403, 407}, ClassAuth},
+		{[]int{404, 410}, ClassNotFound},
+		{[]int{408, 504}, ClassTimeout},
+		{[]int{409, 412, 416}, ClassIntegrity},
+		// 429 and 503: the host is busy for now; retried after backoff (and Retry-After).
+		{[]int{429, 500, 502, 503, 507, 599}, ClassNetwork},
+		{[]int{0, 200, 304, 400, 405, 418, 451, 600}, ClassUnknown},
+	} {
+		for _, code := range tt.codes {
+			if got := StatusClass(code); got != tt.want {
+				t.Errorf("StatusClass(%d) = %s, want %s", code, got, tt.want)
+			}
+		}
+	}
+	for _, c := range []Class{StatusClass(429), StatusClass(503)} {
+		if p := DefaultPolicies()[c]; !p.Retry || p.BaseDelay <= 0 || !c.TripsBreaker() {
+			t.Errorf("429/503 class %s: policy %+v, trips breaker %v; want retried after backoff, counted by the breaker", c, p, c.TripsBreaker())
+		}
 	}
 }
 

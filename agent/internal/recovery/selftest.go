@@ -165,7 +165,7 @@ func checkClassification(ctx context.Context) (string, error) {
 		{"cancelled", cctx.Err(), ClassCancelled},
 		{"HTTP 401", HTTPError(http.StatusUnauthorized, nil, ""), ClassAuth},
 		{"HTTP 404", HTTPError(http.StatusNotFound, nil, ""), ClassNotFound},
-		{"HTTP 429", HTTPError(http.StatusTooManyRequests, http.Header{"Retry-After": {"3"}}, ""), ClassResource},
+		{"HTTP 429", HTTPError(http.StatusTooManyRequests, http.Header{"Retry-After": {"3"}}, ""), ClassNetwork},
 		{"HTTP 502", HTTPError(http.StatusBadGateway, nil, ""), ClassNetwork},
 		{"permission", &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}, ClassPermission},
 		{"forced", WithClass(ClassIntegrity, errors.New("sha256 mismatch")), ClassIntegrity},

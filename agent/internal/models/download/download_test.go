@@ -384,7 +384,7 @@ func TestCredentialsDroppedOnCrossHostRedirect(t *testing.T) {
 		mu.Lock()
 		seen["cdn"] = r.Header.Get("Authorization") + r.Header.Get("X-Api-Key")
 		mu.Unlock()
-		cdn.Config.Handler.ServeHTTP(w, r)
+		cdn.ServeHTTP(w, r)
 	}))
 	defer cdnAuth.Close()
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

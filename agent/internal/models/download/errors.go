@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
@@ -72,41 +71,22 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// statusError classifies a non-2xx response (reliability.md §1.2 rule 4).
+// statusError classifies a non-2xx response (reliability.md §1.2 rule 4) by recovery's
+// StatusClass, the agent's one status table. A class that is not retried is permanent: the same
+// request would get the same answer.
 func statusError(resp *http.Response, now time.Time) *Error {
-	e := &Error{Status: resp.StatusCode, Err: fmt.Errorf("%s answered %s", resp.Request.URL.Host, resp.Status)}
-	switch code := resp.StatusCode; {
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		e.Class, e.Permanent = recovery.ClassAuth, true
-		e.Err = fmt.Errorf("%w (gated or private model: configure a token for %s)", e.Err, resp.Request.URL.Host)
-	case code == http.StatusNotFound || code == http.StatusGone:
-		e.Class, e.Permanent = recovery.ClassNotFound, true
-	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		e.Class = recovery.ClassNetwork
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
-	case code >= 500:
-		e.Class = recovery.ClassNetwork
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	code := resp.StatusCode
+	e := &Error{Status: code, Class: recovery.StatusClass(code), Err: fmt.Errorf("%s answered %s", resp.Request.URL.Host, resp.Status)}
+	switch e.Class {
+	case recovery.ClassNetwork, recovery.ClassTimeout:
+		e.RetryAfter, _ = recovery.ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 	default:
-		e.Class, e.Permanent = recovery.ClassUnknown, true
+		e.Permanent = true
+	}
+	if code == http.StatusUnauthorized || code == http.StatusForbidden {
+		e.Err = fmt.Errorf("%w (gated or private model: configure a token for %s)", e.Err, resp.Request.URL.Host)
 	}
 	return e
-}
-
-// parseRetryAfter reads seconds or an HTTP-date; 0 when absent or unparsable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // Backoff is full-jitter exponential backoff: a random wait in [0, min(max, base*2^(attempt-1))].

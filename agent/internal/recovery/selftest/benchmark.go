@@ -8,9 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
@@ -23,6 +20,8 @@ const (
 	DefaultAttemptTimeoutMS = 200
 	// DefaultBenchPayloadBytes is the size of each benchmark transfer.
 	DefaultBenchPayloadBytes = 16 << 10
+	// MinBenchPayloadBytes leaves room for a fault to strike mid-body.
+	MinBenchPayloadBytes = 1024
 	// StallDelay is how long the timeout scenario's server stalls: longer than any attempt.
 	StallDelay = 5 * time.Second
 )
@@ -40,15 +39,40 @@ type BenchmarkRequest struct {
 	PayloadBytes     int      `json:"payload_bytes"`
 }
 
-// benchScenarios maps benchmark scenario names to the fault each iteration meets before it
-// succeeds. Iteration i meets it 1+i%2 times (integrity: once, its policy allows one fresh try).
-var benchScenarios = map[string]faultserver.Fault{
-	"network_failures":    {Kind: faultserver.Reset},
-	"timeout_failures":    {Kind: faultserver.Stall, Delay: StallDelay},
-	"resource_failures":   {Kind: faultserver.Status, Status: http.StatusServiceUnavailable},
-	"server_errors":       {Kind: faultserver.Status, Status: http.StatusBadGateway},
-	"integrity_failures":  {Kind: faultserver.Corrupt},
-	"truncated_transfers": {Kind: faultserver.Truncate},
+// benchScenario is what each iteration of a benchmark scenario meets before it succeeds:
+// iteration i meets it 1+i%2 times (once only, when the default policy of its class allows one
+// fresh try).
+type benchScenario struct {
+	// inject plans n faults for the iteration's file name of size bytes: it returns the
+	// server's faults, or fills the scratch disk.
+	inject func(d *disk, name string, size int64, n int) []faultserver.FileFault
+	once   bool
+}
+
+// serverFaults is a benchScenario whose faults come from the host, striking mid-body where a
+// body is sent.
+func serverFaults(fault func(mid int64) faultserver.FileFault, once bool) benchScenario {
+	return benchScenario{once: once, inject: func(_ *disk, _ string, size int64, n int) []faultserver.FileFault {
+		plan := make([]faultserver.FileFault, n)
+		for i := range plan {
+			plan[i] = fault(size / 2)
+		}
+		return plan
+	}}
+}
+
+// benchScenarios are the benchmark's scenarios by request name.
+var benchScenarios = map[string]benchScenario{
+	"network_failures": serverFaults(func(mid int64) faultserver.FileFault { return faultserver.FileFault{ResetAfter: mid} }, false),
+	"timeout_failures": serverFaults(func(int64) faultserver.FileFault { return faultserver.FileFault{Delay: StallDelay} }, false),
+	// The disk holding the partial fills up mid-transfer (ENOSPC): the resource class.
+	"resource_failures": {inject: func(d *disk, name string, size int64, n int) []faultserver.FileFault {
+		d.fill(name, size/2, n)
+		return nil
+	}},
+	"server_errors":       serverFaults(func(int64) faultserver.FileFault { return faultserver.FileFault{Status: http.StatusBadGateway} }, false),
+	"integrity_failures":  serverFaults(func(mid int64) faultserver.FileFault { return faultserver.FileFault{Corrupt: mid} }, true),
+	"truncated_transfers": serverFaults(func(mid int64) faultserver.FileFault { return faultserver.FileFault{TruncateAfter: mid} }, false),
 }
 
 // ScoreFormula documents the benchmark score.
@@ -106,8 +130,8 @@ func (p *Suite) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string
 	if req.PayloadBytes == 0 {
 		req.PayloadBytes = DefaultBenchPayloadBytes
 	}
-	if req.PayloadBytes < 1 || req.PayloadBytes > 16<<20 {
-		return nil, invalid("payload_bytes %d is out of range", req.PayloadBytes).Suggest("Send payload_bytes between 1 and 16777216")
+	if req.PayloadBytes < MinBenchPayloadBytes || req.PayloadBytes > 16<<20 {
+		return nil, invalid("payload_bytes %d is out of range", req.PayloadBytes).Suggest(fmt.Sprintf("Send payload_bytes between %d and 16777216", MinBenchPayloadBytes))
 	}
 	capped := req.Duration > maxS
 	req.Duration = math.Min(req.Duration, maxS)
@@ -116,36 +140,34 @@ func (p *Suite) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string
 		return nil, err
 	}
 	defer release()
-	e, err := p.newEnv(ctx, time.Duration(req.AttemptTimeoutMS)*time.Millisecond)
+	e, err := p.newEnv(ctx, time.Duration(req.AttemptTimeoutMS)*time.Millisecond, req.PayloadBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
+	size := int64(req.PayloadBytes)
+	sum := e.srv.SHA256() // every iteration's file has the same content
 
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(req.Duration*float64(time.Second)))
 	defer cancel()
-	data := payload(req.PayloadBytes)
-	sum := faultserver.SHA256(data)
 	batch := 2 * p.agent.Options().Workers
 	start := sampleProc()
 	results := map[string]BenchScenarioResult{}
 	var total float64
 	for _, name := range req.Scenarios {
-		fault := benchScenarios[name]
+		sc := benchScenarios[name]
 		res := BenchScenarioResult{}
 		var agg aggregate
 		var ids []string
 		for i := 0; i < req.Iterations && ctx.Err() == nil; i++ {
 			n := 1 + i%2
-			if fault.Kind == faultserver.Corrupt {
+			if sc.once {
 				n = 1
 			}
-			plan := make([]faultserver.Fault, n)
-			for j := range plan {
-				plan[j] = fault
-			}
+			file := fmt.Sprintf("%s-%d", name, i)
+			plan := sc.inject(e.disk, file, size, n)
 			res.InjectedFaults += n
-			id, err := e.r.Submit(ctx, operation, map[string]any{"url": e.srv.Route(data, plan...), "sha256": sum})
+			id, err := e.r.Submit(ctx, operation, map[string]any{"url": e.srv.Add(size, payloadSeed, plan...).URL(), "sha256": sum, "name": file})
 			if err != nil {
 				break
 			}
@@ -191,7 +213,7 @@ func (p *Suite) Benchmark(ctx context.Context, req BenchmarkRequest) (map[string
 		"run": p.describe(map[string]any{
 			"scenarios": req.Scenarios, "iterations": req.Iterations, "duration": req.Duration,
 			"attempt_timeout_ms": req.AttemptTimeoutMS, "payload_bytes": req.PayloadBytes,
-			"faults_per_iteration": "1 + iteration % 2 (integrity_failures: 1)", "batch": batch,
+			"faults_per_iteration": "1 + iteration % 2 (integrity_failures: 1), striking mid-body", "batch": batch,
 		}),
 	}, nil
 }
@@ -223,18 +245,4 @@ func (a *aggregate) collect(ctx context.Context, r *recovery.Runner, ids []strin
 			}
 		}
 	}
-}
-
-func (p *Suite) handleBenchmark(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body BenchmarkRequest
-	if err := decode(w, req, &body, 64<<10); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	res, err := p.Benchmark(req.Context(), body)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "benchmark_results": res})
 }

@@ -1,12 +1,14 @@
 // Package selftest checks and measures the recovery layer as the agent is configured, outside
-// recovery.Runner: POST /api/recovery/test (the runner's unit checks), the fault scenarios of
-// GET /api/recovery/testing/scenarios and POST /api/recovery/testing/run, and POST
-// /api/recovery/performance/validate and /benchmark. Every scratch runner gets the agent's own
-// [recovery] options (policies, breaker, workers, attempts) and a scratch nutsdb store on disk
-// under Options.ScratchDir (<data_dir>/tmp), removed afterwards; the crash scenario re-opens the
-// store files as a killed runner left them. Validate and benchmark transfer through the real
-// models/download against the loopback fault server; every other number is a request parameter
-// with a documented default, and each response says what was run (the "run" field).
+// recovery.Runner: the runner's unit checks (POST /api/recovery/test), the fault scenarios
+// (GET /api/recovery/testing/scenarios, POST /api/recovery/testing/run), and the validate and
+// benchmark measurements (POST /api/recovery/performance/validate and /benchmark); package
+// selftesthttp serves them. Every scratch runner gets the agent's own [recovery] options
+// (policies, breaker, workers, attempts) and a scratch nutsdb store on disk under
+// Options.ScratchDir (<data_dir>/tmp), removed afterwards; the crash scenario re-opens the store
+// files as a killed runner left them. Every transfer is a real download by models/download,
+// with the configured [downloads] host limits, from the loopback fault server into a scratch
+// directory, and the scenarios check the published file's sha256; every other number is a
+// request parameter or a documented default, and each response says what was run ("run").
 package selftest
 
 import (
@@ -53,22 +55,22 @@ func New(agent *recovery.Runner, dl Downloads, log *slog.Logger) *Suite {
 	return &Suite{agent: agent, dl: dl, scratch: dir, log: log}
 }
 
-// env is one measured run: the fault server, a real downloader writing under dir, and a
+// env is one measured run: the fault server, the real downloader writing under dir, and a
 // runner with the agent's options on a nutsdb store in dir.
 type env struct {
-	dir    string
-	srv    *faultserver.Server
-	client *http.Client
-	dl     *download.Downloader
-	db     *store.DB
-	r      *recovery.Runner
-	seq    atomic.Int64
+	dir  string
+	srv  *faultserver.FileServer
+	disk *disk
+	tr   transfer
+	db   *store.DB
+	r    *recovery.Runner
+	seq  atomic.Int64
 }
 
 // operation is the function name of the measured operations.
 const operation = "selftest_download"
 
-func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env, error) {
+func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration, payloadBytes int) (*env, error) {
 	if err := os.MkdirAll(p.scratch, 0o755); err != nil {
 		return nil, recovery.APIError(err, "create the scratch directory")
 	}
@@ -76,14 +78,13 @@ func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env,
 	if err != nil {
 		return nil, recovery.APIError(err, "create the scratch directory")
 	}
-	e := &env{dir: dir}
-	if e.srv, err = faultserver.Start(); err != nil {
+	e := &env{dir: dir, disk: newDisk()}
+	if e.srv, err = faultserver.Start(int64(payloadBytes), payloadSeed); err != nil {
 		e.close()
 		return nil, recovery.APIError(err, "start the loopback fault server")
 	}
-	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	e.dl = download.New(download.Options{Client: e.client, NoReserve: true, MaxConnections: 1,
-		Hosts: download.NewHosts(p.dl.PerHostConnections, p.dl.BreakerThreshold, p.dl.BreakerCooldown, nil)})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	e.tr = transfer{dir: filepath.Join(dir, "files"), dl: newDownloader(p.dl, download.Options{Client: client, OpenFile: e.disk.open}), attemptTimeout: attemptTimeout}
 	if e.db, err = store.Open(filepath.Join(dir, "db"), nil); err != nil {
 		e.close()
 		return nil, recovery.APIError(err, "open the scratch store")
@@ -91,19 +92,7 @@ func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env,
 	opts := p.agent.Options()
 	opts.Logger = p.log
 	e.r = recovery.New(e.db, nil, opts)
-	e.r.Register(recovery.Definition{Name: operation, Steps: []recovery.Step{{Name: "download", Run: func(ctx context.Context, op *recovery.Op) error {
-		var url, sum string
-		if err := op.DecodeMeta("url", &url); err != nil {
-			return err
-		}
-		_ = op.DecodeMeta("sha256", &sum)
-		if attemptTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, attemptTimeout)
-			defer cancel()
-		}
-		return e.fetch(ctx, url, sum, download.OpCheckpointer{Op: op}, op.ID())
-	}}}})
+	e.r.Register(e.tr.definition(operation))
 	if err := e.r.Start(ctx); err != nil {
 		e.close()
 		return nil, recovery.APIError(err, "start the scratch runner")
@@ -111,23 +100,23 @@ func (p *Suite) newEnv(ctx context.Context, attemptTimeout time.Duration) (*env,
 	return e, nil
 }
 
-// fetch downloads url into the scratch directory through the real downloader and removes the
-// file again (the measurement is the transfer, not the disk filling up).
-func (e *env) fetch(ctx context.Context, url, sum string, cp download.Checkpointer, name string) error {
-	if name == "" {
-		name = fmt.Sprintf("f%d", e.seq.Add(1))
+// payloadSeed generates the measured files' content.
+const payloadSeed = 16
+
+// fetch is one baseline transfer without the recovery layer; the file is removed again (the
+// measurement is the transfer, not the disk filling up).
+func (e *env) fetch(ctx context.Context, url, sum string) error {
+	dest, err := e.tr.fetch(ctx, url, sum, &memCheckpoint{}, fmt.Sprintf("f%d", e.seq.Add(1)))
+	e.remove(dest)
+	return err
+}
+
+// remove deletes a transfer's file and partial.
+func (e *env) remove(dest string) {
+	if dest != "" {
+		_ = os.Remove(dest)
+		_ = os.Remove(dest + ".part")
 	}
-	dest := filepath.Join(e.dir, "files", name+".bin")
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return err
-	}
-	_, err := e.dl.Fetch(ctx, download.Request{URL: url, Dest: dest, Part: dest + ".part", SHA256: sum}, cp, nil)
-	_ = os.Remove(dest)
-	_ = os.Remove(dest + ".part")
-	if err != nil {
-		return recovery.WithClass(download.ClassOf(err), err)
-	}
-	return nil
 }
 
 // close stops the runner, closes the store and removes the scratch directory.
@@ -158,6 +147,9 @@ func (m *memCheckpoint) Load(s *download.State) (bool, error) {
 	}
 	return m.ok, nil
 }
+
+// downloaderDescription is Run.Downloader.
+const downloaderDescription = "models/download (the agent's downloader: resumable, sha256-verified) into a scratch directory on disk, one connection per file, with the configured [downloads] host limits and breaker"
 
 // Run says what a measurement ran, so a reader can judge the numbers.
 type Run struct {
@@ -199,7 +191,7 @@ func (p *Suite) describe(params map[string]any) Run {
 		Policies: map[string]PolicyView{}, Workers: o.Workers, MaxAttempts: o.MaxAttempts,
 		Breaker:        BreakerView{Threshold: o.Breaker.Threshold, OpenTimeout: o.Breaker.OpenTimeout.String(), HalfOpenMax: o.Breaker.HalfOpenMax},
 		Store:          "scratch nutsdb store on disk under data_dir/tmp, removed after the run",
-		Downloader:     "models/download (the agent's downloader: resumable, sha256-verified), one connection per file, with the configured [downloads] host breaker",
+		Downloader:     downloaderDescription,
 		DownloadLimits: p.dl,
 		Server:         "loopback fault server (recovery/faultserver)",
 		Parameters:     params,

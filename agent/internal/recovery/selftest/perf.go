@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
@@ -75,15 +71,6 @@ type ValidateResult struct {
 	Run Run `json:"run"`
 }
 
-// Routes registers the self-test, scenario and measured endpoints.
-func (p *Suite) Routes(rt *httprouter.Router) {
-	rt.POST("/api/recovery/test", p.handleSelfTest)
-	rt.GET("/api/recovery/testing/scenarios", p.handleScenarios)
-	rt.POST("/api/recovery/testing/run", p.handleRunScenarios)
-	rt.POST("/api/recovery/performance/validate", p.handleValidate)
-	rt.POST("/api/recovery/performance/benchmark", p.handleBenchmark)
-}
-
 func (p *Suite) normalizeValidate(req *ValidateRequest) error {
 	maxS := p.agent.Options().MaxTestDuration.Seconds()
 	if req.TestDuration == 0 {
@@ -142,25 +129,24 @@ func (p *Suite) Validate(ctx context.Context, req ValidateRequest) (ValidateResu
 		return ValidateResult{}, err
 	}
 	defer release()
-	e, err := p.newEnv(ctx, 0)
+	e, err := p.newEnv(ctx, 0, req.PayloadBytes)
 	if err != nil {
 		return ValidateResult{}, err
 	}
 	defer e.close()
 
 	latency := *req.OperationLatencyMS
-	data := payload(req.PayloadBytes)
-	sum := faultserver.SHA256(data)
-	url := e.srv.Route(data)
-	e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.OK, Delay: time.Duration(latency * float64(time.Millisecond))})
+	file := e.srv.File
+	file.Always(faultserver.FileFault{Delay: time.Duration(latency * float64(time.Millisecond))})
 	if req.IncludeNetworkSimulation {
-		e.srv.Every(url, req.FailureEvery, faultserver.Fault{Kind: faultserver.Status, Status: http.StatusBadGateway})
+		file.Every(req.FailureEvery, faultserver.FileFault{Status: http.StatusBadGateway})
 	}
+	url, sum := file.URL(), file.SHA256()
 
 	phase := time.Duration(req.TestDuration / 2 * float64(time.Second))
 	res := ValidateResult{PhaseSeconds: phase.Seconds(), ConcurrentOperations: req.ConcurrentOperations, NetworkSimulation: req.IncludeNetworkSimulation, OperationLatencyMS: latency}
 	base := measurePhase(ctx, phase, req.ConcurrentOperations, func(ctx context.Context) error {
-		return e.fetch(ctx, url, sum, &memCheckpoint{}, "")
+		return e.fetch(ctx, url, sum)
 	})
 	rec := measurePhase(ctx, phase, req.ConcurrentOperations, func(ctx context.Context) error {
 		id, err := e.r.Submit(ctx, operation, map[string]any{"url": url, "sha256": sum})
@@ -318,29 +304,3 @@ func (p *Suite) recommend(req ValidateRequest, res ValidateResult, base, rec pha
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
-
-// decode reads an optional JSON body; an empty body keeps the defaults.
-func decode(w http.ResponseWriter, req *http.Request, v any, limit int64) error {
-	if req.ContentLength == 0 {
-		return nil
-	}
-	err := api.DecodeJSON(w, req, v, limit)
-	if err != nil && apierr.Is(err, apierr.Invalid) && strings.Contains(err.Error(), "request body is empty") {
-		return nil
-	}
-	return err
-}
-
-func (p *Suite) handleValidate(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body ValidateRequest
-	if err := decode(w, req, &body, 4096); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	res, err := p.Validate(req.Context(), body)
-	if err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "validation_results": res})
-}

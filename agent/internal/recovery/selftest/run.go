@@ -6,18 +6,22 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
-func (p *Suite) handleSelfTest(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	ctx, cancel := context.WithTimeout(req.Context(), p.agent.Options().MaxTestDuration)
+// UnitChecks runs the agent runner's unit checks within [recovery] max_test_duration.
+func (p *Suite) UnitChecks(ctx context.Context) []recovery.CheckResult {
+	ctx, cancel := context.WithTimeout(ctx, p.agent.Options().MaxTestDuration)
 	defer cancel()
-	res := p.agent.SelfTest(ctx)
+	return p.agent.SelfTest(ctx)
+}
+
+// SelfTestResults is the test_results of POST /api/recovery/test: each unit check's verdict by
+// name, "overall" PASS or FAIL, and the details.
+func (p *Suite) SelfTestResults(ctx context.Context) map[string]any {
+	res := p.UnitChecks(ctx)
 	out := map[string]any{}
 	overall := "PASS"
 	for _, c := range res {
@@ -28,15 +32,17 @@ func (p *Suite) handleSelfTest(w http.ResponseWriter, req *http.Request, _ httpr
 	}
 	out["overall"] = overall
 	out["details"] = res
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": out})
+	return out
 }
 
-func (p *Suite) handleScenarios(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+// Catalogue returns the scenarios, each with the time budget it gets under the configured
+// policies.
+func (p *Suite) Catalogue() []Scenario {
 	list := Scenarios()
 	for i := range list {
 		list[i].DurationSeconds = list[i].budget(p.agent.Options()).Seconds()
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "scenarios": list})
+	return list
 }
 
 // ScenarioResult is one scenario's outcome.
@@ -71,7 +77,7 @@ func (p *Suite) RunScenarios(ctx context.Context, ids []string, budget time.Dura
 				Suggest("GET /api/recovery/testing/scenarios lists the scenario ids")
 		}
 	}
-	srv, err := faultserver.Start()
+	srv, err := faultserver.Start(scenarioBytes, scenarioSeed)
 	if err != nil {
 		return nil, recovery.APIError(err, "start the loopback fault server")
 	}
@@ -81,7 +87,7 @@ func (p *Suite) RunScenarios(ctx context.Context, ids []string, budget time.Dura
 		return nil, recovery.APIError(err, "create the scenarios' scratch stores")
 	}
 	defer sc.close()
-	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, opts: p.agent.Options(), scratch: sc}
+	env := &scenarioEnv{srv: srv, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, opts: p.agent.Options(), lim: p.dl, scratch: sc}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	var out []ScenarioResult
@@ -115,28 +121,28 @@ func runGuarded(ctx context.Context, s Scenario, env *scenarioEnv) (details stri
 	return s.run(ctx, env)
 }
 
-type runScenariosRequest struct {
-	Scenarios []string `json:"scenarios"`
-}
-
-func (p *Suite) handleRunScenarios(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-	var body runScenariosRequest
-	if err := decode(w, req, &body, 64<<10); err != nil {
-		api.WriteError(w, req, err)
-		return
-	}
-	results, err := p.RunScenarios(req.Context(), body.Scenarios, p.agent.Options().MaxTestDuration)
+// RunTests runs the named scenarios within [recovery] max_test_duration and summarises them as
+// the test_results of POST /api/recovery/testing/run; with no names it runs every scenario and
+// the unit checks.
+func (p *Suite) RunTests(ctx context.Context, ids []string) (map[string]any, error) {
+	results, err := p.RunScenarios(ctx, ids, p.agent.Options().MaxTestDuration)
 	if err != nil {
-		api.WriteError(w, req, err)
-		return
+		return nil, err
 	}
 	var units []recovery.CheckResult
-	if len(body.Scenarios) == 0 {
-		ctx, cancel := context.WithTimeout(req.Context(), p.agent.Options().MaxTestDuration)
-		units = p.agent.SelfTest(ctx)
-		cancel()
+	if len(ids) == 0 {
+		units = p.UnitChecks(ctx)
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "test_results": summarize(units, results)})
+	out := summarize(units, results)
+	ran := make([]string, len(results))
+	for i, r := range results {
+		ran[i] = r.ID
+	}
+	out["run"] = p.describe(map[string]any{
+		"scenarios": ran, "unit_checks": len(ids) == 0, "file_bytes": scenarioBytes,
+		"stall_timeout": ScenarioStallTimeout.String(), "budget": p.agent.Options().MaxTestDuration.String(),
+	})
+	return out, nil
 }
 
 type groupSummary struct {

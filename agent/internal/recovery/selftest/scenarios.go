@@ -4,18 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/models/download"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
 )
 
-// Scenario is a self-test that runs real operations through a private recovery.Runner against the
-// loopback fault server.
+// Scenario is a self-test that runs real operations through a private recovery.Runner with the
+// configured policies: downloads by the agent's downloader from the loopback fault server into
+// a scratch directory, checked against the served file's sha256.
 type Scenario struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
@@ -31,11 +36,13 @@ type Scenario struct {
 }
 
 // scenarioEnv is what a scenario runs against: the fault server, a loopback client, scratch
-// stores on disk and runners with the agent's configured policies and breaker.
+// stores and directories on disk, and the agent's configured policies, breaker and
+// [downloads] host limits.
 type scenarioEnv struct {
-	srv     *faultserver.Server
+	srv     *faultserver.FileServer
 	client  *http.Client
 	opts    recovery.Options // the agent's configured options: every scenario runner uses them
+	lim     Downloads
 	scratch *scratch
 }
 
@@ -100,60 +107,124 @@ func (e *scenarioEnv) startRunner(ctx context.Context, db recovery.Store, pub re
 	return r, nil
 }
 
-type resetWriter interface {
-	Write([]byte) (int, error)
-	Reset()
+// Scenario transfers: every scenario downloads through the agent's downloader into the scratch
+// directory and checks the published file against the served file's sha256.
+const (
+	// scenarioBytes is the size of each scenario's file; faults strike at a quarter of the body
+	// each response sends, so a resumed attempt meets the next fault mid-body too.
+	scenarioBytes = 256 << 10
+	// scenarioSeed generates the files' content.
+	scenarioSeed = 61
+	// ScenarioStallTimeout is the scenario downloader's stall_timeout: the scenarios prove
+	// that a stall is detected, classified and resumed, not how long [downloads]
+	// stall_timeout is (60 s by default: two stalls would take the self-test two minutes).
+	ScenarioStallTimeout = 250 * time.Millisecond
+	// scenarioOperation is the function name of the scenarios' downloads.
+	scenarioOperation = "scenario_download"
+)
+
+// rig is one scenario's transfer: a fresh downloader (its own host breakers) writing to a
+// scratch disk, and a runner with the configured policies that runs it.
+type rig struct {
+	disk *disk
+	tr   transfer
+	r    *recovery.Runner
 }
 
-type memWriter struct{ *faultserver.CappedWriter }
+// rig starts a scenario's transfer with the [downloads] host limits lim; maxAttempts > 0
+// overrides the step's attempt ceiling.
+func (e *scenarioEnv) rig(ctx context.Context, pub recovery.Publisher, lim Downloads, maxAttempts int) (*rig, error) {
+	dir, err := e.scratch.dir("files")
+	if err != nil {
+		return nil, err
+	}
+	g := &rig{disk: newDisk()}
+	g.tr = transfer{dir: dir, dl: newDownloader(lim, download.Options{Client: e.client, StallTimeout: ScenarioStallTimeout, OpenFile: g.disk.open}), keep: true}
+	def := g.tr.definition(scenarioOperation)
+	def.MaxAttempts = maxAttempts
+	if g.r, err = e.startRunner(ctx, nil, pub, e.opts, def); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
 
-// fetchDef is the synthetic download: GET url into w (restarting from zero each attempt) and
-// verify sha256; attemptTimeout bounds one request.
-func (e *scenarioEnv) fetchDef(name, url string, w resetWriter, sha string, attemptTimeout time.Duration, target string) recovery.Definition {
-	d := recovery.Definition{Name: name, Steps: []recovery.Step{{Name: "fetch", Run: func(ctx context.Context, op *recovery.Op) error {
-		w.Reset()
-		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		defer cancel()
-		status, hdr, err := faultserver.Fetch(actx, e.client, url, w)
-		if err != nil {
-			return fmt.Errorf("fetch %s: %w", url, err)
-		}
-		if status >= 300 {
-			return recovery.HTTPError(status, hdr, "fetch "+url)
-		}
-		if sha != "" {
-			if cw, ok := w.(interface{ Bytes() []byte }); ok && faultserver.SHA256(cw.Bytes()) != sha {
-				return recovery.WithClass(recovery.ClassIntegrity, errors.New("sha256 mismatch after download"))
-			}
-		}
-		return nil
-	}}}}
+func (g *rig) stop() { _ = g.r.Stop(context.Background()) }
+
+// submit starts the download of f as name; target, when set, is its breaker target.
+func (g *rig) submit(ctx context.Context, f *faultserver.File, name, target string) (string, error) {
+	meta := map[string]any{"url": f.URL(), "sha256": f.SHA256(), "name": name}
 	if target != "" {
-		d.Target = func(map[string]any) string { return target }
+		meta["target"] = target
 	}
-	return d
+	return g.r.Submit(ctx, scenarioOperation, meta)
 }
 
-func payload(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte('a' + i%26)
-	}
-	return b
-}
-
-// runOne submits one operation of def on a fresh runner and waits for it.
-func (e *scenarioEnv) runOne(ctx context.Context, def recovery.Definition, pub recovery.Publisher) (recovery.Operation, error) {
-	r, err := e.startRunner(ctx, nil, pub, e.opts, def)
+// download submits the download of f as name and waits for it.
+func (g *rig) download(ctx context.Context, f *faultserver.File, name, target string) (recovery.Operation, error) {
+	id, err := g.submit(ctx, f, name, target)
 	if err != nil {
 		return recovery.Operation{}, err
 	}
-	defer r.Stop(context.Background())
-	id, err := r.Submit(ctx, def.Name, nil)
+	return g.r.Wait(ctx, id)
+}
+
+func (g *rig) dest(name string) string { return filepath.Join(g.tr.dir, name+".safetensors") }
+
+// verify checks that the file published as name has f's sha256.
+func (g *rig) verify(f *faultserver.File, name string) error {
+	got, err := fileSHA256(g.dest(name))
 	if err != nil {
-		return recovery.Operation{}, err
+		return fmt.Errorf("the download reported success but the file is not there: %w", err)
 	}
-	return r.Wait(ctx, id)
+	if got != f.SHA256() {
+		return fmt.Errorf("published file has sha256 %s, the server's is %s", got, f.SHA256())
+	}
+	return nil
+}
+
+// published says nothing reached the store: a failed download leaves no file at name.
+func (g *rig) published(name string) bool {
+	_, err := os.Stat(g.dest(name))
+	return err == nil
+}
+
+// want is what downloadOnce expects of one download.
+type want struct {
+	pub      recovery.Publisher // watches the runner (nil: nothing does)
+	target   string             // the breaker target ("": none)
+	state    recovery.State
+	attempts int          // 0: any number
+	before   func(g *rig) // prepares the rig before the download (e.g. fills its disk)
+}
+
+// downloadOnce downloads f as "model" on a fresh rig and checks the operation's end against
+// w; the rig is returned running for the scenario's further checks (the caller stops it).
+func (e *scenarioEnv) downloadOnce(ctx context.Context, f *faultserver.File, w want) (*rig, recovery.Operation, error) {
+	g, err := e.rig(ctx, w.pub, e.lim, 0)
+	if err != nil {
+		return nil, recovery.Operation{}, err
+	}
+	if w.before != nil {
+		w.before(g)
+	}
+	op, err := g.download(ctx, f, "model", w.target)
+	if err == nil {
+		err = expect(op, w.state, w.attempts)
+	}
+	if err != nil {
+		g.stop()
+		return nil, op, err
+	}
+	return g, op, nil
+}
+
+// lastStart is where f's last request started (-1: the whole file).
+func lastStart(f *faultserver.File) int64 {
+	starts := f.RangeStarts()
+	if len(starts) == 0 {
+		return -1
+	}
+	return starts[len(starts)-1]
 }
 
 // classesSeen records the error classes a runner reported.
@@ -195,168 +266,6 @@ func expect(op recovery.Operation, state recovery.State, attempts int) error {
 		return fmt.Errorf("took %d attempts, want %d", op.TotalAttempts, attempts)
 	}
 	return nil
-}
-
-// faultRecovery injects n faults of kind before serving the body; the operation must succeed
-// on attempt n+1 with every failure classified wantClass.
-func faultRecovery(kind faultserver.Kind, n int, wantClass recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
-	return func(ctx context.Context, e *scenarioEnv) (string, error) {
-		if allowed := retriesAllowed(e.opts, wantClass); allowed < n {
-			if allowed < 1 {
-				return "", fmt.Errorf("the configured [recovery.policy.%s] does not retry: this agent gives up on the first %s fault", wantClass, kind)
-			}
-			n = allowed // the configured policy allows fewer retries: inject no more faults than it can absorb
-		}
-		body := payload(32 << 10)
-		f := faultserver.Fault{Kind: kind, Delay: 2 * time.Second}
-		var plan []faultserver.Fault
-		for i := 0; i < n; i++ {
-			plan = append(plan, f)
-		}
-		url := e.srv.Route(body, plan...)
-		w := &memWriter{faultserver.NewCappedWriter("scenario", 1<<30)}
-		seen := &classesSeen{}
-		op, err := e.runOne(ctx, e.fetchDef("scenario_fetch", url, w, faultserver.SHA256(body), 300*time.Millisecond, ""), seen)
-		if err != nil {
-			return "", err
-		}
-		if err := expect(op, recovery.StateSuccess, n+1); err != nil {
-			return "", err
-		}
-		if got := seen.count(wantClass); got != n {
-			return "", fmt.Errorf("classified %d of %d failures as %s (saw %v)", got, n, wantClass, seen.m)
-		}
-		return fmt.Sprintf("%d injected %s fault(s) classified %s, recovered on attempt %d, %d bytes verified", n, kind, wantClass, n+1, len(body)), nil
-	}
-}
-
-func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
-	body := payload(64 << 10)
-	url := e.srv.Route(body)
-	w := &memWriter{faultserver.NewCappedWriter("/models/scenario.part", 16<<10)}
-	var freed atomic.Bool
-	seen := &classesSeen{on: func(c recovery.Class) {
-		// The operator frees space once the agent reports the disk is full.
-		if c == recovery.ClassResource && freed.CompareAndSwap(false, true) {
-			w.SetLimit(1 << 20)
-		}
-	}}
-	op, err := e.runOne(ctx, e.fetchDef("scenario_disk", url, w, faultserver.SHA256(body), time.Second, ""), seen)
-	if err != nil {
-		return "", err
-	}
-	if err := expect(op, recovery.StateSuccess, 2); err != nil {
-		return "", err
-	}
-	if !freed.Load() {
-		return "", errors.New("ENOSPC was not reported as a resource error")
-	}
-	return "write failed with ENOSPC at 16 KiB, classified resource, succeeded after space was freed", nil
-}
-
-func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
-	body := payload(1024)
-	url := e.srv.Route(body, faultserver.Fault{Kind: faultserver.Status, Status: 429, RetryAfter: "1"})
-	op, err := e.runOne(ctx, e.fetchDef("scenario_429", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, ""), nil)
-	if err != nil {
-		return "", err
-	}
-	if err := expect(op, recovery.StateSuccess, 2); err != nil {
-		return "", err
-	}
-	ts := e.srv.Times(url)
-	if len(ts) != 2 {
-		return "", fmt.Errorf("server saw %d requests, want 2", len(ts))
-	}
-	gap := ts[1].Sub(ts[0])
-	if gap < time.Second {
-		return "", fmt.Errorf("retried after %s, before the 1s Retry-After", gap.Round(time.Millisecond))
-	}
-	return fmt.Sprintf("429 with Retry-After: 1 honoured (retried after %s)", gap.Round(time.Millisecond)), nil
-}
-
-func scenarioNoRetry(status int, want recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
-	return func(ctx context.Context, e *scenarioEnv) (string, error) {
-		url := e.srv.Route(nil)
-		e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.Status, Status: status})
-		op, err := e.runOne(ctx, e.fetchDef("scenario_noretry", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, "loopback"), nil)
-		if err != nil {
-			return "", err
-		}
-		if err := expect(op, recovery.StateFailed, 1); err != nil {
-			return "", err
-		}
-		if op.ErrorClass != want || len(op.Suggestions) == 0 {
-			return "", fmt.Errorf("class %s with %d suggestions, want %s with suggestions", op.ErrorClass, len(op.Suggestions), want)
-		}
-		if h := e.srv.Hits(url); h != 1 {
-			return "", fmt.Errorf("server hit %d times, want exactly 1 (no retry)", h)
-		}
-		return fmt.Sprintf("HTTP %d failed once as %s without retrying; suggestion: %q", status, want, op.Suggestions[0]), nil
-	}
-}
-
-func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
-	url := e.srv.Route(payload(512))
-	e.srv.Repeat(url, &faultserver.Fault{Kind: faultserver.Status, Status: 502})
-	var mu sync.Mutex
-	var states []string
-	halfOpen := make(chan struct{}, 1)
-	pub := funcPublisher(func(topic, event string, data any) {
-		if event != recovery.EventBreaker {
-			return
-		}
-		st := fmt.Sprint(data.(map[string]any)["state"])
-		mu.Lock()
-		states = append(states, st)
-		mu.Unlock()
-		if st == "HALF_OPEN" {
-			select {
-			case halfOpen <- struct{}{}:
-			default:
-			}
-		}
-	})
-	def := e.fetchDef("scenario_storm", url, &memWriter{faultserver.NewCappedWriter("x", 1<<20)}, "", time.Second, "loopback-storm")
-	def.MaxAttempts = 1
-	r, err := e.startRunner(ctx, nil, pub, e.opts, def)
-	if err != nil {
-		return "", err
-	}
-	defer r.Stop(context.Background())
-	threshold := r.Options().Breaker.Threshold
-	for i := 0; i < threshold; i++ {
-		id, _ := r.Submit(ctx, def.Name, nil)
-		if op, err := r.Wait(ctx, id); err != nil || op.State != recovery.StateExhausted {
-			return "", fmt.Errorf("storm op %d: %s %v", i, op.State, err)
-		}
-	}
-	hits := e.srv.Hits(url)
-	id, _ := r.Submit(ctx, def.Name, nil)
-	op, err := r.Wait(ctx, id)
-	if err != nil || op.State != recovery.StateFailed || !strings.Contains(op.Error, "is OPEN") {
-		return "", fmt.Errorf("op while breaker open: %s %q %v", op.State, op.Error, err)
-	}
-	if e.srv.Hits(url) != hits {
-		return "", errors.New("an open breaker still let a request through")
-	}
-	e.srv.Repeat(url, nil)
-	select {
-	case <-halfOpen:
-	case <-ctx.Done():
-		return "", errors.New("breaker never announced HALF_OPEN")
-	}
-	id, _ = r.Submit(ctx, def.Name, nil)
-	if op, err := r.Wait(ctx, id); err != nil || op.State != recovery.StateSuccess {
-		return "", fmt.Errorf("probe after half-open: %s %v", op.State, err)
-	}
-	mu.Lock()
-	got := strings.Join(states, "->")
-	mu.Unlock()
-	if got != "OPEN->HALF_OPEN->CLOSED" {
-		return "", fmt.Errorf("breaker transitions %s, want OPEN->HALF_OPEN->CLOSED", got)
-	}
-	return fmt.Sprintf("%d consecutive 502s (the configured threshold) opened the breaker, the next op failed fast without a request, after open_timeout %s it announced HALF_OPEN, a probe closed it", threshold, r.Options().Breaker.OpenTimeout), nil
 }
 
 func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
@@ -419,111 +328,265 @@ func scenarioCrashResume(ctx context.Context, e *scenarioEnv) (string, error) {
 	return "a new runner over the store files as the killed runner left them (no Stop, nothing flushed) resumed at step two; step one was not redone" + salvaged, nil
 }
 
-func scenarioCancel(ctx context.Context, e *scenarioEnv) (string, error) {
-	body := payload(1 << 20)
-	url := e.srv.Route(body, faultserver.Fault{Kind: faultserver.Slow, Delay: 20 * time.Millisecond})
-	started := make(chan struct{}, 1)
-	w := &notifyWriter{CappedWriter: faultserver.NewCappedWriter("x", 1<<30), first: started}
-	def := e.fetchDef("scenario_cancel", url, w, "", time.Minute, "")
-	r, err := e.startRunner(ctx, nil, nil, e.opts, def)
-	if err != nil {
-		return "", err
-	}
-	defer r.Stop(context.Background())
-	id, _ := r.Submit(ctx, def.Name, nil)
-	select {
-	case <-started:
-	case <-ctx.Done():
-		return "", errors.New("transfer never started")
-	}
-	if err := r.Cancel(id); err != nil {
-		return "", err
-	}
-	op, _ := r.Get(id)
-	if op.State != recovery.StateCancelled {
-		return "", fmt.Errorf("state after cancel %s", op.State)
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for e.srv.Aborted(url) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if e.srv.Aborted(url) == 0 {
-		return "", errors.New("the server kept streaming: the transfer was not really stopped")
-	}
-	return fmt.Sprintf("cancel stopped the transfer after %d of %d bytes; server saw the client go away", len(w.Bytes()), len(body)), nil
-}
-
-type notifyWriter struct {
-	*faultserver.CappedWriter
-	first chan struct{}
-	once  sync.Once
-}
-
-func (n *notifyWriter) Write(p []byte) (int, error) {
-	n.once.Do(func() { close(n.first) })
-	return n.CappedWriter.Write(p)
-}
-
-func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
-	const ops = 40
-	body := payload(4096)
-	def := recovery.Definition{Name: "scenario_mixed", Steps: []recovery.Step{{Name: "fetch", Run: func(ctx context.Context, op *recovery.Op) error {
-		var url string
-		if err := op.DecodeMeta("url", &url); err != nil {
-			return err
+// faultRecovery injects n of fault before serving the file; the download must succeed on
+// attempt n+1 with every failure classified wantClass, the file verified on disk, and the last
+// request resuming the partial (or, with restart, starting again from zero).
+func faultRecovery(label string, fault faultserver.FileFault, n int, wantClass recovery.Class, restart bool) func(ctx context.Context, e *scenarioEnv) (string, error) {
+	return func(ctx context.Context, e *scenarioEnv) (string, error) {
+		if allowed := retriesAllowed(e.opts, wantClass); allowed < n {
+			if allowed < 1 {
+				return "", fmt.Errorf("the configured [recovery.policy.%s] does not retry: this agent gives up on the first %s", wantClass, label)
+			}
+			n = allowed // the configured policy allows fewer retries: inject no more faults than it can absorb
 		}
-		w := faultserver.NewCappedWriter("x", 1<<20)
-		status, hdr, err := faultserver.Fetch(ctx, e.client, url, w)
-		if err != nil {
-			return err
+		plan := make([]faultserver.FileFault, n)
+		for i := range plan {
+			plan[i] = fault
 		}
-		if status >= 300 {
-			return recovery.HTTPError(status, hdr, "")
-		}
-		return nil
-	}}}}
-	r, err := e.startRunner(ctx, nil, nil, e.opts, def)
-	if err != nil {
-		return "", err
-	}
-	defer r.Stop(context.Background())
-	start := time.Now()
-	var ids []string
-	for i := 0; i < ops; i++ {
-		var plan []faultserver.Fault
-		if i%4 == 0 {
-			plan = append(plan, faultserver.Fault{Kind: faultserver.Reset})
-		}
-		id, err := r.Submit(ctx, def.Name, map[string]any{"url": e.srv.Route(body, plan...)})
+		f := e.srv.Add(scenarioBytes, scenarioSeed, plan...)
+		seen := &classesSeen{}
+		g, _, err := e.downloadOnce(ctx, f, want{pub: seen, state: recovery.StateSuccess, attempts: n + 1})
 		if err != nil {
 			return "", err
 		}
-		ids = append(ids, id)
+		defer g.stop()
+		if got := seen.count(wantClass); got != n {
+			return "", fmt.Errorf("classified %d of %d failures as %s (saw %v)", got, n, wantClass, seen.m)
+		}
+		if err := g.verify(f, "model"); err != nil {
+			return "", err
+		}
+		from := lastStart(f)
+		how := fmt.Sprintf("the last attempt resumed the partial at byte %d", from)
+		switch {
+		case restart && from > 0:
+			return "", fmt.Errorf("after a checksum mismatch the download resumed at byte %d instead of starting again", from)
+		case restart:
+			how = "the bad partial was discarded and the download started again from zero"
+		case from <= 0:
+			return "", errors.New("the retry downloaded the file again from zero instead of resuming the partial")
+		}
+		return fmt.Sprintf("%d %s(s) classified %s, recovered on attempt %d: %s; %d bytes published and sha256-verified on disk", n, label, wantClass, n+1, how, f.Size()), nil
 	}
-	for _, id := range ids {
-		op, err := r.Wait(ctx, id)
+}
+
+func scenarioDiskFull(ctx context.Context, e *scenarioEnv) (string, error) {
+	f := e.srv.Add(scenarioBytes, scenarioSeed)
+	seen := &classesSeen{}
+	const full = scenarioBytes / 4
+	g, _, err := e.downloadOnce(ctx, f, want{pub: seen, state: recovery.StateSuccess, attempts: 2,
+		before: func(g *rig) { g.disk.fill("model", full, 1) }}) // one write fails, then there is room again
+	if err != nil {
+		return "", err
+	}
+	defer g.stop()
+	if seen.count(recovery.ClassResource) != 1 {
+		return "", fmt.Errorf("ENOSPC was not reported as a resource error (saw %v)", seen.m)
+	}
+	if err := g.verify(f, "model"); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("a write to the partial failed with ENOSPC at %d KiB, classified resource; once there was room the retry (request %d, from byte %d) published the file, sha256-verified on disk",
+		full>>10, f.Requests(), max(0, lastStart(f))), nil
+}
+
+func scenarioRateLimit(ctx context.Context, e *scenarioEnv) (string, error) {
+	f := e.srv.Add(scenarioBytes, scenarioSeed, faultserver.FileFault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
+	g, _, err := e.downloadOnce(ctx, f, want{state: recovery.StateSuccess, attempts: 2})
+	if err != nil {
+		return "", err
+	}
+	defer g.stop()
+	ts := f.Times()
+	if len(ts) != 2 {
+		return "", fmt.Errorf("server saw %d requests, want 2", len(ts))
+	}
+	gap := ts[1].Sub(ts[0])
+	if gap < time.Second {
+		return "", fmt.Errorf("retried after %s, before the 1s Retry-After", gap.Round(time.Millisecond))
+	}
+	if err := g.verify(f, "model"); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("429 with Retry-After: 1 honoured (retried after %s), file sha256-verified", gap.Round(time.Millisecond)), nil
+}
+
+func scenarioNoRetry(status int, class recovery.Class) func(ctx context.Context, e *scenarioEnv) (string, error) {
+	return func(ctx context.Context, e *scenarioEnv) (string, error) {
+		f := e.srv.Add(scenarioBytes, scenarioSeed)
+		f.Always(faultserver.FileFault{Status: status})
+		g, op, err := e.downloadOnce(ctx, f, want{target: "loopback", state: recovery.StateFailed, attempts: 1})
+		if err != nil {
+			return "", err
+		}
+		defer g.stop()
+		if op.ErrorClass != class || len(op.Suggestions) == 0 {
+			return "", fmt.Errorf("class %s with %d suggestions, want %s with suggestions", op.ErrorClass, len(op.Suggestions), class)
+		}
+		if h := f.Requests(); h != 1 {
+			return "", fmt.Errorf("server hit %d times, want exactly 1 (no retry)", h)
+		}
+		if g.published("model") {
+			return "", errors.New("a failed download left a file in the store")
+		}
+		return fmt.Sprintf("HTTP %d failed once as %s without retrying, nothing published; suggestion: %q", status, class, op.Suggestions[0]), nil
+	}
+}
+
+func scenarioBreaker(ctx context.Context, e *scenarioEnv) (string, error) {
+	f := e.srv.Add(scenarioBytes, scenarioSeed)
+	f.Always(faultserver.FileFault{Status: http.StatusBadGateway})
+	var mu sync.Mutex
+	var states []string
+	halfOpen := make(chan struct{}, 1)
+	pub := funcPublisher(func(topic, event string, data any) {
+		if event != recovery.EventBreaker {
+			return
+		}
+		st := fmt.Sprint(data.(map[string]any)["state"])
+		mu.Lock()
+		states = append(states, st)
+		mu.Unlock()
+		if st == "HALF_OPEN" {
+			select {
+			case halfOpen <- struct{}{}:
+			default:
+			}
+		}
+	})
+	// The scenario measures [recovery.breaker]: the downloader's own host breaker is kept
+	// out of its way (it would otherwise answer the probe while its cooldown runs).
+	lim := e.lim
+	lim.BreakerThreshold = math.MaxInt32
+	g, err := e.rig(ctx, pub, lim, 1)
+	if err != nil {
+		return "", err
+	}
+	defer g.stop()
+	r := g.r
+	threshold := r.Options().Breaker.Threshold
+	for i := 0; i < threshold; i++ {
+		if op, err := g.download(ctx, f, "model", "loopback-storm"); err != nil || op.State != recovery.StateExhausted {
+			return "", fmt.Errorf("storm op %d: %s %v", i, op.State, err)
+		}
+	}
+	hits := f.Requests()
+	op, err := g.download(ctx, f, "model", "loopback-storm")
+	if err != nil || op.State != recovery.StateFailed || !strings.Contains(op.Error, "is OPEN") {
+		return "", fmt.Errorf("op while breaker open: %s %q %v", op.State, op.Error, err)
+	}
+	if f.Requests() != hits {
+		return "", errors.New("an open breaker still let a request through")
+	}
+	f.Always(faultserver.FileFault{})
+	select {
+	case <-halfOpen:
+	case <-ctx.Done():
+		return "", errors.New("breaker never announced HALF_OPEN")
+	}
+	if op, err := g.download(ctx, f, "model", "loopback-storm"); err != nil || op.State != recovery.StateSuccess {
+		return "", fmt.Errorf("probe after half-open: %s %v", op.State, err)
+	}
+	if err := g.verify(f, "model"); err != nil {
+		return "", err
+	}
+	mu.Lock()
+	got := strings.Join(states, "->")
+	mu.Unlock()
+	if got != "OPEN->HALF_OPEN->CLOSED" {
+		return "", fmt.Errorf("breaker transitions %s, want OPEN->HALF_OPEN->CLOSED", got)
+	}
+	return fmt.Sprintf("%d consecutive 502s (the configured threshold) opened the breaker, the next download failed fast without a request, after open_timeout %s it announced HALF_OPEN, a probe downloaded the file and closed it", threshold, r.Options().Breaker.OpenTimeout), nil
+}
+
+func scenarioCancel(ctx context.Context, e *scenarioEnv) (string, error) {
+	f := e.srv.Add(scenarioBytes, scenarioSeed, faultserver.FileFault{StallAfter: scenarioBytes / 4})
+	g, err := e.rig(ctx, nil, e.lim, 0)
+	if err != nil {
+		return "", err
+	}
+	defer g.stop()
+	id, err := g.submit(ctx, f, "model", "")
+	if err != nil {
+		return "", err
+	}
+	select {
+	case <-g.disk.firstWrite("model"):
+	case <-ctx.Done():
+		return "", errors.New("transfer never started")
+	}
+	if err := g.r.Cancel(id); err != nil {
+		return "", err
+	}
+	op, _ := g.r.Get(id)
+	if op.State != recovery.StateCancelled {
+		return "", fmt.Errorf("state after cancel %s", op.State)
+	}
+	select {
+	case <-f.AbortedC():
+	case <-ctx.Done():
+		return "", errors.New("the server kept the response open: the transfer was not really stopped")
+	}
+	if g.published("model") {
+		return "", errors.New("a cancelled download published a file")
+	}
+	return fmt.Sprintf("cancel stopped the transfer after %d of %d bytes; the server saw the client go away, nothing was published", f.Served(), f.Size()), nil
+}
+
+// mixedLoadOps is how many downloads mixed_load runs at once; every mixedLoadResetEvery-th
+// meets a connection reset mid-body.
+const (
+	mixedLoadOps        = 40
+	mixedLoadResetEvery = 4
+)
+
+func scenarioThroughput(ctx context.Context, e *scenarioEnv) (string, error) {
+	g, err := e.rig(ctx, nil, e.lim, 0)
+	if err != nil {
+		return "", err
+	}
+	defer g.stop()
+	start := time.Now()
+	files := make([]*faultserver.File, mixedLoadOps)
+	ids := make([]string, mixedLoadOps)
+	for i := range files {
+		var plan []faultserver.FileFault
+		if i%mixedLoadResetEvery == 0 {
+			plan = append(plan, faultserver.FileFault{ResetAfter: scenarioBytes / 4})
+		}
+		files[i] = e.srv.Add(scenarioBytes, scenarioSeed, plan...)
+		if ids[i], err = g.submit(ctx, files[i], fmt.Sprintf("m%d", i), ""); err != nil {
+			return "", err
+		}
+	}
+	for i, id := range ids {
+		op, err := g.r.Wait(ctx, id)
 		if err != nil || op.State != recovery.StateSuccess {
 			return "", fmt.Errorf("op %s: %s %v", id, op.State, err)
 		}
+		if err := g.verify(files[i], fmt.Sprintf("m%d", i)); err != nil {
+			return "", err
+		}
 	}
 	el := time.Since(start)
-	return fmt.Sprintf("%d operations (25%% with an injected reset) all succeeded in %s (%.0f ops/s)", ops, el.Round(time.Millisecond), float64(ops)/el.Seconds()), nil
+	return fmt.Sprintf("%d concurrent downloads of %d KiB (one in %d with a connection reset mid-body) all succeeded and were sha256-verified in %s (%.0f downloads/s)",
+		mixedLoadOps, scenarioBytes>>10, mixedLoadResetEvery, el.Round(time.Millisecond), float64(mixedLoadOps)/el.Seconds()), nil
 }
 
 // Scenarios returns the scenario catalogue.
 func Scenarios() []Scenario {
 	return []Scenario{
-		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two requests stall past the client timeout; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Stall, 2, recovery.ClassTimeout), wait: retryWait(recovery.ClassTimeout, 2)},
-		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST); the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Reset, 2, recovery.ClassNetwork), wait: retryWait(recovery.ClassNetwork, 2)},
-		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end halfway through the body; the operation retries and succeeds", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Truncate, 2, recovery.ClassNetwork), wait: retryWait(recovery.ClassNetwork, 2)},
-		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity) and the download restarts once", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery(faultserver.Corrupt, 1, recovery.ClassIntegrity), wait: retryWait(recovery.ClassIntegrity, 1)},
-		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "The destination fills up (ENOSPC); the error is classified resource and the operation succeeds once space is freed", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull, wait: retryWait(recovery.ClassResource, 1)},
-		{ID: "rate_limited", Name: "Rate Limit Recovery", Description: "The host answers 429 with Retry-After: 1; the retry waits at least that long", Category: "resource", Group: "integration_tests", DurationSeconds: 10, run: scenarioRateLimit},
+		{ID: "network_timeout", Name: "Network Timeout Recovery", Description: "Two responses stall mid-body past the downloader's stall timeout; each retry resumes the partial and the verified file is published", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery("stall", faultserver.FileFault{StallAfter: scenarioBytes / 4}, 2, recovery.ClassTimeout, false), wait: retryWait(recovery.ClassTimeout, 2)},
+		{ID: "connection_failure", Name: "Connection Failure Recovery", Description: "Two connections are reset (RST) mid-body; each retry resumes the partial and the verified file is published", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery("connection reset", faultserver.FileFault{ResetAfter: scenarioBytes / 4}, 2, recovery.ClassNetwork, false), wait: retryWait(recovery.ClassNetwork, 2)},
+		{ID: "truncated_transfer", Name: "Truncated Transfer Recovery", Description: "Two responses end before their Content-Length; each retry resumes the partial and the verified file is published", Category: "network", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery("truncated body", faultserver.FileFault{TruncateAfter: scenarioBytes / 4}, 2, recovery.ClassNetwork, false), wait: retryWait(recovery.ClassNetwork, 2)},
+		{ID: "corrupted_download", Name: "Integrity Failure Recovery", Description: "A body arrives with a flipped byte; the sha256 check fails (integrity), the partial is discarded and the download starts again from zero", Category: "integrity", Group: "integration_tests", DurationSeconds: 5, run: faultRecovery("corrupted body", faultserver.FileFault{Corrupt: scenarioBytes / 2}, 1, recovery.ClassIntegrity, true), wait: retryWait(recovery.ClassIntegrity, 1)},
+		{ID: "disk_space_exhausted", Name: "Disk Space Recovery", Description: "A write to the partial fails with ENOSPC; the error is classified resource and, once there is room, the retry publishes the verified file", Category: "resource", Group: "integration_tests", DurationSeconds: 5, run: scenarioDiskFull, wait: retryWait(recovery.ClassResource, 1)},
+		{ID: "rate_limited", Name: "Rate Limit Recovery", Description: "The host answers 429 with Retry-After: 1; the retry waits at least that long", Category: "network", Group: "integration_tests", DurationSeconds: 10, run: scenarioRateLimit},
 		{ID: "server_error_storm", Name: "5xx Storm Trips Circuit Breaker", Description: "Consecutive 502s open the breaker; operations fail fast; the breaker half-opens on its timer and closes after a good probe", Category: "circuit_breaker", Group: "integration_tests", DurationSeconds: 10, run: scenarioBreaker, wait: func(o recovery.Options) time.Duration { return o.Breaker.OpenTimeout }},
 		{ID: "not_found_no_retry", Name: "Not Found Is Not Retried", Description: "A 404 fails the operation once, with suggestions, without retrying", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusNotFound, recovery.ClassNotFound)},
 		{ID: "auth_rejected", Name: "Auth Rejection Is Not Retried", Description: "A 401 from a model host fails once as auth with token advice", Category: "classification", Group: "integration_tests", DurationSeconds: 5, run: scenarioNoRetry(http.StatusUnauthorized, recovery.ClassAuth)},
 		{ID: "crash_resume", Name: "Resume After a Crash", Description: "The runner is abandoned mid-step (no Stop, as a kill leaves it); a new runner over the store files as they were on disk finishes the operation without redoing completed steps", Category: "persistence", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCrashResume},
-		{ID: "cancel_running", Name: "Cancel Stops Running Work", Description: "Cancelling an operation mid-transfer closes the connection and marks it cancelled", Category: "control", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCancel},
-		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent operations, a quarter with an injected reset, all succeed", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput, wait: retryWait(recovery.ClassNetwork, 1)},
+		{ID: "cancel_running", Name: "Cancel Stops Running Work", Description: "Cancelling a download mid-transfer closes the connection, marks it cancelled and publishes nothing", Category: "control", Group: "end_to_end_tests", DurationSeconds: 5, run: scenarioCancel},
+		{ID: "mixed_load", Name: "Mixed Load With Faults", Description: "40 concurrent downloads, a quarter with a connection reset mid-body, all succeed and verify", Category: "performance", Group: "performance_tests", DurationSeconds: 10, run: scenarioThroughput, wait: retryWait(recovery.ClassNetwork, 1)},
 	}
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
-// scratch is a directory of on-disk stores for one scenario run: scenarios persist through the
-// real nutsdb store, as the agent does, and the directory is removed when the run ends.
+// scratch is a directory of on-disk stores and download directories for one scenario run:
+// scenarios persist through the real nutsdb store and download into real files, as the agent
+// does, and the directory is removed when the run ends.
 type scratch struct {
-	dir  string
+	root string
 	mu   sync.Mutex
 	open []*store.DB
 	n    int
@@ -31,16 +32,28 @@ func newScratch(parent string) (*scratch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create scratch dir: %w", err)
 	}
-	return &scratch{dir: dir}, nil
+	return &scratch{root: dir}, nil
 }
 
 // store opens a fresh store in a new subdirectory.
 func (s *scratch) store() (*store.DB, error) {
 	s.mu.Lock()
 	s.n++
-	dir := filepath.Join(s.dir, fmt.Sprintf("db%d", s.n))
+	dir := filepath.Join(s.root, fmt.Sprintf("db%d", s.n))
 	s.mu.Unlock()
 	return s.openAt(dir)
+}
+
+// dir creates a new subdirectory named after kind.
+func (s *scratch) dir(kind string) (string, error) {
+	s.mu.Lock()
+	s.n++
+	dir := filepath.Join(s.root, fmt.Sprintf("%s%d", kind, s.n))
+	s.mu.Unlock()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create scratch dir: %w", err)
+	}
+	return dir, nil
 }
 
 func (s *scratch) openAt(dir string) (*store.DB, error) {
@@ -60,7 +73,7 @@ func (s *scratch) openAt(dir string) (*store.DB, error) {
 func (s *scratch) crashImage(db *store.DB) (*store.DB, error) {
 	s.mu.Lock()
 	s.n++
-	dst := filepath.Join(s.dir, fmt.Sprintf("db%d-after-crash", s.n))
+	dst := filepath.Join(s.root, fmt.Sprintf("db%d-after-crash", s.n))
 	s.mu.Unlock()
 	err := filepath.WalkDir(db.Dir(), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -106,5 +119,5 @@ func (s *scratch) close() {
 	for _, db := range s.open {
 		_ = db.Close()
 	}
-	_ = os.RemoveAll(s.dir)
+	_ = os.RemoveAll(s.root)
 }
