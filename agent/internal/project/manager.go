@@ -425,3 +425,12 @@ func (m *Manager) ensureDir(id string) error {
 func (m *Manager) flushLogs() {
 	_ = m.logs.Flush()
 }
+
+// Dir is the folder of a project (<data_dir>/projects/<id>).
+func (m *Manager) Dir(id string) string { return m.projectDir(id) }
+
+// Logs returns one page of a project's log entries, oldest first, optionally only those of
+// one level.
+func (m *Manager) Logs(id string, page, perPage int, level string) ([]LogEntry, Pagination, error) {
+	return m.logs.Page(id, page, perPage, level)
+}
