@@ -276,12 +276,20 @@ func (s *Supervisor) waitReady(ctx context.Context, p *proj, inst *instance) err
 		case <-pctx.Done():
 		}
 	}()
+	foreign := false
 	for {
 		if s.answers(pctx, url) {
-			select {
-			case <-inst.exited: // someone else answered on our port
+			switch ours, err := groupListensOn(inst.rec.PGID, inst.rec.Port); {
+			case err == nil && !ours:
+				// Someone else answers on our port; our process will fail to bind and exit.
+				foreign = true
 			default:
-				return nil
+				select {
+				case <-inst.exited: // someone else answered on our port
+					foreign = true
+				default:
+					return nil
+				}
 			}
 		}
 		select {
@@ -290,6 +298,9 @@ func (s *Supervisor) waitReady(ctx context.Context, p *proj, inst *instance) err
 				// Stop closes p.stop before it signals the process, so an exit it caused is
 				// never reported as a crash, whichever of the two this select saw first.
 				return errStopped
+			}
+			if foreign {
+				return fmt.Errorf("exited during startup; another process answers on port %d", inst.rec.Port)
 			}
 			return errors.New("exited during startup")
 		case <-deadline:

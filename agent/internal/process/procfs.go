@@ -61,3 +61,84 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// errOwnerUnknown means /proc cannot tell who listens on a port: not Linux, /proc/net hidden, or
+// the group's descriptors unreadable. Callers then trust the answer on the port, as before.
+var errOwnerUnknown = errors.New("owner of the listener unknown")
+
+// groupListensOn reports whether a process of group pgid holds the listening TCP socket on port
+// (IPv4 or IPv6, any address). A server that answers on a leased port is ours only if it is:
+// another program (another agent's ComfyUI, a test fixture) may have bound the port between the
+// lease and our child's bind, and our child then exits with "address already in use".
+func groupListensOn(pgid, port int) (bool, error) {
+	inodes, err := listeningInodes(port)
+	if err != nil || len(inodes) == 0 {
+		return false, errOwnerUnknown
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false, errOwnerUnknown
+	}
+	readable := false
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || processGroup(pid) != pgid {
+			continue
+		}
+		fds, err := os.ReadDir("/proc/" + e.Name() + "/fd")
+		if err != nil {
+			continue
+		}
+		readable = true
+		for _, fd := range fds {
+			link, err := os.Readlink("/proc/" + e.Name() + "/fd/" + fd.Name())
+			if err == nil && strings.HasPrefix(link, "socket:[") && inodes[strings.TrimSuffix(link[len("socket:["):], "]")] {
+				return true, nil
+			}
+		}
+	}
+	if !readable {
+		return false, errOwnerUnknown
+	}
+	return false, nil
+}
+
+// processGroup returns field 5 of /proc/<pid>/stat, or 0 when it cannot be read.
+func processGroup(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 3 {
+		return 0
+	}
+	pgrp, _ := strconv.Atoi(f[2])
+	return pgrp
+}
+
+// listeningInodes returns the socket inodes of the TCP listeners on port, from /proc/net/tcp
+// and /proc/net/tcp6 (columns: sl local_address rem_address st ... inode; state 0A is LISTEN).
+func listeningInodes(port int) (map[string]bool, error) {
+	want := fmt.Sprintf(":%04X", port)
+	inodes := map[string]bool{}
+	read := 0
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		read++
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && f[3] == "0A" && strings.HasSuffix(f[1], want) {
+				inodes[f[9]] = true
+			}
+		}
+	}
+	if read == 0 {
+		return nil, errOwnerUnknown
+	}
+	return inodes, nil
+}

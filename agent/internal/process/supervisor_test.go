@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -144,16 +145,21 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 func TestStartFailureCauses(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		env       map[string]string
-		holdPort  bool // a foreign listener takes the port: the fake really fails to bind
-		wantType  string
-		wantKind  apierr.Kind
-		wantCause string
-		wantSugg  string // a suggestion containing this
-		wantMsg   string
+		name     string
+		env      map[string]string
+		holdPort bool // a foreign listener takes the port: the fake really fails to bind
+		// answerPort: the foreign listener answers GET /system_stats with 200, as another
+		// ComfyUI would; the supervisor must not take it for ours.
+		answerPort bool
+		wantType   string
+		wantKind   apierr.Kind
+		wantCause  string
+		wantSugg   string // a suggestion containing this
+		wantMsg    string
 	}{
 		{name: "port held by another listener", holdPort: true, wantType: "PortInUseError", wantKind: apierr.Conflict,
+			wantCause: CausePortInUse, wantSugg: "choose another port"},
+		{name: "port answered by another server", holdPort: true, answerPort: true, wantType: "PortInUseError", wantKind: apierr.Conflict,
 			wantCause: CausePortInUse, wantSugg: "choose another port"},
 		{name: "port_in_use", env: map[string]string{"FAKE_COMFYUI_CRASH": "port_in_use"}, wantType: "PortInUseError",
 			wantKind: apierr.Conflict, wantCause: CausePortInUse, wantSugg: "choose another port"},
@@ -180,6 +186,11 @@ func TestStartFailureCauses(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer ln.Close()
+				if tc.answerPort {
+					go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+						w.Write([]byte(`{"system":{},"devices":[{"name":"cpu"}]}`))
+					}))
+				}
 			}
 			_, err := s.Start(context.Background(), spec)
 			var e *apierr.Error

@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"fmt"
+	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"log/slog"
 	"net"
 	"net/http"
@@ -109,6 +110,10 @@ type httpSupervisor struct {
 	// adoptable lists the pids Adopt accepts.
 	adoptable map[int]bool
 	failStart error
+	// portTaken starts fail with PortInUseError first, as when another process binds the
+	// leased port before ComfyUI does; leased records the port of every start.
+	portTaken int
+	leased    []int
 }
 
 func newHTTPSupervisor() *httpSupervisor {
@@ -120,6 +125,11 @@ func (s *httpSupervisor) Start(_ context.Context, spec ProcSpec) (ProcRecord, er
 	defer s.mu.Unlock()
 	if s.failStart != nil {
 		return ProcRecord{}, s.failStart
+	}
+	s.leased = append(s.leased, spec.Port)
+	if s.portTaken > 0 {
+		s.portTaken--
+		return ProcRecord{}, apierr.Newf(apierr.Conflict, "PortInUseError", "port %d is already in use", spec.Port)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"system":{"argv":%q}}`, strings.Join(spec.Args, " "))

@@ -116,6 +116,16 @@ func (ps *processes) start(ctx context.Context, id string) (Project, error) {
 	ps.progress.state(sp)
 	ps.logs.Add(id, LevelInfo, fmt.Sprintf("starting ComfyUI on port %d", port), map[string]any{"port": port, "gpus": pl.GPUUUIDs})
 	rec, err := ps.sup.Start(ctx, ps.spec(p, port, pl))
+	// A leased port can be taken between the lease's bind probe and ComfyUI's own bind (another
+	// agent, any program): lease another and start again. A fixed port is the user's choice.
+	for try := 1; try < leaseTries && p.FixedPort == 0 && isPortInUse(err); try++ {
+		ps.ports.Release(id)
+		if port, err = ps.ports.Lease(id, 0); err != nil {
+			break
+		}
+		ps.logs.Add(id, LevelWarning, fmt.Sprintf("the leased port was taken by another process; starting ComfyUI on port %d", port), map[string]any{"port": port})
+		rec, err = ps.sup.Start(ctx, ps.spec(p, port, pl))
+	}
 	if err != nil {
 		ps.release(id)
 		if _, ferr := ps.states.fail(id, stepStart, err, true); ferr != nil {
@@ -138,6 +148,15 @@ func (ps *processes) start(ctx context.Context, id string) (Project, error) {
 	})
 	ps.progress.state(p)
 	return p, err
+}
+
+// leaseTries is how many leased ports a start tries when each is taken before ComfyUI binds it.
+const leaseTries = 3
+
+// isPortInUse reports whether a start failed because the port was taken.
+func isPortInUse(err error) bool {
+	var e *apierr.Error
+	return errors.As(err, &e) && e.Type == "PortInUseError"
 }
 
 // release gives back the project's port lease and GPU placement.
