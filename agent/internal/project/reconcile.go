@@ -75,6 +75,8 @@ func (rc *reconciler) pass(ctx context.Context) {
 	}
 }
 
+// reconcile moves one declared project toward its declared state; attempts counts the
+// retries of failed ones in this run.
 func (rc *reconciler) reconcile(ctx context.Context, d DesiredProject, attempts map[string]int) {
 	p, _, err := rc.recs.get(d.ID)
 	if apierr.Is(err, apierr.NotFound) {
