@@ -2,7 +2,7 @@
 // logs, templates) over a project.Manager, which knows nothing of HTTP: this package decodes
 // requests, validates query parameters and renders the original web UI's JSON shapes.
 //
-// Its tests are in project/projecthttp_test.go (package project_test), which serve these
+// Its tests are in project/routes_test.go (package project_test), which serve these
 // routes over a real Manager built by package project's test harness.
 package projecthttp
 
