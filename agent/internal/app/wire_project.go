@@ -7,6 +7,7 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/process"
 	"github.com/comfylauncher/launcher/agent/internal/project"
 	"github.com/comfylauncher/launcher/agent/internal/project/bind"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecthttp"
 	"github.com/comfylauncher/launcher/agent/internal/proxy"
 )
 
@@ -41,7 +42,7 @@ func (a *App) wireProject() error {
 		return err
 	}
 	a.models.SetProjects(m) // used_by_projects
-	project.Routes(a.api.Router, m)
+	projecthttp.Routes(a.api.Router, m, a.cfg.Server.MaxBodyBytes)
 	a.api.AddHealth("projects", m.Health)
 	a.snapshots = append(a.snapshots, m.Snapshot)
 	a.lateStarters = append(a.lateStarters, func(ctx context.Context) error {

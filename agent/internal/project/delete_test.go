@@ -23,7 +23,7 @@ func TestDeleteDuringInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := filepath.Join(h.m.projectDir(p.ID), "comfyui", "custom_nodes", "custom-node", "started.marker")
+	started := filepath.Join(h.m.Dir(p.ID), "comfyui", "custom_nodes", "custom-node", "started.marker")
 	for i := 0; !fileExists(started); i++ {
 		if i > 6000 {
 			t.Fatal("install.py never started")
@@ -34,7 +34,7 @@ func TestDeleteDuringInstall(t *testing.T) {
 	if err := h.m.Delete(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(h.m.projectDir(p.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(h.m.Dir(p.ID)); !os.IsNotExist(err) {
 		t.Fatalf("folder left behind: %v", err)
 	}
 	if _, err := h.m.Get(p.ID); err == nil {

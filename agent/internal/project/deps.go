@@ -190,8 +190,6 @@ type Options struct {
 	ReconcileInterval time.Duration
 	// Desired are the [[projects]] of launcher.toml.
 	Desired []DesiredProject
-	// BodyLimit caps request bodies (launcher JSON imports can be large).
-	BodyLimit int64
 }
 
 // DesiredProject is one [[projects]] entry.
@@ -229,8 +227,5 @@ func (o *Options) setDefaults() {
 	}
 	if o.ReconcileInterval == 0 {
 		o.ReconcileInterval = 30 * time.Second
-	}
-	if o.BodyLimit <= 0 {
-		o.BodyLimit = 64 << 20
 	}
 }

@@ -21,4 +21,13 @@
 // Log lines are queued and written in batches (one transaction per batch, flushed before the
 // project reports ready or running); live log_entry events are sent at once up to a budget
 // per project, beyond which one notice counts what was not sent (GET /api/logs has it all).
+//
+// Manager is the facade; each behaviour is a small type of its own file: records (the
+// records and their store), states and progress (state changes and progress_update), creator
+// (create.go: create and import), installOps (install_op.go: the durable install operation)
+// and installer (install.go: its steps, with venvs, files and shell), processes (start and
+// stop) and ProcessEvents (what the supervisor reports), remover (delete.go), restorer
+// (restore.go: after an agent restart), reconciler (reconcile.go: [[projects]]), logBook
+// (logs.go) and logPruner (prune.go), targets (the reverse proxy's ports) and templateSet
+// (templates.go). The HTTP handlers are in package projecthttp.
 package project

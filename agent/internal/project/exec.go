@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,9 +38,13 @@ func (e *CmdError) Unwrap() error { return e.Err }
 
 const keepLines = 20
 
-// runCmd runs name args in dir and logs every output line to the project's logs. It runs in
+// shell runs the install's subprocesses (git, python, pip) with their output in the
+// project's logs.
+type shell struct{ logs *logBook }
+
+// run runs name args in dir and logs every output line to the project's logs. It runs in
 // its own process group so that cancelling ctx kills pip's and git's children too.
-func (m *Manager) runCmd(ctx context.Context, projectID, dir string, env []string, name string, args ...string) error {
+func (sh shell) run(ctx context.Context, projectID, dir string, env []string, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -61,7 +66,7 @@ func (m *Manager) runCmd(ctx context.Context, projectID, dir string, env []strin
 	cmd.Stdout = pw
 	cmd.Stderr = pw
 	line := shortCmd(name, args)
-	m.logs.Add(projectID, LevelInfo, "$ "+line, nil)
+	sh.logs.Add(projectID, LevelInfo, "$ "+line, nil)
 
 	var last []string
 	var wg sync.WaitGroup
@@ -80,7 +85,7 @@ func (m *Manager) runCmd(ctx context.Context, projectID, dir string, env []strin
 			if text == "" {
 				continue
 			}
-			m.logs.Add(projectID, "", text, nil)
+			sh.logs.Add(projectID, "", text, nil)
 			last = append(last, text)
 			if len(last) > keepLines {
 				last = last[1:]
@@ -105,6 +110,71 @@ func (m *Manager) runCmd(ctx context.Context, projectID, dir string, env []strin
 		return &CmdError{Cmd: line, Err: err, LastLines: last}
 	}
 	return nil
+}
+
+// clone makes dir a checkout of repo at ref. A leftover folder that is not a clone of repo
+// (an interrupted clone) is removed first; clones go to a temporary folder renamed into place
+// so a half-cloned tree is never mistaken for a complete one.
+func (sh shell) clone(ctx context.Context, id, repo, ref, dir string, recursive bool) error {
+	if isGitRepo(ctx, dir) {
+		origin, _ := gitOutput(ctx, dir, "config", "--get", "remote.origin.url")
+		if origin != repo {
+			sh.logs.Add(id, LevelWarning, fmt.Sprintf("%s is a clone of %q, not %q: cloning again", filepath.Base(dir), origin, repo), nil)
+			if err := os.RemoveAll(dir); err != nil {
+				return err
+			}
+		}
+	} else if _, err := os.Stat(dir); err == nil {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	if !isGitRepo(ctx, dir) {
+		tmp := dir + ".partial"
+		if err := os.RemoveAll(tmp); err != nil {
+			return err
+		}
+		args := []string{"clone"}
+		if recursive {
+			args = append(args, "--recursive")
+		}
+		args = append(args, "--", repo, tmp)
+		if err := sh.run(ctx, id, filepath.Dir(dir), nil, "git", args...); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			return err
+		}
+	}
+	if ref == "" {
+		return nil
+	}
+	if err := sh.run(ctx, id, dir, nil, "git", "checkout", "--quiet", ref, "--"); err != nil {
+		// The ref may be newer than the clone (a resumed install): fetch and try again.
+		if ferr := sh.run(ctx, id, dir, nil, "git", "fetch", "--tags", "origin"); ferr != nil {
+			return err
+		}
+		if err := sh.run(ctx, id, dir, nil, "git", "checkout", "--quiet", ref, "--"); err != nil {
+			return err
+		}
+	}
+	if recursive {
+		return sh.run(ctx, id, dir, nil, "git", "submodule", "update", "--init", "--recursive")
+	}
+	return nil
+}
+
+func isGitRepo(ctx context.Context, dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
+		return false
+	}
+	top, err := gitOutput(ctx, dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return false
+	}
+	a, _ := filepath.EvalSymlinks(top)
+	b, _ := filepath.EvalSymlinks(dir)
+	return a == b
 }
 
 // shortCmd renders a command for logs and errors.

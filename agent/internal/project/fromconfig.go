@@ -22,7 +22,6 @@ func OptionsFromConfig(c *config.Config) Options {
 		StopGrace:    c.ComfyUI.StopGrace.Duration,
 		PortMin:      c.Ports.Min,
 		PortMax:      c.Ports.Max,
-		BodyLimit:    c.Server.MaxBodyBytes,
 	}
 	for _, p := range c.Projects {
 		name := p.Name

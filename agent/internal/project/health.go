@@ -24,16 +24,10 @@ func (h *persistHealth) note(err error, now time.Time) {
 	}
 }
 
-// Health is the "projects" entry of GET /api/health: whether project records and log lines
-// are being stored. A state that cannot be recorded would be lost at the next restart.
-func (m *Manager) Health() (bool, any) {
-	logsOK, logs := m.logs.Health()
-	m.health.mu.Lock()
-	err, since := m.health.err, m.health.since
-	m.health.mu.Unlock()
-	d := map[string]any{"logs": logs, "records": map[string]any{"ok": err == nil}}
-	if err != nil {
-		d["records"] = map[string]any{"ok": false, "error": err.Error(), "since": since.UTC().Format(time.RFC3339)}
-	}
-	return logsOK && err == nil, d
+// failure returns the first error of the current failure streak and when it began; err is
+// nil if the last write succeeded.
+func (h *persistHealth) failure() (since time.Time, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.since, h.err
 }

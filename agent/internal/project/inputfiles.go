@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -49,8 +48,8 @@ var inputClient = &http.Client{Timeout: 5 * time.Minute}
 // ensureInput puts one input file into the project's ComfyUI input/ folder, trying each
 // alternative. Writes go through os.Root, so no destination (or symlink in the checkout) can
 // lead outside the ComfyUI folder.
-func (m *Manager) ensureInput(ctx context.Context, id string, alts []fileAlt) error {
-	root, err := os.OpenRoot(filepath.Join(m.projectDir(id), "comfyui"))
+func (f files) ensureInput(ctx context.Context, id string, alts []fileAlt) error {
+	root, err := os.OpenRoot(f.layout.comfyUI(id))
 	if err != nil {
 		return fmt.Errorf("open the ComfyUI folder: %w", err)
 	}

@@ -2,7 +2,6 @@ package project
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,105 +13,22 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
-	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
-// Step names of the install operation; they equal the project states shown meanwhile.
-const (
-	stepDownloadComfyUI    = string(StateDownloadComfyUI)
-	stepInstallComfyUI     = string(StateInstallComfyUI)
-	stepInstallCustomNodes = string(StateInstallCustomNodes)
-	stepDownloadFiles      = string(StateDownloadFiles)
-	// stepStart and stepRun name failures of starting and of a running process.
-	stepStart = "start"
-	stepRun   = "run"
-)
-
-// Error classes of the install steps, in the recovery runner's terms (they key its retry
-// policy). classDependency is empty: the failed pip or git run is classified from its output
-// (a timeout or a DNS failure retries, a missing package does not).
-const (
-	classNetwork    = recovery.ClassNetwork
-	classDependency = recovery.Class("")
-	classConfig     = recovery.ClassNotFound
-	classDisk       = recovery.ClassResource
-)
-
-// StepError is a failed install step with its error class for the retry policy.
-type StepError struct {
-	Step  string
-	Class recovery.Class
-	Err   error
-}
-
-// Error is the underlying error's text.
-func (e *StepError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *StepError) Unwrap() error { return e.Err }
-
-func stepErr(step string, class recovery.Class, err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *StepError
-	if errors.As(err, &se) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	if errors.Is(err, os.ErrPermission) {
-		class = recovery.ClassPermission
-	}
-	return &StepError{Step: step, Class: class, Err: err}
-}
-
-// installDefinition is the install_project operation. Every step is idempotent: it compares
+// installer runs the steps of the install pipeline. Every step is idempotent: it compares
 // a marker (a fingerprint of its inputs) and redoes only what is missing, so a resumed or
 // retried operation continues where it stopped.
-func (m *Manager) installDefinition() Definition {
-	return Definition{
-		Name:        InstallFunction,
-		MaxAttempts: m.opts.InstallAttempts,
-		Steps: []Step{
-			{Name: stepDownloadComfyUI, Run: m.stepDownloadComfyUI},
-			{Name: stepInstallComfyUI, Run: m.stepInstallComfyUI},
-			{Name: stepInstallCustomNodes, Run: m.stepInstallCustomNodes},
-			{Name: stepDownloadFiles, Run: m.stepDownloadFiles},
-		},
-		OnTerminal: m.installTerminal,
-	}
-}
-
-// installTerminal records how the install operation ended. Success makes the project ready;
-// anything else is the failed state with the step and error (never a deletion).
-func (m *Manager) installTerminal(_ context.Context, projectID, opID, state string, err error) {
-	p, _, gerr := m.get(projectID)
-	if gerr != nil || p.InstallOp != opID {
-		return // deleted, or superseded by a newer install
-	}
-	switch state {
-	case "success":
-		return // the last step logged it and made the project ready
-	case "cancelled":
-		if err == nil {
-			err = errors.New("install was cancelled")
-		}
-	}
-	if err == nil {
-		err = fmt.Errorf("install ended in state %s", state)
-	}
-	step := string(p.State)
-	var se *StepError
-	if errors.As(err, &se) {
-		step = se.Step
-	}
-	if !State(step).Installing() {
-		step = stepDownloadComfyUI
-	}
-	// Nobody waits for this outcome: a failure to record it is logged here and shown by
-	// GET /api/health until a later write succeeds.
-	if _, ferr := m.fail(projectID, step, err, true); ferr != nil {
-		m.log.Error("record the failed install", "project", projectID, "op", opID, "state", state, "step", step, "install_error", err, "err", ferr)
-	}
+type installer struct {
+	recs     *records
+	states   *states
+	progress *progressBoard
+	logs     *logBook
+	layout   layout
+	sh       shell
+	venvs    venvs
+	files    files
+	// repo and ref are where ComfyUI is cloned from, and which ref.
+	repo, ref string
 }
 
 // stageRange is where each stage sits on the overall 0-100 progress bar.
@@ -124,49 +40,25 @@ var stageRange = map[string][2]float64{
 }
 
 // stageProgress publishes progress within a stage: frac is 0..1 of that stage.
-func (m *Manager) stageProgress(id, stage string, frac float64, pr Progress) {
+func (in *installer) stageProgress(id, stage string, frac float64, pr Progress) {
 	r := stageRange[stage]
 	pr.Stage = stage
 	pr.Progress = r[0] + (r[1]-r[0])*min(max(frac, 0), 1)
-	m.setProgress(id, pr)
+	in.progress.set(id, pr)
 }
 
 // beginStep loads the project and moves it to the step's state.
-func (m *Manager) beginStep(id, step string) (Project, error) {
-	p, err := m.setState(id, State(step))
+func (in *installer) beginStep(id, step string) (Project, error) {
+	p, err := in.states.set(id, State(step))
 	if err != nil {
 		return p, err
 	}
-	m.stageProgress(id, step, 0, Progress{})
-	m.logs.Add(id, LevelInfo, "step "+step, map[string]any{"step": step})
-	return p, m.ensureDir(id)
+	in.stageProgress(id, step, 0, Progress{})
+	in.logs.Add(id, LevelInfo, "step "+step, map[string]any{"step": step})
+	return p, in.layout.ensure(id)
 }
 
-// marker files record that a piece of work finished with given inputs.
-func (m *Manager) markerPath(id, name string) string {
-	return filepath.Join(m.projectDir(id), ".launcher", "steps", name)
-}
-
-func (m *Manager) markerOK(id, name, fingerprint string) bool {
-	b, err := os.ReadFile(m.markerPath(id, name))
-	return err == nil && string(b) == fingerprint
-}
-
-func (m *Manager) setMarker(id, name, fingerprint string) error {
-	p := m.markerPath(id, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(p, []byte(fingerprint), 0o644)
-}
-
-// newVenvID names one created venv, so markers of an earlier venv in the same place are void.
-func newVenvID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return "venv_" + hex.EncodeToString(b[:])
-}
-
+// fingerprint hashes the inputs of a piece of work for its marker.
 func fingerprint(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
@@ -177,15 +69,16 @@ func fingerprint(parts ...string) string {
 }
 
 // comfyRef is the commit of the launcher JSON snapshot, else the configured ref.
-func (m *Manager) comfyRef(lj *launcherJSON) string {
+func (in *installer) comfyRef(lj *launcherJSON) string {
 	if lj.Snapshot.ComfyUI != nil && *lj.Snapshot.ComfyUI != "" {
 		return *lj.Snapshot.ComfyUI
 	}
-	return m.opts.Ref
+	return in.ref
 }
 
-func (m *Manager) stepDownloadComfyUI(ctx context.Context, id string) error {
-	p, err := m.beginStep(id, stepDownloadComfyUI)
+// downloadComfyUI clones ComfyUI at the launcher JSON's commit (else the configured ref).
+func (in *installer) downloadComfyUI(ctx context.Context, id string) error {
+	p, err := in.beginStep(id, stepDownloadComfyUI)
 	if err != nil {
 		return stepErr(stepDownloadComfyUI, classDisk, err)
 	}
@@ -193,148 +86,57 @@ func (m *Manager) stepDownloadComfyUI(ctx context.Context, id string) error {
 	if err != nil {
 		return stepErr(stepDownloadComfyUI, classConfig, err)
 	}
-	ref := m.comfyRef(lj)
-	fp := fingerprint(m.opts.Repo, ref)
-	dir := filepath.Join(m.projectDir(id), "comfyui")
-	if m.markerOK(id, "comfyui", fp) && isGitRepo(ctx, dir) {
-		m.logs.Add(id, LevelInfo, "ComfyUI checkout already at "+ref, nil)
+	ref := in.comfyRef(lj)
+	fp := fingerprint(in.repo, ref)
+	dir := in.layout.comfyUI(id)
+	if in.layout.markerOK(id, "comfyui", fp) && isGitRepo(ctx, dir) {
+		in.logs.Add(id, LevelInfo, "ComfyUI checkout already at "+ref, nil)
 		return nil
 	}
-	if err := m.cloneAt(ctx, id, m.opts.Repo, ref, dir, false); err != nil {
+	if err := in.sh.clone(ctx, id, in.repo, ref, dir, false); err != nil {
 		return stepErr(stepDownloadComfyUI, classNetwork, err)
 	}
-	m.stageProgress(id, stepDownloadComfyUI, 1, Progress{})
-	return stepErr(stepDownloadComfyUI, classDisk, m.setMarker(id, "comfyui", fp))
+	in.stageProgress(id, stepDownloadComfyUI, 1, Progress{})
+	return stepErr(stepDownloadComfyUI, classDisk, in.layout.setMarker(id, "comfyui", fp))
 }
 
-// cloneAt makes dir a checkout of repo at ref. A leftover folder that is not a clone of repo
-// (an interrupted clone) is removed first; clones go to a temporary folder renamed into place
-// so a half-cloned tree is never mistaken for a complete one.
-func (m *Manager) cloneAt(ctx context.Context, id, repo, ref, dir string, recursive bool) error {
-	if isGitRepo(ctx, dir) {
-		origin, _ := gitOutput(ctx, dir, "config", "--get", "remote.origin.url")
-		if origin != repo {
-			m.logs.Add(id, LevelWarning, fmt.Sprintf("%s is a clone of %q, not %q: cloning again", filepath.Base(dir), origin, repo), nil)
-			if err := os.RemoveAll(dir); err != nil {
-				return err
-			}
-		}
-	} else if _, err := os.Stat(dir); err == nil {
-		if err := os.RemoveAll(dir); err != nil {
-			return err
-		}
-	}
-	if !isGitRepo(ctx, dir) {
-		tmp := dir + ".partial"
-		if err := os.RemoveAll(tmp); err != nil {
-			return err
-		}
-		args := []string{"clone"}
-		if recursive {
-			args = append(args, "--recursive")
-		}
-		args = append(args, "--", repo, tmp)
-		if err := m.runCmd(ctx, id, filepath.Dir(dir), nil, "git", args...); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, dir); err != nil {
-			return err
-		}
-	}
-	if ref == "" {
-		return nil
-	}
-	if err := m.runCmd(ctx, id, dir, nil, "git", "checkout", "--quiet", ref, "--"); err != nil {
-		// The ref may be newer than the clone (a resumed install): fetch and try again.
-		if ferr := m.runCmd(ctx, id, dir, nil, "git", "fetch", "--tags", "origin"); ferr != nil {
-			return err
-		}
-		if err := m.runCmd(ctx, id, dir, nil, "git", "checkout", "--quiet", ref, "--"); err != nil {
-			return err
-		}
-	}
-	if recursive {
-		return m.runCmd(ctx, id, dir, nil, "git", "submodule", "update", "--init", "--recursive")
-	}
-	return nil
-}
-
-func isGitRepo(ctx context.Context, dir string) bool {
-	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
-		return false
-	}
-	top, err := gitOutput(ctx, dir, "rev-parse", "--show-toplevel")
-	if err != nil {
-		return false
-	}
-	a, _ := filepath.EvalSymlinks(top)
-	b, _ := filepath.EvalSymlinks(dir)
-	return a == b
-}
-
-func (m *Manager) venvPython(id string) string {
-	return filepath.Join(m.projectDir(id), "venv", "bin", "python")
-}
-
-// pipKey is the part of a pip marker that says into which venv, with which arguments.
-func (m *Manager) pipKey(id string) string {
-	venvID, _ := os.ReadFile(filepath.Join(m.projectDir(id), "venv", ".launcher-venv-id"))
-	return string(venvID) + "\x00" + strings.Join(m.opts.PipArgs, "\x00")
-}
-
-func (m *Manager) pipInstall(ctx context.Context, id, dir, reqFile string) error {
-	args := []string{"-m", "pip", "--disable-pip-version-check", "--no-input", "install", "-r", reqFile}
-	args = append(args, m.opts.PipArgs...)
-	return m.runCmd(ctx, id, dir, nil, m.venvPython(id), args...)
-}
-
-func (m *Manager) stepInstallComfyUI(ctx context.Context, id string) error {
-	if _, err := m.beginStep(id, stepInstallComfyUI); err != nil {
+// installComfyUI creates the venv and installs ComfyUI's requirements into it.
+func (in *installer) installComfyUI(ctx context.Context, id string) error {
+	if _, err := in.beginStep(id, stepInstallComfyUI); err != nil {
 		return stepErr(stepInstallComfyUI, classDisk, err)
 	}
-	venv := filepath.Join(m.projectDir(id), "venv")
-	if fp := fingerprint(m.opts.Python); !m.markerOK(id, "venv", fp) || !fileExists(m.venvPython(id)) {
-		if err := os.RemoveAll(venv); err != nil {
-			return stepErr(stepInstallComfyUI, classDisk, err)
-		}
-		if err := m.runCmd(ctx, id, m.projectDir(id), nil, m.opts.Python, "-m", "venv", venv); err != nil {
-			return stepErr(stepInstallComfyUI, classDependency, err)
-		}
-		// A new venv id invalidates every pip marker made for an earlier venv.
-		if err := atomicfile.Write(filepath.Join(venv, ".launcher-venv-id"), []byte(newVenvID()), 0o644); err != nil {
-			return stepErr(stepInstallComfyUI, classDisk, err)
-		}
-		if err := m.setMarker(id, "venv", fp); err != nil {
-			return stepErr(stepInstallComfyUI, classDisk, err)
-		}
+	if err := in.venvs.ensure(ctx, id); err != nil {
+		return err
 	}
-	m.stageProgress(id, stepInstallComfyUI, 0.3, Progress{})
-	comfy := filepath.Join(m.projectDir(id), "comfyui")
+	in.stageProgress(id, stepInstallComfyUI, 0.3, Progress{})
+	comfy := in.layout.comfyUI(id)
 	req := filepath.Join(comfy, "requirements.txt")
 	data, err := os.ReadFile(req)
 	if errors.Is(err, os.ErrNotExist) {
-		m.logs.Add(id, LevelWarning, "ComfyUI has no requirements.txt: nothing to install", nil)
+		in.logs.Add(id, LevelWarning, "ComfyUI has no requirements.txt: nothing to install", nil)
 		return nil
 	}
 	if err != nil {
 		return stepErr(stepInstallComfyUI, classDisk, err)
 	}
-	fp := fingerprint(string(data), m.pipKey(id))
-	if m.markerOK(id, "requirements", fp) {
+	fp := fingerprint(string(data), in.venvs.pipKey(id))
+	if in.layout.markerOK(id, "requirements", fp) {
 		return nil
 	}
-	if err := m.pipInstall(ctx, id, comfy, req); err != nil {
+	if err := in.venvs.pipInstall(ctx, id, comfy, req); err != nil {
 		return stepErr(stepInstallComfyUI, classDependency, err)
 	}
-	m.stageProgress(id, stepInstallComfyUI, 1, Progress{})
-	return stepErr(stepInstallComfyUI, classDisk, m.setMarker(id, "requirements", fp))
+	in.stageProgress(id, stepInstallComfyUI, 1, Progress{})
+	return stepErr(stepInstallComfyUI, classDisk, in.layout.setMarker(id, "requirements", fp))
 }
 
 // skippedNodes are custom nodes the original launcher bundled for its own cloud service.
 var skippedNodes = map[string]bool{"ComfyUI-ComfyWorkflows": true}
 
-func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
-	p, err := m.beginStep(id, stepInstallCustomNodes)
+// installCustomNodes clones each enabled custom node of the snapshot at its hash, installs
+// its requirements, then the launcher JSON's pip_requirements.
+func (in *installer) installCustomNodes(ctx context.Context, id string) error {
+	p, err := in.beginStep(id, stepInstallCustomNodes)
 	if err != nil {
 		return stepErr(stepInstallCustomNodes, classDisk, err)
 	}
@@ -349,7 +151,7 @@ func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
 		}
 	}
 	sort.Strings(urls)
-	nodesDir := filepath.Join(m.projectDir(id), "comfyui", "custom_nodes")
+	nodesDir := filepath.Join(in.layout.dir(id), "comfyui", "custom_nodes")
 	if err := os.MkdirAll(nodesDir, 0o755); err != nil {
 		return stepErr(stepInstallCustomNodes, classDisk, err)
 	}
@@ -359,88 +161,68 @@ func (m *Manager) stepInstallCustomNodes(ctx context.Context, id string) error {
 		if h := lj.Snapshot.GitCustomNodes[url].Hash; h != nil {
 			hash = *h
 		}
-		m.stageProgress(id, stepInstallCustomNodes, float64(i)/float64(len(urls)+1),
+		in.stageProgress(id, stepInstallCustomNodes, float64(i)/float64(len(urls)+1),
 			Progress{CurrentFile: name, Current: i + 1, Total: len(urls)})
-		fp := fingerprint(url, hash, m.pipKey(id))
-		if m.markerOK(id, "node-"+name, fp) {
+		fp := fingerprint(url, hash, in.venvs.pipKey(id))
+		if in.layout.markerOK(id, "node-"+name, fp) {
 			continue
 		}
-		if err := m.installNode(ctx, id, url, hash, filepath.Join(nodesDir, name)); err != nil {
+		if err := in.installNode(ctx, id, url, hash, filepath.Join(nodesDir, name)); err != nil {
 			return stepErr(stepInstallCustomNodes, classDependency, fmt.Errorf("custom node %s: %w", url, err))
 		}
-		if err := m.setMarker(id, "node-"+name, fp); err != nil {
+		if err := in.layout.setMarker(id, "node-"+name, fp); err != nil {
 			return stepErr(stepInstallCustomNodes, classDisk, err)
 		}
 	}
 	if lines := pipRequirementLines(lj.PipRequirements); len(lines) > 0 {
 		content := strings.Join(lines, "\n") + "\n"
-		fp := fingerprint(content, m.pipKey(id))
-		if !m.markerOK(id, "pip-requirements", fp) {
-			req := filepath.Join(m.projectDir(id), "requirements.txt")
+		fp := fingerprint(content, in.venvs.pipKey(id))
+		if !in.layout.markerOK(id, "pip-requirements", fp) {
+			req := filepath.Join(in.layout.dir(id), "requirements.txt")
 			if err := os.WriteFile(req, []byte(content), 0o644); err != nil {
 				return stepErr(stepInstallCustomNodes, classDisk, err)
 			}
-			if err := m.pipInstall(ctx, id, m.projectDir(id), req); err != nil {
+			if err := in.venvs.pipInstall(ctx, id, in.layout.dir(id), req); err != nil {
 				return stepErr(stepInstallCustomNodes, classDependency, fmt.Errorf("pip_requirements: %w", err))
 			}
-			if err := m.setMarker(id, "pip-requirements", fp); err != nil {
+			if err := in.layout.setMarker(id, "pip-requirements", fp); err != nil {
 				return stepErr(stepInstallCustomNodes, classDisk, err)
 			}
 		}
 	}
-	m.stageProgress(id, stepInstallCustomNodes, 1, Progress{Current: len(urls), Total: len(urls)})
+	in.stageProgress(id, stepInstallCustomNodes, 1, Progress{Current: len(urls), Total: len(urls)})
 	return nil
 }
 
 // installNode clones one custom node at hash and runs its requirements and install.py as
 // the original launcher did.
-func (m *Manager) installNode(ctx context.Context, id, url, hash, dir string) error {
-	if err := m.cloneAt(ctx, id, url, hash, dir, true); err != nil {
+func (in *installer) installNode(ctx context.Context, id, url, hash, dir string) error {
+	if err := in.sh.clone(ctx, id, url, hash, dir, true); err != nil {
 		return err
 	}
 	for _, req := range []string{"requirements.txt", "requirements_post.txt"} {
 		if fileExists(filepath.Join(dir, req)) {
-			if err := m.pipInstall(ctx, id, dir, req); err != nil {
+			if err := in.venvs.pipInstall(ctx, id, dir, req); err != nil {
 				return err
 			}
 		}
 	}
 	if fileExists(filepath.Join(dir, "install.py")) {
-		if err := m.runCmd(ctx, id, dir, nil, m.venvPython(id), "install.py"); err != nil {
+		if err := in.sh.run(ctx, id, dir, nil, in.layout.venvPython(id), "install.py"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// extraModelPaths is the file ComfyUI gets with --extra-model-paths-config.
-func (m *Manager) extraModelPaths(id string) string {
-	return filepath.Join(m.projectDir(id), "extra_model_paths.yaml")
-}
-
-// defaultExtraModelPaths points ComfyUI at the shared store when no model store is wired.
-func defaultExtraModelPaths(modelsDir string) []byte {
-	folders := []string{"checkpoints", "clip", "clip_vision", "configs", "controlnet", "diffusion_models",
-		"embeddings", "gligen", "hypernetworks", "loras", "photomaker", "style_models", "text_encoders",
-		"unet", "upscale_models", "vae", "vae_approx"}
-	var b strings.Builder
-	fmt.Fprintf(&b, "launcher:\n  base_path: %q\n", modelsDir)
-	for _, f := range folders {
-		fmt.Fprintf(&b, "  %s: %s/\n", f, f)
-	}
-	return []byte(b.String())
-}
-
-func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
-	p, err := m.beginStep(id, stepDownloadFiles)
+// downloadFiles writes extra_model_paths.yaml, puts every file of the launcher JSON in place
+// and, when all are there, finishes the install.
+func (in *installer) downloadFiles(ctx context.Context, id string) error {
+	p, err := in.beginStep(id, stepDownloadFiles)
 	if err != nil {
 		return stepErr(stepDownloadFiles, classDisk, err)
 	}
-	yaml := defaultExtraModelPaths(m.opts.ModelsDir)
-	if m.deps.Models != nil {
-		yaml = m.deps.Models.ExtraModelPathsYAML()
-	}
-	if err := atomicfile.Write(m.extraModelPaths(id), yaml, 0o644); err != nil {
+	if err := atomicfile.Write(in.layout.extraModelPaths(id), in.files.extraModelPathsYAML(), 0o644); err != nil {
 		return stepErr(stepDownloadFiles, classDisk, err)
 	}
 	lj, err := parseLauncherJSON(p.LauncherJSON)
@@ -453,17 +235,17 @@ func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
 			continue
 		}
 		folder, name, _ := modelPath(alts[0].DestRelativePath)
-		file, ensure := folder+"/"+name, m.ensureFile
+		file, ensure := folder+"/"+name, in.files.ensureModel
 		if rel, ok, _ := inputPath(alts[0].DestRelativePath); ok {
-			file, ensure = "input/"+rel, m.ensureInput
+			file, ensure = "input/"+rel, in.files.ensureInput
 		}
-		m.stageProgress(id, stepDownloadFiles, float64(i)/float64(len(lj.Files)),
+		in.stageProgress(id, stepDownloadFiles, float64(i)/float64(len(lj.Files)),
 			Progress{CurrentFile: file, Current: i + 1, Total: len(lj.Files)})
 		if err := ensure(ctx, id, alts); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			m.logs.Add(id, LevelError, fmt.Sprintf("%s: %v", file, err), nil)
+			in.logs.Add(id, LevelError, fmt.Sprintf("%s: %v", file, err), nil)
 			missing = append(missing, file)
 		}
 	}
@@ -473,63 +255,34 @@ func (m *Manager) stepDownloadFiles(ctx context.Context, id string) error {
 			Suggest("Check the URLs and credentials (GET /api/get_config) and retry with POST /api/projects/"+id+"/retry",
 				"Or place the files in the model store and retry")}
 	}
-	if err := m.finishInstall(id); err != nil {
+	if err := in.finish(id); err != nil {
 		return stepErr(stepDownloadFiles, classDisk, err)
 	}
 	return nil
 }
 
-// ensureFile tries each alternative of one file in order.
-func (m *Manager) ensureFile(ctx context.Context, id string, alts []fileAlt) error {
-	var errs []error
-	for _, a := range alts {
-		folder, name, err := modelPath(a.DestRelativePath)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if m.deps.Models == nil {
-			if fileExists(filepath.Join(m.opts.ModelsDir, folder, name)) {
-				return nil
-			}
-			errs = append(errs, errors.New("not in the model store and no downloader is configured"))
-			continue
-		}
-		if a.DownloadURL == "" {
-			errs = append(errs, errors.New("no download URL"))
-			continue
-		}
-		err = m.deps.Models.EnsureFile(ctx, FileRequest{URL: a.DownloadURL, Folder: folder, Filename: name, SHA256: a.SHA256, ProjectID: id})
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", a.DownloadURL, err))
-	}
-	return errors.Join(errs...)
-}
-
-// finishInstall writes launcher.json next to the checkout and makes the project ready.
-func (m *Manager) finishInstall(id string) error {
-	p, _, err := m.get(id)
+// finish writes launcher.json next to the checkout and makes the project ready.
+func (in *installer) finish(id string) error {
+	p, _, err := in.recs.get(id)
 	if err != nil {
 		return err
 	}
 	if len(p.LauncherJSON) > 0 {
-		if err := atomicfile.Write(filepath.Join(m.projectDir(id), "launcher.json"), p.LauncherJSON, 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(in.layout.dir(id), "launcher.json"), p.LauncherJSON, 0o644); err != nil {
 			return err
 		}
 	}
-	m.logs.Add(id, LevelInfo, "install finished", nil)
-	m.flushLogs()
-	p, err = m.update(id, func(p *Project) {
+	in.logs.Add(id, LevelInfo, "install finished", nil)
+	in.logs.flush()
+	p, err = in.recs.update(id, func(p *Project) {
 		p.Installed = true
 		p.State = StateReady
 		p.StatusMessage = statusMessages[StateReady]
 		p.Failure = nil
 	})
 	if err == nil {
-		m.setProgress(id, Progress{Stage: "complete", Progress: 100})
-		m.publishState(p)
+		in.progress.set(id, Progress{Stage: "complete", Progress: 100})
+		in.progress.state(p)
 	}
 	return err
 }
@@ -537,24 +290,4 @@ func (m *Manager) finishInstall(id string) error {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// stepSuggestions are what to do when a step fails.
-func stepSuggestions(step, id string, o Options) []string {
-	logs := fmt.Sprintf("Read the log: GET /api/logs/%s?level=error", id)
-	retry := fmt.Sprintf("Retry with POST /api/projects/%s/retry", id)
-	switch step {
-	case stepDownloadComfyUI:
-		return []string{fmt.Sprintf("Check that comfyui.repo (%s) is reachable from this machine and that the ref exists", o.Repo), logs, retry}
-	case stepInstallComfyUI:
-		return []string{fmt.Sprintf("Check that comfyui.python (%s) is Python 3.10+ with the venv module (Debian/Ubuntu: apt install python3-venv)", o.Python),
-			"Set comfyui.pip_args, e.g. [\"--index-url\", \"https://download.pytorch.org/whl/cu124\"] for your CUDA build", logs, retry}
-	case stepInstallCustomNodes:
-		return []string{"A custom node failed to clone or install; the log names it", logs, retry}
-	case stepDownloadFiles:
-		return []string{logs, retry}
-	case stepStart, stepRun:
-		return []string{logs, fmt.Sprintf("Start it again with POST /api/projects/%s/start", id)}
-	}
-	return []string{logs}
 }

@@ -41,7 +41,7 @@ func TestInstallPipeline(t *testing.T) {
 	if p.State != StateReady || !p.Installed {
 		t.Fatalf("state = %s installed=%v failure=%+v", p.State, p.Installed, p.Failure)
 	}
-	dir := h.m.projectDir(p.ID)
+	dir := h.m.Dir(p.ID)
 	t.Run("comfyui at snapshot commit", func(t *testing.T) {
 		if head := git(t, filepath.Join(dir, "comfyui"), "rev-parse", "HEAD"); head != h.fx.V1 {
 			t.Fatalf("HEAD = %s, want %s", head, h.fx.V1)
@@ -102,7 +102,7 @@ func TestInstallPipeline(t *testing.T) {
 		}
 	})
 	t.Run("re-running every step is a no-op", func(t *testing.T) {
-		for _, s := range h.m.installDefinition().Steps {
+		for _, s := range h.m.install.definition().Steps {
 			if err := s.Run(context.Background(), p.ID); err != nil {
 				t.Fatalf("%s: %v", s.Name, err)
 			}
@@ -139,7 +139,7 @@ func TestFailedInstallThenRetry(t *testing.T) {
 	if !strings.Contains(p.Failure.Error, "v9.9.9") {
 		t.Fatalf("error %q does not name the ref", p.Failure.Error)
 	}
-	if !fileExists(h.m.projectDir(p.ID)) {
+	if !fileExists(h.m.Dir(p.ID)) {
 		t.Fatal("the failed project's folder was deleted")
 	}
 	errs, pag, _ := h.m.logs.Page(p.ID, 1, 100, LevelError)

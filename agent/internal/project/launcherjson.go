@@ -156,26 +156,6 @@ func (lj *launcherJSON) modelPaths() []string {
 	return out
 }
 
-// checkDests asks the model store whether every file of lj may be written where its
-// dest_relative_path points, so an import is refused before anything is created.
-func (m *Manager) checkDests(lj *launcherJSON) error {
-	if m.deps.Models == nil {
-		return nil
-	}
-	for i, alts := range lj.Files {
-		for j, a := range alts {
-			folder, name, err := modelPath(a.DestRelativePath)
-			if err != nil {
-				continue // parseLauncherJSON already refused it
-			}
-			if err := m.deps.Models.CheckDest(folder, name); err != nil {
-				return prefixFiles(i, j, a.DestRelativePath, err)
-			}
-		}
-	}
-	return nil
-}
-
 // prefixFiles names the launcher JSON entry in a refusal from the model store.
 func prefixFiles(i, j int, dest string, err error) error {
 	var ae *apierr.Error

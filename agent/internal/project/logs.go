@@ -497,3 +497,10 @@ func DetectLevel(line string) string {
 	}
 	return LevelInfo
 }
+
+// flush writes the queued lines before a state change that readers take as "done" (ready,
+// running), so whoever sees the state also finds every line logged before it. A failed write
+// is already logged and reported by Health; the state change goes on.
+func (b *logBook) flush() {
+	_ = b.Flush()
+}

@@ -134,7 +134,7 @@ func TestInstallFailureThatCannotBeRecorded(t *testing.T) {
 		t.Fatalf("health error = %q", msg)
 	}
 	// A later successful write clears it.
-	if _, err := m.update("lost-failure", func(p *Project) { p.State = StateReady }); err != nil {
+	if _, err := m.recs.update("lost-failure", func(p *Project) { p.State = StateReady }); err != nil {
 		t.Fatal(err)
 	}
 	if ok, d := m.Health(); !ok {

@@ -27,7 +27,7 @@ type LogRetention struct {
 	EntriesMaxBytes int64
 }
 
-// PruneReport says what one PruneLogs pass removed.
+// PruneReport says what one prune pass removed.
 type PruneReport struct {
 	RunLogsDeleted int   `json:"run_logs_deleted"`
 	RunLogBytes    int64 `json:"run_log_bytes"`
@@ -35,22 +35,31 @@ type PruneReport struct {
 	EntryBytes     int64 `json:"entry_bytes"`
 }
 
-// PruneLogs applies r at time now: old and excess ComfyUI run logs of every project (never
+// logPruner deletes old and excess project logs: ComfyUI run logs on disk and entries of
+// the logs bucket.
+type logPruner struct {
+	db     Store
+	recs   *records
+	logs   *logBook
+	layout layout
+}
+
+// prune applies r at time now: old and excess ComfyUI run logs of every project (never
 // the log the current process writes, nor a project's newest one), then old and excess
 // entries of the logs bucket. Errors of single files are joined; the pass goes on.
-func (m *Manager) PruneLogs(now time.Time, r LogRetention) (PruneReport, error) {
+func (lp logPruner) prune(now time.Time, r LogRetention) (PruneReport, error) {
 	var rep PruneReport
 	var errs []error
-	for _, p := range m.List() {
+	for _, p := range lp.recs.list() {
 		current := ""
 		if p.Process != nil {
 			current = p.Process.LogPath
 		}
-		if err := pruneRunLogs(filepath.Join(m.projectDir(p.ID), "logs"), current, now, r, &rep); err != nil {
+		if err := pruneRunLogs(filepath.Join(lp.layout.dir(p.ID), "logs"), current, now, r, &rep); err != nil {
 			errs = append(errs, fmt.Errorf("prune run logs of %s: %w", p.ID, err))
 		}
 	}
-	if err := m.pruneEntries(now, r, &rep); err != nil {
+	if err := lp.entries(now, r, &rep); err != nil {
 		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
@@ -117,17 +126,17 @@ type entryKey struct {
 	size int64
 }
 
-// pruneEntries deletes logs-bucket entries older than the age limit, then the oldest across
+// entries deletes logs-bucket entries older than the age limit, then the oldest across
 // projects until the rest fits the size limit. Keys are <project>/<unix ns>-<seq>.
-func (m *Manager) pruneEntries(now time.Time, r LogRetention, rep *PruneReport) error {
+func (lp logPruner) entries(now time.Time, r LogRetention, rep *PruneReport) error {
 	if r.EntriesMaxAge <= 0 && r.EntriesMaxBytes <= 0 {
 		return nil
 	}
 	// Queued lines count too: write them first. A failed write is logged and in health.
-	_ = m.logs.Flush()
+	_ = lp.logs.Flush()
 	var entries []entryKey
 	var total int64
-	err := m.deps.Store.Scan(store.BucketLogs, "", func(key string, raw []byte) error {
+	err := lp.db.Scan(store.BucketLogs, "", func(key string, raw []byte) error {
 		e := entryKey{key: key, at: entryTime(key), size: int64(len(key) + len(raw))}
 		entries = append(entries, e)
 		total += e.size
@@ -140,14 +149,14 @@ func (m *Manager) pruneEntries(now time.Time, r LogRetention, rep *PruneReport) 
 	cutoff := now.Add(-r.EntriesMaxAge).UnixNano()
 	var errs []error
 	pruned := map[string]bool{}
-	defer func() { m.logs.recount(pruned) }()
+	defer func() { lp.logs.recount(pruned) }()
 	for _, e := range entries {
 		tooOld := r.EntriesMaxAge > 0 && e.at < cutoff
 		tooMuch := r.EntriesMaxBytes > 0 && total > r.EntriesMaxBytes
 		if !tooOld && !tooMuch {
 			break // sorted oldest first: the rest is newer and fits
 		}
-		if err := m.deps.Store.Delete(store.BucketLogs, e.key); err != nil {
+		if err := lp.db.Delete(store.BucketLogs, e.key); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -20,7 +20,7 @@ func pruneManager(t *testing.T, projects ...Project) (*Manager, *store.DB, strin
 	t.Cleanup(func() { db.Close() })
 	m := New(Deps{Store: db}, Options{DataDir: data, PortMin: 4001, PortMax: 4100})
 	for _, p := range projects {
-		m.projects[p.ID] = &entry{p: p}
+		m.recs.projects[p.ID] = &entry{p: p}
 	}
 	return m, db, data
 }
@@ -54,7 +54,7 @@ func TestPruneRunLogsKeepsTheCurrentOne(t *testing.T) {
 	// The running process started 90 days ago and still writes its log (its mtime is old too
 	// when it is quiet): it must survive although it is past the age limit.
 	current := writeRunLog(t, busy, "run-20300301T000000Z.log", 100, now.Add(-90*day))
-	m.projects["busy"].p.Process = &ProcRecord{PID: 1, LogPath: current}
+	m.recs.projects["busy"].p.Process = &ProcRecord{PID: 1, LogPath: current}
 	oldBusy := writeRunLog(t, busy, "run-20300201T000000Z.log", 100, now.Add(-100*day))
 	recentBusy := writeRunLog(t, busy, "run-20300530T000000Z.log", 100, now.Add(-2*day))
 
@@ -110,7 +110,6 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	m, db, _ := pruneManager(t)
 	b := newLogBook(db, nil, func() time.Time { return now }, 10_000, slog.New(slog.DiscardHandler))
-	m.logs = b
 	// Two projects, one entry an hour for 10 days, oldest first.
 	for h := 240; h > 0; h-- {
 		at := now.Add(-time.Duration(h) * time.Hour)
@@ -125,7 +124,9 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 		return n
 	}
 
-	rep, err := m.PruneLogs(now, LogRetention{EntriesMaxAge: 72 * time.Hour})
+	// The pruner over this log book (its clock is the test's).
+	lp := logPruner{db: db, recs: m.recs, logs: b, layout: m.layout}
+	rep, err := lp.prune(now, LogRetention{EntriesMaxAge: 72 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestPruneLogEntriesByAgeAndSize(t *testing.T) {
 		return nil
 	})
 	limit := total / 2
-	if _, err := m.PruneLogs(now, LogRetention{EntriesMaxBytes: limit}); err != nil {
+	if _, err := lp.prune(now, LogRetention{EntriesMaxBytes: limit}); err != nil {
 		t.Fatal(err)
 	}
 	var left int64

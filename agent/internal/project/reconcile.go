@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"time"
@@ -15,108 +16,110 @@ import (
 // declared project before leaving it failed for an operator.
 const maxDesiredAttempts = 3
 
-// reconcileLoop keeps [[projects]] of launcher.toml in their declared state and, on the same
-// tick, saves how far each ComfyUI log has been read, so that a re-adopted process does not
-// log its lines twice.
-func (m *Manager) reconcileLoop(ctx context.Context) {
-	defer m.markReconciled()
-	if m.opts.ReconcileInterval < 0 {
+// declaredActions are the project actions the reconciler takes (the Manager's).
+type declaredActions interface {
+	Create(ctx context.Context, req CreateRequest) (Project, error)
+	Retry(ctx context.Context, id string) (Project, error)
+	StartProject(ctx context.Context, id string) (Project, error)
+	StopProject(ctx context.Context, id string) (Project, error)
+}
+
+// reconciler keeps the [[projects]] of launcher.toml in their declared state: it creates the
+// missing ones, starts or stops them as declared, applies edited run settings and retries a
+// failed one a few times.
+type reconciler struct {
+	desired []DesiredProject
+	// interval is the loop's period; negative turns the loop off.
+	interval time.Duration
+	actions  declaredActions
+	recs     *records
+	logs     *logBook
+	procs    *processes
+	log      *slog.Logger
+	// reconciled closes after the first pass over the declared projects (readiness).
+	reconciled chan struct{}
+}
+
+// loop reconciles every interval and, on the same tick, saves how far each ComfyUI log has
+// been read, so that a re-adopted process does not log its lines twice.
+func (rc *reconciler) loop(ctx context.Context) {
+	defer rc.markReconciled()
+	if rc.interval < 0 {
 		return
 	}
 	attempts := map[string]int{}
-	t := time.NewTicker(m.opts.ReconcileInterval)
+	t := time.NewTicker(rc.interval)
 	defer t.Stop()
 	for {
-		for _, d := range m.opts.Desired {
+		for _, d := range rc.desired {
 			if ctx.Err() != nil {
 				return
 			}
-			m.reconcile(ctx, d, attempts)
+			rc.reconcile(ctx, d, attempts)
 		}
-		m.markReconciled()
+		rc.markReconciled()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			m.saveProcessRecords()
+			rc.procs.saveRecords()
 		}
 	}
 }
 
-// saveProcessRecords persists the supervisor's current record (log offset) of every running
-// project.
-func (m *Manager) saveProcessRecords() {
-	for _, p := range m.List() {
-		if p.Process == nil || p.State != StateRunning {
-			continue
-		}
-		rec, ok := m.deps.Supervisor.Get(p.ID)
-		if !ok || rec.PID != p.Process.PID || rec.LogOffset == p.Process.LogOffset {
-			continue
-		}
-		if _, err := m.update(p.ID, func(p *Project) {
-			if p.Process != nil && p.Process.PID == rec.PID {
-				r := rec
-				p.Process = &r
-			}
-		}); err != nil {
-			// The next agent then re-reads some log lines it already stored.
-			m.log.Warn("save the log offset of a running ComfyUI", "project", p.ID, "err", err)
-		}
-	}
-}
-
-// Reconcile runs one pass over the declared projects (also used by tests).
-func (m *Manager) Reconcile(ctx context.Context) {
+// pass runs one pass over the declared projects.
+func (rc *reconciler) pass(ctx context.Context) {
 	attempts := map[string]int{}
-	for _, d := range m.opts.Desired {
-		m.reconcile(ctx, d, attempts)
+	for _, d := range rc.desired {
+		rc.reconcile(ctx, d, attempts)
 	}
 }
 
-func (m *Manager) reconcile(ctx context.Context, d DesiredProject, attempts map[string]int) {
-	p, err := m.Get(d.ID)
+// reconcile moves one declared project toward its declared state; attempts counts the
+// retries of failed ones in this run.
+func (rc *reconciler) reconcile(ctx context.Context, d DesiredProject, attempts map[string]int) {
+	p, _, err := rc.recs.get(d.ID)
 	if apierr.Is(err, apierr.NotFound) {
-		req, rerr := m.desiredRequest(d)
+		req, rerr := desiredRequest(d)
 		if rerr != nil {
-			m.log.Error("declared project", "project", d.ID, "err", rerr)
+			rc.log.Error("declared project", "project", d.ID, "err", rerr)
 			return
 		}
-		if _, err := m.Create(ctx, req); err != nil {
-			m.log.Error("create declared project", "project", d.ID, "err", err)
+		if _, err := rc.actions.Create(ctx, req); err != nil {
+			rc.log.Error("create declared project", "project", d.ID, "err", err)
 		}
 		return
 	}
 	if err != nil {
 		return
 	}
-	m.applyDesiredSettings(d, p)
+	rc.applySettings(d, p)
 	switch {
 	case p.State == StateFailed:
 		if attempts[d.ID] >= maxDesiredAttempts {
 			return
 		}
 		attempts[d.ID]++
-		m.logs.Add(d.ID, LevelInfo, fmt.Sprintf("declared project failed: retry %d of %d", attempts[d.ID], maxDesiredAttempts), nil)
-		if _, err := m.Retry(ctx, d.ID); err != nil {
-			m.log.Warn("retry declared project", "project", d.ID, "err", err)
+		rc.logs.Add(d.ID, LevelInfo, fmt.Sprintf("declared project failed: retry %d of %d", attempts[d.ID], maxDesiredAttempts), nil)
+		if _, err := rc.actions.Retry(ctx, d.ID); err != nil {
+			rc.log.Warn("retry declared project", "project", d.ID, "err", err)
 		}
 	case d.State == "running" && p.State == StateReady:
-		if _, err := m.StartProject(ctx, d.ID); err != nil {
-			m.log.Warn("start declared project", "project", d.ID, "err", err)
+		if _, err := rc.actions.StartProject(ctx, d.ID); err != nil {
+			rc.log.Warn("start declared project", "project", d.ID, "err", err)
 		}
 	case d.State == "stopped" && p.State == StateRunning:
-		if _, err := m.StopProject(ctx, d.ID); err != nil {
-			m.log.Warn("stop declared project", "project", d.ID, "err", err)
+		if _, err := rc.actions.StopProject(ctx, d.ID); err != nil {
+			rc.log.Warn("stop declared project", "project", d.ID, "err", err)
 		}
 	case p.State == StateRunning:
 		delete(attempts, d.ID)
 	}
 }
 
-// applyDesiredSettings copies run settings edited in launcher.toml onto the record; they take
+// applySettings copies run settings edited in launcher.toml onto the record; they take
 // effect at the next start.
-func (m *Manager) applyDesiredSettings(d DesiredProject, p Project) {
+func (rc *reconciler) applySettings(d DesiredProject, p Project) {
 	restart := d.Restart
 	if restart == "" {
 		restart = RestartOnFailure
@@ -125,10 +128,10 @@ func (m *Manager) applyDesiredSettings(d DesiredProject, p Project) {
 		slices.Equal(p.LaunchArgs, d.LaunchArgs) && mapsEqual(p.Env, d.Env) && p.Desired == d.State {
 		return
 	}
-	if _, err := m.update(d.ID, func(p *Project) {
+	if _, err := rc.recs.update(d.ID, func(p *Project) {
 		p.FixedPort, p.Restart, p.GPU, p.LaunchArgs, p.Env, p.Desired = d.Port, restart, d.GPU, d.LaunchArgs, d.Env, d.State
 	}); err != nil {
-		m.log.Error("apply the declared settings of a project", "project", d.ID, "err", err)
+		rc.log.Error("apply the declared settings of a project", "project", d.ID, "err", err)
 	}
 }
 
@@ -144,7 +147,8 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-func (m *Manager) desiredRequest(d DesiredProject) (CreateRequest, error) {
+// desiredRequest is the create request of a declared project.
+func desiredRequest(d DesiredProject) (CreateRequest, error) {
 	req := CreateRequest{ID: d.ID, Name: d.Name, Template: d.Template, Port: d.Port, GPU: d.GPU,
 		Restart: d.Restart, LaunchArgs: d.LaunchArgs, Env: d.Env, Desired: d.State}
 	if d.LauncherJSON != "" {
@@ -158,4 +162,17 @@ func (m *Manager) desiredRequest(d DesiredProject) (CreateRequest, error) {
 		req.LauncherJSON = raw
 	}
 	return req, nil
+}
+
+// done is closed once the desired-state loop has made its first pass over the
+// [[projects]] of launcher.toml (at once when the loop is off): readiness waits for it, so an
+// orchestrator does not route to an agent that has not yet created its declared projects.
+func (rc *reconciler) done() <-chan struct{} { return rc.reconciled }
+
+func (rc *reconciler) markReconciled() {
+	select {
+	case <-rc.reconciled:
+	default:
+		close(rc.reconciled)
+	}
 }

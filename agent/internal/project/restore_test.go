@@ -83,7 +83,7 @@ func TestInstallResumesAfterRestart(t *testing.T) {
 	waitSettled(t, h.m, p.ID)
 	// Roll the record back to the middle of the install, as if the agent died there and its
 	// operation was lost: the install is submitted again.
-	if _, err := h.m.update(p.ID, func(p *Project) { p.State, p.Installed, p.InstallOp = StateInstallCustomNodes, false, "" }); err != nil {
+	if _, err := h.m.recs.update(p.ID, func(p *Project) { p.State, p.Installed, p.InstallOp = StateInstallCustomNodes, false, "" }); err != nil {
 		t.Fatal(err)
 	}
 	m := h.restart(t, newHTTPSupervisor(), nil)
@@ -123,7 +123,7 @@ func TestDesiredState(t *testing.T) {
 	if p.State != StateRunning || len(p.LaunchArgs) != 1 {
 		t.Fatalf("state = %s args = %v", p.State, p.LaunchArgs)
 	}
-	m.opts.Desired[0].State = "stopped"
+	m.reconciler.desired[0].State = "stopped"
 	m.Reconcile(ctx)
 	if p, _ := m.Get("headless"); p.State != StateReady {
 		t.Fatalf("after desired stopped: %s", p.State)
@@ -140,17 +140,17 @@ func TestProcessExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("a restart keeps it starting", func(t *testing.T) {
-		h.m.OnProcessExit(p.ID, ProcExit{ExitCode: 1, Cause: "unknown", WillRestart: true})
+		h.m.ProcessEvents().OnExit(p.ID, ProcExit{ExitCode: 1, Cause: "unknown", WillRestart: true})
 		if got, _ := h.m.Get(p.ID); got.State != StateStarting {
 			t.Fatalf("state = %s", got.State)
 		}
-		h.m.OnProcessReady(p.ID, ProcRecord{PID: 77, Port: 1234})
+		h.m.ProcessEvents().OnReady(p.ID, ProcRecord{PID: 77, Port: 1234})
 		if got, _ := h.m.Get(p.ID); got.State != StateRunning || got.Process.PID != 77 {
 			t.Fatalf("state = %s process = %+v", got.State, got.Process)
 		}
 	})
 	t.Run("a final exit is failed at run, never running", func(t *testing.T) {
-		h.m.OnProcessExit(p.ID, ProcExit{ExitCode: 1, Cause: "cuda_oom", Message: "CUDA out of memory",
+		h.m.ProcessEvents().OnExit(p.ID, ProcExit{ExitCode: 1, Cause: "cuda_oom", Message: "CUDA out of memory",
 			Suggestions: []string{"Use --lowvram"}, BreakerOpen: true, BreakerReason: "3 crashes in 60s"})
 		got, _ := h.m.Get(p.ID)
 		if got.State != StateFailed || got.Failure.Step != "run" || got.Process != nil ||
@@ -162,7 +162,7 @@ func TestProcessExit(t *testing.T) {
 		}
 	})
 	t.Run("an exit after stop is ignored", func(t *testing.T) {
-		h.m.OnProcessExit(p.ID, ProcExit{ExitCode: 0})
+		h.m.ProcessEvents().OnExit(p.ID, ProcExit{ExitCode: 0})
 		if got, _ := h.m.Get(p.ID); got.Failure == nil || got.Failure.Error == "" {
 			t.Fatal("failure overwritten")
 		}

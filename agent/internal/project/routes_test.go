@@ -1,4 +1,8 @@
-package project
+package project_test
+
+// The handlers of projecthttp are tested here, in the external test package of project, so that
+// they run over the package's test harness (a real store and install pipeline with a stand-in
+// supervisor; see export_test.go).
 
 import (
 	"encoding/json"
@@ -6,18 +10,21 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/project"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecthttp"
 	"github.com/julienschmidt/httprouter"
 )
 
-func serve(t *testing.T, m *Manager) *httptest.Server {
+func serve(t *testing.T, m *project.Manager) *httptest.Server {
 	t.Helper()
 	r := httprouter.New()
-	Routes(r, m)
+	projecthttp.Routes(r, m, 0)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv
@@ -42,14 +49,14 @@ func call(t *testing.T, method, url, body string) (int, map[string]any, []byte) 
 
 func TestRoutesLifecycle(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
-	srv := serve(t, h.m)
+	h := project.NewHarness(t)
+	srv := serve(t, h.M)
 
 	code, body, raw := call(t, "POST", srv.URL+"/api/create_project", `{"name":"Démo Project!","template_id":"empty"}`)
 	if code != 200 || body["success"] != true || body["id"] != "demo-project" {
 		t.Fatalf("create: %d %s", code, raw)
 	}
-	waitSettled(t, h.m, "demo-project")
+	project.WaitSettled(t, h.M, "demo-project")
 
 	t.Run("list has the original shape", func(t *testing.T) {
 		code, _, raw := call(t, "GET", srv.URL+"/api/projects", "")
@@ -107,12 +114,12 @@ func TestRoutesLifecycle(t *testing.T) {
 		if code != 200 || body["success"] != true || body["port"] == nil {
 			t.Fatalf("start: %d %s", code, raw)
 		}
-		port, ok := h.m.Target("demo-project")
+		port, ok := h.M.Target("demo-project")
 		if !ok || port == 0 || float64(port) != body["port"].(float64) {
 			t.Fatalf("Target = %d %v", port, ok)
 		}
 		// The original UI in proxy mode addresses projects as /comfy/<port>/.
-		if byPort, ok := h.m.Target(strconv.Itoa(port)); !ok || byPort != port {
+		if byPort, ok := h.M.Target(strconv.Itoa(port)); !ok || byPort != port {
 			t.Fatalf("Target(%d) = %d %v, want the running project's port", port, byPort, ok)
 		}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/system_stats", port))
@@ -124,29 +131,29 @@ func TestRoutesLifecycle(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("stop: %d %s", code, raw)
 		}
-		if port, known := h.m.Target("demo-project"); port != 0 || !known {
+		if port, known := h.M.Target("demo-project"); port != 0 || !known {
 			t.Fatalf("stopped project: Target = %d, %v; want 0, true (known, not running)", port, known)
 		}
-		if _, known := h.m.Target("no-such-project"); known {
+		if _, known := h.M.Target("no-such-project"); known {
 			t.Fatal("unknown project reported as known")
 		}
 	})
 
 	t.Run("a failed start is the failed state, then start works", func(t *testing.T) {
-		h.sup.failStart = fmt.Errorf("port in use")
+		h.FailStarts(fmt.Errorf("port in use"))
 		code, _, _ := call(t, "POST", srv.URL+"/api/projects/demo-project/start", "")
 		if code < 400 {
 			t.Fatalf("start succeeded: %d", code)
 		}
-		p, _ := h.m.Get("demo-project")
-		if p.State != StateFailed || p.Failure.Step != "start" {
+		p, _ := h.M.Get("demo-project")
+		if p.State != project.StateFailed || p.Failure.Step != "start" {
 			t.Fatalf("state %s failure %+v", p.State, p.Failure)
 		}
-		h.sup.failStart = nil
+		h.FailStarts(nil)
 		if code, _, raw := call(t, "POST", srv.URL+"/api/projects/demo-project/retry", ""); code != 200 {
 			t.Fatalf("retry: %d %s", code, raw)
 		}
-		if p, _ := h.m.Get("demo-project"); p.State != StateRunning {
+		if p, _ := h.M.Get("demo-project"); p.State != project.StateRunning {
 			t.Fatalf("state %s", p.State)
 		}
 	})
@@ -158,7 +165,7 @@ func TestRoutesLifecycle(t *testing.T) {
 		if code, _, _ := call(t, "GET", srv.URL+"/api/projects/demo-project", ""); code != 404 {
 			t.Fatalf("get after delete: %d", code)
 		}
-		if fileExists(h.m.projectDir("demo-project")) {
+		if _, err := os.Stat(h.M.Dir("demo-project")); !os.IsNotExist(err) {
 			t.Fatal("folder left behind")
 		}
 	})
@@ -166,20 +173,20 @@ func TestRoutesLifecycle(t *testing.T) {
 
 func TestLogsPagination(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, nil)
-	srv := serve(t, h.m)
-	if _, err := h.m.Create(t.Context(), CreateRequest{Name: "logs"}); err != nil {
+	h := project.NewHarness(t)
+	srv := serve(t, h.M)
+	if _, err := h.M.Create(t.Context(), project.CreateRequest{Name: "logs"}); err != nil {
 		t.Fatal(err)
 	}
-	waitSettled(t, h.m, "logs")
-	h.m.logs.Forget("logs")
+	project.WaitSettled(t, h.M, "logs")
+	h.ForgetLogs(t, "logs")
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 250 {
-		level := LevelInfo
+		level := project.LevelInfo
 		if i%10 == 0 {
-			level = LevelError
+			level = project.LevelError
 		}
-		h.m.logs.AddAt("logs", base.Add(time.Duration(i)*time.Second), level, fmt.Sprintf("line %03d", i), nil)
+		h.AddLogAt("logs", base.Add(time.Duration(i)*time.Second), level, fmt.Sprintf("line %03d", i), nil)
 	}
 	for _, tc := range []struct {
 		name, query     string
@@ -195,8 +202,8 @@ func TestLogsPagination(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, raw := call(t, "GET", srv.URL+"/api/logs/logs"+tc.query, "")
 			var out struct {
-				Logs       []LogEntry `json:"logs"`
-				Pagination Pagination `json:"pagination"`
+				Logs       []project.LogEntry `json:"logs"`
+				Pagination project.Pagination `json:"pagination"`
 			}
 			if code != 200 || json.Unmarshal(raw, &out) != nil {
 				t.Fatalf("%d %s", code, raw)
@@ -211,19 +218,5 @@ func TestLogsPagination(t *testing.T) {
 				t.Fatal("logs must be [] not null")
 			}
 		})
-	}
-}
-
-func TestSlugify(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"My Project":       "my-project",
-		"  Démo -- Été!! ": "demo-ete",
-		"a_b c":            "a_b-c",
-		"日本":               "",
-	} {
-		if got := Slugify(in); got != want {
-			t.Errorf("Slugify(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -32,6 +32,15 @@ type Template struct {
 	Kind string `json:"kind"`
 }
 
+// templateSet reads the project templates: those in the data directory's templates folder
+// first, then the shipped ones.
+type templateSet struct {
+	// dir holds <template_id>/launcher.json or workflow.json; empty means shipped ones only.
+	dir string
+	// importer converts a template's workflow.json; nil refuses workflow-only templates.
+	importer Importer
+}
+
 // templateRoot is one place templates are read from; the data directory wins over shipped ones.
 type templateRoot struct {
 	source string
@@ -39,11 +48,11 @@ type templateRoot struct {
 	close  func()
 }
 
-func (m *Manager) templateRoots() []templateRoot {
+func (ts templateSet) roots() []templateRoot {
 	var roots []templateRoot
-	if m.opts.TemplatesDir != "" {
+	if ts.dir != "" {
 		// os.Root keeps a template's symlinks inside the templates folder.
-		if r, err := os.OpenRoot(m.opts.TemplatesDir); err == nil {
+		if r, err := os.OpenRoot(ts.dir); err == nil {
 			roots = append(roots, templateRoot{source: "data", fsys: r.FS(), close: func() { r.Close() }})
 		}
 	}
@@ -51,11 +60,11 @@ func (m *Manager) templateRoots() []templateRoot {
 	return append(roots, templateRoot{source: "shipped", fsys: sub, close: func() {}})
 }
 
-// Templates lists the available templates, "empty" first.
-func (m *Manager) Templates() []Template {
+// list returns the available templates, "empty" first.
+func (ts templateSet) list() []Template {
 	out := []Template{{ID: "empty", Name: "Empty", Description: "Plain ComfyUI, no workflow", Source: "shipped", Kind: "empty"}}
 	seen := map[string]bool{"empty": true}
-	for _, root := range m.templateRoots() {
+	for _, root := range ts.roots() {
 		entries, _ := fs.ReadDir(root.fsys, ".")
 		for _, e := range entries {
 			id := e.Name()
@@ -91,11 +100,11 @@ func fileIn(fsys fs.FS, name string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// loadTemplate returns the launcher JSON of a template: its launcher.json, or its workflow.json
+// load returns the launcher JSON of a template: its launcher.json, or its workflow.json
 // converted like an import that skips model validation (as the original launcher did).
-func (m *Manager) loadTemplate(ctx context.Context, name string) (json.RawMessage, error) {
+func (ts templateSet) load(ctx context.Context, name string) (json.RawMessage, error) {
 	if validID.MatchString(name) {
-		for _, root := range m.templateRoots() {
+		for _, root := range ts.roots() {
 			raw, kind, err := readTemplate(root.fsys, name)
 			root.close()
 			if err != nil {
@@ -105,17 +114,17 @@ func (m *Manager) loadTemplate(ctx context.Context, name string) (json.RawMessag
 			case "launcher":
 				return raw, nil
 			case "workflow":
-				return m.templateWorkflow(ctx, name, raw)
+				return ts.workflow(ctx, name, raw)
 			}
 		}
 	}
 	ids := []string{}
-	for _, t := range m.Templates() {
+	for _, t := range ts.list() {
 		ids = append(ids, t.ID)
 	}
 	return nil, apierr.Newf(apierr.NotFound, "TemplateNotFoundError", "template %q does not exist", name).
 		Suggest("Use one of: "+strings.Join(ids, ", "),
-			"Or add <template_id>/launcher.json or <template_id>/workflow.json to "+m.opts.TemplatesDir)
+			"Or add <template_id>/launcher.json or <template_id>/workflow.json to "+ts.dir)
 }
 
 // readTemplate reads name/launcher.json, else name/workflow.json; kind is "" when neither exists.
@@ -132,12 +141,12 @@ func readTemplate(fsys fs.FS, name string) (raw []byte, kind string, err error) 
 	return nil, "", nil
 }
 
-func (m *Manager) templateWorkflow(ctx context.Context, name string, workflow []byte) (json.RawMessage, error) {
-	if m.deps.Importer == nil {
+func (ts templateSet) workflow(ctx context.Context, name string, workflow []byte) (json.RawMessage, error) {
+	if ts.importer == nil {
 		return nil, apierr.Newf(apierr.Unavailable, "ServiceUnavailableError", "template %q holds only a workflow.json and this agent cannot convert workflows", name).
 			Suggest("Give the template a launcher.json")
 	}
-	lj, err := m.deps.Importer.PrepareImport(ctx, ImportRequest{Name: name, ImportJSON: workflow, SkippingModelValidation: true})
+	lj, err := ts.importer.PrepareImport(ctx, ImportRequest{Name: name, ImportJSON: workflow, SkippingModelValidation: true})
 	if err != nil {
 		return nil, fmt.Errorf("template %q: %w", name, err)
 	}

@@ -58,11 +58,11 @@ func TestTemplates(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	raw, err := m.loadTemplate(ctx, "mine")
+	raw, err := m.templates.load(ctx, "mine")
 	if err != nil || !strings.Contains(string(raw), `"nodes":[]`) {
 		t.Fatalf("mine: %s, %v", raw, err)
 	}
-	raw, err = m.loadTemplate(ctx, "flow")
+	raw, err = m.templates.load(ctx, "flow")
 	if err != nil || !strings.Contains(string(raw), "SaveImage") {
 		t.Fatalf("flow: %s, %v", raw, err)
 	}
@@ -71,7 +71,7 @@ func TestTemplates(t *testing.T) {
 	}
 	// Every shipped template converts and is a launcher JSON the installer accepts.
 	for _, id := range []string{"animate_diff", "svd", "upscale", "vid2vid", "img2vid"} {
-		raw, err := m.loadTemplate(ctx, id)
+		raw, err := m.templates.load(ctx, id)
 		if err != nil {
 			t.Fatalf("shipped %s: %v", id, err)
 		}
@@ -81,7 +81,7 @@ func TestTemplates(t *testing.T) {
 	}
 
 	for _, bad := range []string{"nope", "../etc", "notemplate"} {
-		_, err := m.loadTemplate(ctx, bad)
+		_, err := m.templates.load(ctx, bad)
 		var ae *apierr.Error
 		if !errors.As(err, &ae) || ae.Type != "TemplateNotFoundError" || ae.Kind != apierr.NotFound {
 			t.Fatalf("%s: %v, want 404 TemplateNotFoundError", bad, err)
@@ -117,21 +117,21 @@ func TestLauncherInputFiles(t *testing.T) {
 		}
 	}
 
-	m := New(Deps{}, Options{DataDir: t.TempDir()})
-	comfy := filepath.Join(m.projectDir("p"), "comfyui")
+	f := files{layout: layout{dataDir: t.TempDir()}}
+	comfy := f.layout.comfyUI("p")
 	os.MkdirAll(comfy, 0o755)
 	alts := []fileAlt{
 		{DownloadURL: srv.URL + "/missing.png", DestRelativePath: "input/examples/example.png"},
 		{DownloadURL: srv.URL + "/example.png", DestRelativePath: "input/examples/example.png", SHA256: hex.EncodeToString(sum[:])},
 	}
-	if err := m.ensureInput(context.Background(), "p", alts); err != nil {
+	if err := f.ensureInput(context.Background(), "p", alts); err != nil {
 		t.Fatalf("ensureInput: %v", err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(comfy, "input", "examples", "example.png")); string(got) != string(png) {
 		t.Fatalf("input file = %q", got)
 	}
 	wrong := []fileAlt{{DownloadURL: srv.URL + "/example.png", DestRelativePath: "input/other.png", SHA256: strings.Repeat("0", 64)}}
-	if err := m.ensureInput(context.Background(), "p", wrong); err == nil || !strings.Contains(err.Error(), "sha256") {
+	if err := f.ensureInput(context.Background(), "p", wrong); err == nil || !strings.Contains(err.Error(), "sha256") {
 		t.Fatalf("checksum mismatch: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(comfy, "input", "other.png")); err == nil {
@@ -140,13 +140,13 @@ func TestLauncherInputFiles(t *testing.T) {
 
 	// A symlinked input/ folder that points outside the checkout is refused.
 	outside := t.TempDir()
-	m2 := New(Deps{}, Options{DataDir: t.TempDir()})
-	comfy2 := filepath.Join(m2.projectDir("p"), "comfyui")
+	f2 := files{layout: layout{dataDir: t.TempDir()}}
+	comfy2 := f2.layout.comfyUI("p")
 	os.MkdirAll(comfy2, 0o755)
 	if err := os.Symlink(outside, filepath.Join(comfy2, "input")); err != nil {
 		t.Fatal(err)
 	}
-	if err := m2.ensureInput(context.Background(), "p", alts[1:]); err == nil {
+	if err := f2.ensureInput(context.Background(), "p", alts[1:]); err == nil {
 		t.Fatal("ensureInput wrote through a symlink leaving the ComfyUI folder")
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/project"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecthttp"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
@@ -40,7 +41,7 @@ func TestImportThroughWorkflowService(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Stop(t.Context()) })
 	r := httprouter.New()
-	project.Routes(r, m)
+	projecthttp.Routes(r, m, 0)
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 

@@ -45,8 +45,9 @@ func TestInstallDownloadsThroughModelStore(t *testing.T) {
 	}
 	p = settled(t, m, p.ID)
 	if p.State != project.StateReady {
-		for _, e := range m.RecentLogs(p.ID) {
-			t.Log(e.Log)
+		logs, _, _ := m.Logs(p.ID, 1, 1000, "")
+		for _, e := range logs {
+			t.Log(e)
 		}
 		t.Fatalf("state %s failure %+v", p.State, p.Failure)
 	}

@@ -72,30 +72,30 @@ func (r *ManagerRef) Hooks() process.Hooks {
 	return process.Hooks{
 		OnLog: func(id string, l process.LogLine) {
 			if m := r.m.Load(); m != nil {
-				m.OnProcessLog(id, l.Time, l.Level, l.Message)
+				m.ProcessEvents().OnLog(id, l.Time, l.Level, l.Message)
 			}
 		},
 		OnSpawn: func(id string, rec process.Record) error {
 			if m := r.m.Load(); m != nil {
-				return m.OnProcessSpawn(id, fromRecord(rec))
+				return m.ProcessEvents().OnSpawn(id, fromRecord(rec))
 			}
 			return nil
 		},
 		OnReady: func(id string, rec process.Record) {
 			if m := r.m.Load(); m != nil {
-				m.OnProcessReady(id, fromRecord(rec))
+				m.ProcessEvents().OnReady(id, fromRecord(rec))
 			}
 		},
 		OnExit: func(id string, info process.ExitInfo) {
 			if m := r.m.Load(); m != nil {
-				m.OnProcessExit(id, project.ProcExit{ExitCode: info.ExitCode, Signal: info.Signal, Cause: info.Cause,
+				m.ProcessEvents().OnExit(id, project.ProcExit{ExitCode: info.ExitCode, Signal: info.Signal, Cause: info.Cause,
 					Message: info.Message, Suggestions: info.Suggestions, LastLines: info.LastLines,
 					WillRestart: info.WillRestart, BreakerOpen: info.BreakerOpen, BreakerReason: info.BreakerReason})
 			}
 		},
 		OnRestart: func(id string, attempt int, delay time.Duration) {
 			if m := r.m.Load(); m != nil {
-				m.OnProcessRestart(id, attempt, delay)
+				m.ProcessEvents().OnRestart(id, attempt, delay)
 			}
 		},
 	}

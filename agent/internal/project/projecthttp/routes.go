@@ -1,4 +1,10 @@
-package project
+// Package projecthttp serves the project routes of the API (spec/api.md: projects, import,
+// logs, templates) over a project.Manager, which knows nothing of HTTP: this package decodes
+// requests, validates query parameters and renders the original web UI's JSON shapes.
+//
+// Its tests are in project/routes_test.go (package project_test), which serve these
+// routes over a real Manager built by package project's test harness.
+package projecthttp
 
 import (
 	"context"
@@ -10,16 +16,29 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
+	"github.com/comfylauncher/launcher/agent/internal/project"
 	"github.com/julienschmidt/httprouter"
 )
 
-// handlers translate the project routes to Manager calls; the Manager knows nothing of HTTP.
-type handlers struct{ m *Manager }
+// DefaultBodyLimit caps create and import bodies when Routes gets no limit: launcher JSON
+// imports can be large.
+const DefaultBodyLimit = 64 << 20
+
+// handlers translate the project routes to Manager calls.
+type handlers struct {
+	m *project.Manager
+	// bodyLimit caps request bodies.
+	bodyLimit int64
+}
 
 // Routes registers the project routes of the original web UI plus restart, retry, logs and
-// templates on r, served by m.
-func Routes(r *httprouter.Router, m *Manager) {
-	h := handlers{m: m}
+// templates on r, served by m. bodyLimit caps create and import bodies (DefaultBodyLimit when
+// it is not positive).
+func Routes(r *httprouter.Router, m *project.Manager, bodyLimit int64) {
+	if bodyLimit <= 0 {
+		bodyLimit = DefaultBodyLimit
+	}
+	h := handlers{m: m, bodyLimit: bodyLimit}
 	r.GET("/api/projects", h.handleList)
 	r.GET("/api/projects/:id", h.handleGet)
 	r.POST("/api/create_project", h.handleCreate)
@@ -35,7 +54,7 @@ func Routes(r *httprouter.Router, m *Manager) {
 
 // projectJSON is the original UI's project object; state carries the state.json fields plus
 // failure, progress and run settings.
-func (h handlers) projectJSON(p Project) map[string]any {
+func (h handlers) projectJSON(p project.Project) map[string]any {
 	state := map[string]any{
 		"id": p.ID, "name": p.Name, "state": p.State, "status_message": p.StatusMessage,
 		"installed": p.Installed, "gpu": p.GPU, "restart": p.Restart,
@@ -70,7 +89,7 @@ func (h handlers) projectJSON(p Project) map[string]any {
 		"id":                  p.ID,
 		"state":               state,
 		"project_folder_name": p.ID,
-		"project_folder_path": h.m.projectDir(p.ID),
+		"project_folder_path": h.m.Dir(p.ID),
 		"last_modified":       float64(p.UpdatedAt.UnixNano()) / 1e9,
 		"port":                port,
 		"url":                 "/comfy/" + p.ID + "/",
@@ -115,8 +134,8 @@ type createBody struct {
 	Env          map[string]string `json:"env"`
 }
 
-func (b createBody) request() CreateRequest {
-	req := CreateRequest{Name: b.Name, Template: b.TemplateID, LauncherJSON: b.LauncherJSON,
+func (b createBody) request() project.CreateRequest {
+	req := project.CreateRequest{Name: b.Name, Template: b.TemplateID, LauncherJSON: b.LauncherJSON,
 		Restart: b.Restart, LaunchArgs: b.LaunchArgs, Env: b.Env}
 	if req.Template == "" {
 		req.Template = "empty"
@@ -135,7 +154,7 @@ func (b createBody) request() CreateRequest {
 
 func (h handlers) handleCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var b createBody
-	if err := api.DecodeJSON(w, r, &b, h.m.opts.BodyLimit); err != nil {
+	if err := api.DecodeJSON(w, r, &b, h.bodyLimit); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
@@ -156,45 +175,14 @@ type importBody struct {
 
 func (h handlers) handleImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var b importBody
-	if err := api.DecodeJSON(w, r, &b, h.m.opts.BodyLimit); err != nil {
+	if err := api.DecodeJSON(w, r, &b, h.bodyLimit); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	if len(b.ImportJSON) == 0 || string(b.ImportJSON) == "null" {
-		api.WriteError(w, r, apierr.New(apierr.Invalid, "ValidationError", "import_json is required",
-			"Send the workflow or launcher JSON as the import_json object"))
-		return
-	}
-	var head struct {
-		Format string `json:"format"`
-	}
-	if err := json.Unmarshal(b.ImportJSON, &head); err != nil {
-		api.WriteError(w, r, apierr.New(apierr.Invalid, "ValidationError", "import_json must be a JSON object",
-			"Send the parsed workflow file, not a string"))
-		return
-	}
-	launcher := b.ImportJSON
-	switch {
-	case h.m.deps.Importer != nil:
-		// The workflow service validates launcher JSON too and converts workflows.
-		var err error
-		launcher, err = h.m.deps.Importer.PrepareImport(r.Context(), ImportRequest{
-			Name: b.Name, ImportJSON: b.ImportJSON, ResolvedMissingModels: b.ResolvedMissingModels,
-			SkippingModelValidation: b.SkippingModelValidation,
-		})
-		if err != nil {
-			api.WriteError(w, r, err)
-			return
-		}
-	case head.Format != "comfyui_launcher":
-		api.WriteError(w, r, apierr.New(apierr.Unavailable, "ServiceUnavailableError", "workflow import is not available on this agent",
-			"Import a launcher JSON (format \"comfyui_launcher\") instead"))
-		return
-	}
-	req := b.request()
-	req.LauncherJSON = launcher
-	req.Template = ""
-	p, err := h.m.Create(r.Context(), req)
+	p, err := h.m.Import(r.Context(), b.request(), project.ImportRequest{
+		Name: b.Name, ImportJSON: b.ImportJSON, ResolvedMissingModels: b.ResolvedMissingModels,
+		SkippingModelValidation: b.SkippingModelValidation,
+	})
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -202,7 +190,7 @@ func (h handlers) handleImport(w http.ResponseWriter, r *http.Request, _ httprou
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "id": p.ID})
 }
 
-func (h handlers) handleAction(fn func(ctx context.Context, id string) (Project, error), withPort bool) httprouter.Handle {
+func (h handlers) handleAction(fn func(ctx context.Context, id string) (project.Project, error), withPort bool) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		p, err := fn(r.Context(), ps.ByName("id"))
 		if err != nil {
@@ -256,13 +244,13 @@ func (h handlers) handleLogs(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	level := r.URL.Query().Get("level")
 	switch level {
-	case "", LevelInfo, LevelWarning, LevelError:
+	case "", project.LevelInfo, project.LevelWarning, project.LevelError:
 	default:
 		api.WriteError(w, r, apierr.Newf(apierr.Invalid, "ValidationError", "level %q is not info, warning or error", level).
 			Suggest("Use level=info, level=warning or level=error, or omit it"))
 		return
 	}
-	logs, pag, err := h.m.logs.Page(id, page, perPage, level)
+	logs, pag, err := h.m.Logs(id, page, perPage, level)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
