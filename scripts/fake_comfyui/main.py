@@ -11,8 +11,8 @@ Environment knobs:
   FAKE_COMFYUI_DELAY            seconds before the port opens (default 0.5)
   FAKE_COMFYUI_CRASH            startup | after_ready | port_in_use | cuda_oom | missing_module |
                                 import_error: die with ComfyUI's real error lines and exit code
-  FAKE_COMFYUI_CRASH_AFTER      seconds after ready at which the crash happens; unset: during
-                                startup (after_ready defaults to 0.5)
+  FAKE_COMFYUI_CRASH_AFTER      seconds after the first answered /system_stats (ready) at which
+                                the crash happens; unset: during startup (after_ready: 0.5)
   FAKE_COMFYUI_MISSING_MODULE   module named by missing_module / import_error
   FAKE_COMFYUI_IGNORE_SIGTERM=1 ignore SIGTERM (tests the SIGKILL path)
   FAKE_COMFYUI_EXEC_SECONDS     how long a queued prompt "runs" (default 0.2)
@@ -303,6 +303,10 @@ class State:
         return None, {}, outputs
 
 
+# SERVED_STATS is set once /system_stats has been answered (FAKE_COMFYUI_CRASH_AFTER counts from it).
+SERVED_STATS = threading.Event()
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -365,7 +369,9 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/":
                 return self.reply(200, b"<html><body>fake ComfyUI %s</body></html>" % comfyui_version.__version__.encode(), "text/html")
             if path == "/system_stats":
-                return self.reply(200, system_stats(ARGS))
+                self.reply(200, system_stats(ARGS))
+                SERVED_STATS.set()
+                return
             if path == "/features":
                 return self.reply(200, {"supports_preview_metadata": True, "max_upload_size": int(ARGS.max_upload_size * 1024 * 1024)})
             if path == "/object_info":
@@ -592,6 +598,9 @@ def main():
     threading.Thread(target=Handler.state.worker, daemon=True).start()
     if crash and crash_after is not None:
         def later():
+            # Counted from the first answered /system_stats, the supervisor's readiness probe:
+            # "crash after ready" holds however slowly a loaded machine got there.
+            SERVED_STATS.wait()
             time.sleep(float(crash_after))
             die("startup" if crash == "after_ready" else crash, args)
         threading.Thread(target=later, daemon=True).start()
