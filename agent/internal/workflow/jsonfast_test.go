@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
 // checkFastMatchesStdlib: whatever parseJSONFast accepts, it reads exactly as encoding/json
@@ -43,7 +45,7 @@ func TestJSONFastMatchesStdlib(t *testing.T) {
 		checkFastMatchesStdlib(t, []byte(c))
 	}
 	files, _ := filepath.Glob("testdata/workflows/*.json")
-	if dir := filepath.Join(sharedCorpus, "workflows"); dirExists(dir) {
+	if dir, ok := workflowtest.Corpus("workflows"); ok {
 		more, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 		files = append(files, more...)
 	}
@@ -80,15 +82,10 @@ func TestJSONFastDepthAndSpans(t *testing.T) {
 	}
 }
 
-func dirExists(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
 // FuzzJSONFast: the fast parser never accepts what encoding/json rejects and never reads a
 // value differently.
 func FuzzJSONFast(f *testing.F) {
-	addWorkflowSeeds(f, false)
+	workflowtest.AddWorkflowSeeds(f, false)
 	for _, s := range []string{`{"a":"\u00e9"}`, `[1e400]`, `"\ud800"`, `{"a":1,"a":[]}`} {
 		f.Add([]byte(s))
 	}
