@@ -20,7 +20,7 @@ func (a *App) wireMetrics() error {
 	cs := []prometheus.Collector{
 		metrics.Hub(a.hub),
 		metrics.Operations(a.recovery),
-		metrics.Downloads(a.models.Downloads),
+		metrics.Downloads(a.models.DownloadOps),
 		metrics.Store(a.models.Storage),
 		metrics.Extensions(extensionStats{a.ext}),
 	}

@@ -122,7 +122,7 @@ func Projects(src ProjectLister) prometheus.Collector {
 	}
 }
 
-// DownloadSource is what *models.Downloads offers about the downloads.
+// DownloadSource is what *models.DownloadOps offers about the downloads.
 type DownloadSource interface {
 	List() ([]models.DownloadView, error)
 }

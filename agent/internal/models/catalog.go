@@ -33,7 +33,7 @@ func (c *Catalog) Rescan() error { return c.ix.scan() }
 
 // IndexHealth is the "model_index" entry of GET /api/health: whether the index of the store
 // (sources, hashes) is being persisted.
-func (c *Catalog) IndexHealth() (bool, any) { return c.ix.health() }
+func (c *Catalog) IndexHealth() (bool, any) { return c.ix.persist.health() }
 
 // Layout returns the folder layout.
 func (c *Catalog) Layout() *Layout { return c.layout }

@@ -14,10 +14,9 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 )
 
-// Downloads is the store's side of the download operations: it validates requests and starts
-// (or joins) operations on the recovery runner, lists them as the downloads API shows them,
-// pauses, resumes and cancels them, and cleans the partial files none can resume. The
-// operation itself is downloadOp.
+// Downloads takes download requests: it validates them and starts (or joins) download
+// operations on the recovery runner, and cleans the partial files no operation can resume.
+// The operation itself is downloadOp; DownloadOps shows and controls the running ones.
 type Downloads struct {
 	tree     *tree
 	layout   *Layout
@@ -39,9 +38,9 @@ type Settings struct {
 // Settings returns the effective download settings.
 func (d *Downloads) Settings() Settings { return d.settings }
 
-// Available is nil when downloads can run, else a 503 saying why.
-func (d *Downloads) Available() error {
-	if d.runner == nil {
+// needRunner is nil when downloads can run on r, else a 503 saying why.
+func needRunner(r Runner) error {
+	if r == nil {
 		return apierr.New(apierr.Unavailable, "ServiceUnavailableError", "downloads are not available: the recovery runner is not wired")
 	}
 	return nil
@@ -167,7 +166,7 @@ func (d *Downloads) Submit(ctx context.Context, req DownloadRequest) (Submitted,
 			return Submitted{}, err
 		}
 	}
-	if err := d.Available(); err != nil {
+	if err := needRunner(d.runner); err != nil {
 		return Submitted{}, err
 	}
 	meta := map[string]any{"url": req.URL, "source": req.Source, "folder": req.Folder, "filename": req.Filename,
@@ -216,89 +215,4 @@ func (d *Downloads) EnsureFile(ctx context.Context, req DownloadRequest) error {
 		return fmt.Errorf("download %s: %s: %s", sub.Path, op.State, op.Error)
 	}
 	return nil
-}
-
-// List returns every download operation the runner keeps, as the downloads API shows it
-// (newest first); none when no runner is wired. Metrics read it at scrape time.
-func (d *Downloads) List() ([]DownloadView, error) {
-	if d.runner == nil {
-		return nil, nil
-	}
-	return d.list(recovery.Filter{Function: FunctionDownload})
-}
-
-// History returns the downloads that have ended: succeeded, failed, exhausted or cancelled.
-func (d *Downloads) History() ([]DownloadView, error) {
-	if err := d.Available(); err != nil {
-		return nil, err
-	}
-	return d.list(recovery.Filter{Function: FunctionDownload, States: []recovery.State{recovery.StateSuccess, recovery.StateFailed, recovery.StateExhausted, recovery.StateCancelled}})
-}
-
-func (d *Downloads) list(f recovery.Filter) ([]DownloadView, error) {
-	ops, err := d.runner.List(f)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DownloadView, 0, len(ops))
-	for _, op := range ops {
-		out = append(out, viewOf(op))
-	}
-	return out, nil
-}
-
-// Get returns download id: 404 when there is no such operation or it is no download.
-func (d *Downloads) Get(id string) (DownloadView, error) {
-	op, err := d.get(id)
-	if err != nil {
-		return DownloadView{}, err
-	}
-	return viewOf(op), nil
-}
-
-func (d *Downloads) get(id string) (recovery.Operation, error) {
-	if err := d.Available(); err != nil {
-		return recovery.Operation{}, err
-	}
-	op, err := d.runner.Get(id)
-	if err != nil {
-		return op, err
-	}
-	if op.FunctionName != FunctionDownload {
-		return op, apierr.Newf(apierr.NotFound, "DownloadNotFoundError", "%s is not a download", id).
-			Suggest("List downloads with GET /api/downloads")
-	}
-	return op, nil
-}
-
-// Pause stops download id, keeping its partial file for Resume, and returns it once it has
-// stopped (or ctx ends).
-func (d *Downloads) Pause(ctx context.Context, id string) (DownloadView, error) {
-	return d.control(ctx, id, d.runner.Pause, true)
-}
-
-// Resume continues a paused download id and returns it at once.
-func (d *Downloads) Resume(ctx context.Context, id string) (DownloadView, error) {
-	return d.control(ctx, id, d.runner.Resume, false)
-}
-
-// Cancel ends download id and returns it once it has ended (or ctx ends).
-func (d *Downloads) Cancel(ctx context.Context, id string) (DownloadView, error) {
-	return d.control(ctx, id, d.runner.Cancel, true)
-}
-
-// control applies act to download id and, with settle, waits (bounded by ctx) until the
-// operation reaches a terminal state, so the answer shows the new state.
-func (d *Downloads) control(ctx context.Context, id string, act func(string) error, settle bool) (DownloadView, error) {
-	if _, err := d.get(id); err != nil {
-		return DownloadView{}, err
-	}
-	if err := act(id); err != nil {
-		return DownloadView{}, err
-	}
-	op, _ := d.runner.Get(id)
-	if settle && !op.State.Terminal() {
-		op, _ = d.runner.Wait(ctx, id)
-	}
-	return viewOf(op), nil
 }

@@ -5,8 +5,8 @@
 // it over the REST API.
 //
 // The Service is made of small parts, one responsibility each: Catalog (what the store holds),
-// Storage (how its space is used and freed), Downloads (download requests and their
-// operations), UpdateChecker (whether stored files changed upstream), and inside them tree
+// Storage (how its space is used and freed), Downloads (download requests), DownloadOps (the
+// download operations, listed and controlled), UpdateChecker (whether stored files changed upstream), and inside them tree
 // (the one place that keeps paths inside the store), index and downloadOp (the recovery
 // operation's steps).
 package models
@@ -72,10 +72,11 @@ const FunctionDownload = "download_model"
 // Service is the model store: its parts, and the few calls other packages make on the store
 // as a whole.
 type Service struct {
-	Catalog   *Catalog
-	Storage   *Storage
-	Downloads *Downloads
-	Updates   *UpdateChecker
+	Catalog     *Catalog
+	Storage     *Storage
+	Downloads   *Downloads
+	DownloadOps *DownloadOps
+	Updates     *UpdateChecker
 
 	use *projectUse
 	reg *sources.Resolver
@@ -126,7 +127,7 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Resolve
 		dopt.Hosts = download.NewHosts(8, 5, 30*time.Second, nil)
 	}
 	dopt.Hosts.OnChange(func(c download.HostBreaker) { publishHostBreaker(pub, c) })
-	ix.log = opts.Logger.With("component", "models")
+	ix.persist.log = opts.Logger.With("component", "models")
 	dl := download.New(dopt)
 	use := &projectUse{layout: layout}
 	catalog := &Catalog{tree: t, layout: layout, ix: ix, use: use}
@@ -135,9 +136,10 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Resolve
 		Storage: &Storage{tree: t, layout: layout, ix: ix, use: use},
 		Downloads: &Downloads{tree: t, layout: layout, catalog: catalog, runner: runner,
 			settings: Settings{MaxConcurrent: opts.MaxConcurrent, MaxAttempts: opts.MaxAttempts, Download: dl.Options()}},
-		Updates: newUpdateChecker(ix, reg, opts.Download.Client, opts.UpdateConcurrency),
-		use:     use,
-		reg:     reg,
+		DownloadOps: &DownloadOps{runner: runner},
+		Updates:     newUpdateChecker(ix, reg, opts.Download.Client, opts.UpdateConcurrency),
+		use:         use,
+		reg:         reg,
 	}
 	if runner != nil {
 		runner.Register((&downloadOp{tree: t, layout: layout, ix: ix, catalog: catalog, dl: dl, reg: reg, pub: pub,

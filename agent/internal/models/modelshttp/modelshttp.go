@@ -130,11 +130,11 @@ func (h handlers) handleUsage(w http.ResponseWriter, r *http.Request, _ httprout
 }
 
 func (h handlers) handleDownloads(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if err := h.s.Downloads.Available(); err != nil {
+	if err := h.s.DownloadOps.Available(); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	out, err := h.s.Downloads.List()
+	out, err := h.s.DownloadOps.List()
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -168,14 +168,14 @@ func (h handlers) handleDownload(w http.ResponseWriter, r *http.Request, ps http
 	case "settings":
 		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "settings": h.downloadSettings()})
 	case "history":
-		out, err := h.s.Downloads.History()
+		out, err := h.s.DownloadOps.History()
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "history": out, "total_count": len(out)})
 	default:
-		v, err := h.s.Downloads.Get(id)
+		v, err := h.s.DownloadOps.Get(id)
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
@@ -189,7 +189,7 @@ func (h handlers) handleDownload(w http.ResponseWriter, r *http.Request, ps http
 const settleTimeout = 2 * time.Second
 
 func (h handlers) handleDownloadAction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	d, id := h.s.Downloads, ps.ByName("id")
+	d, id := h.s.DownloadOps, ps.ByName("id")
 	if _, err := d.Get(id); err != nil {
 		api.WriteError(w, r, err)
 		return
