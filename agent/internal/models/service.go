@@ -4,11 +4,12 @@
 // Projects see the store through a generated extra_model_paths.yaml; package modelshttp serves
 // it over the REST API.
 //
-// The Service is made of small parts, one responsibility each: Catalog (what the store holds),
-// Storage (how its space is used and freed), Downloads (download requests), DownloadOps (the
-// download operations, listed and controlled), UpdateChecker (whether stored files changed upstream), and inside them tree
-// (the one place that keeps paths inside the store), index and downloadOp (the recovery
-// operation's steps).
+// The Service is made of small parts, one responsibility each: Catalog (what the store
+// holds), Storage (how its space is used and freed), Downloads (download requests),
+// DownloadOps (the download operations, listed and controlled) and UpdateChecker (whether
+// stored files changed upstream); inside them tree (the one place that keeps paths inside the
+// store), index and indexStore (the file index and its persistence) and downloadOp (the
+// recovery operation's steps).
 package models
 
 import (
