@@ -73,11 +73,16 @@ const FunctionDownload = "download_model"
 // Service is the model store: its parts, and the few calls other packages make on the store
 // as a whole.
 type Service struct {
-	Catalog     *Catalog
-	Storage     *Storage
-	Downloads   *Downloads
+	// Catalog lists and looks up the stored models.
+	Catalog *Catalog
+	// Storage reports and frees the store's space (usage, delete, dedupe).
+	Storage *Storage
+	// Downloads takes download requests.
+	Downloads *Downloads
+	// DownloadOps lists, pauses, resumes and cancels the download operations.
 	DownloadOps *DownloadOps
-	Updates     *UpdateChecker
+	// Updates checks whether stored files changed upstream.
+	Updates *UpdateChecker
 
 	use *projectUse
 	reg *sources.Resolver
