@@ -14,6 +14,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
+	"github.com/comfylauncher/launcher/agent/internal/models/modelshttp"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
@@ -43,7 +44,7 @@ func modelAgent(t *testing.T) (url, root string) {
 	runner.Start(ctx)
 	t.Cleanup(func() { runner.Stop(context.Background()) })
 	r := httprouter.New()
-	models.Routes(r, svc)
+	modelshttp.Routes(r, svc)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv.URL, root

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/comfylauncher/launcher/agent/internal/gpu"
+	"github.com/comfylauncher/launcher/agent/internal/gpu/gpuhttp"
 )
 
 func (a *App) wireGPU() error {
@@ -27,7 +28,7 @@ func (a *App) wireGPU() error {
 		return err
 	}
 	a.gpu = m
-	m.Routes(a.api.Router)
+	gpuhttp.Routes(a.api.Router, m)
 	a.api.AddHealth("gpu", func() (bool, any) {
 		ok, warning := m.Health()
 		return ok, map[string]any{"provider": c.Provider, "warning": warning}

@@ -20,8 +20,8 @@ func (a *App) wireMetrics() error {
 	cs := []prometheus.Collector{
 		metrics.Hub(a.hub),
 		metrics.Operations(a.recovery),
-		metrics.Downloads(a.models),
-		metrics.Store(a.models),
+		metrics.Downloads(a.models.DownloadOps),
+		metrics.Store(a.models.Storage),
 		metrics.Extensions(extensionStats{a.ext}),
 	}
 	if a.projects != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/models"
+	"github.com/comfylauncher/launcher/agent/internal/models/modelshttp"
 )
 
 // keepFailedPartials is how long the partial file of a download that ended in failure is kept
@@ -24,11 +25,11 @@ func (a *App) wireModels() error {
 	}
 	a.models = svc
 	a.catalog = svc
-	models.Routes(a.api.Router, svc)
-	a.api.AddHealth("model_index", svc.IndexHealth)
+	modelshttp.Routes(a.api.Router, svc)
+	a.api.AddHealth("model_index", svc.Catalog.IndexHealth)
 	a.starters = append(a.starters, svc.Start)
 	a.lateStarters = append(a.lateStarters, func(context.Context) error {
-		if n, err := svc.CleanPartials(keepFailedPartials); err != nil {
+		if n, err := svc.Downloads.CleanPartials(keepFailedPartials); err != nil {
 			a.log.Warn("clean partial downloads", "err", err)
 		} else if n > 0 {
 			a.log.Info("removed abandoned partial downloads", "bytes", n)

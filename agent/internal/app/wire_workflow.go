@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowhttp"
 )
 
 func (a *App) wireWorkflow() error {
@@ -19,6 +20,6 @@ func (a *App) wireWorkflow() error {
 		Logger:     a.log.With("component", "workflow"),
 	})
 	a.workflow = svc
-	svc.Routes(a.api.Router)
+	workflowhttp.Routes(a.api.Router, svc)
 	return nil
 }

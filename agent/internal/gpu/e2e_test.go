@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 )
 
@@ -52,7 +48,7 @@ func gpuSpec(bigUsed, smallUsed int64) string {
 
 // TestEndToEndFakeNvidiaSMI drives a real Manager through the fake nvidia-smi on PATH: two
 // projects land on different GPUs pinned by UUID, a third is refused with a 409 that says what
-// to stop, GET /api/gpus shows placements and the usage measured from compute processes, and
+// to stop, the GET /api/gpus snapshot shows placements and the usage measured from compute processes, and
 // a driver failure becomes a warning.
 func TestEndToEndFakeNvidiaSMI(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "smi.env")
@@ -83,21 +79,24 @@ func TestEndToEndFakeNvidiaSMI(t *testing.T) {
 
 	// C fits nowhere: 24576-512-2048-12288 = 9728 MB on the big GPU, 2560 on the small one.
 	_, err = m.Place(ctx, PlaceRequest{ProjectID: "proj-c", Pref: AutoPreference, EstimateMB: est})
-	rec := httptest.NewRecorder()
-	api.WriteError(rec, httptest.NewRequest(http.MethodPost, "/api/projects/proj-c/start", nil), err)
-	var env struct {
-		Error        string   `json:"error"`
-		Type         string   `json:"type"`
-		Suggestions  []string `json:"suggestions"`
+	var refusal *apierr.Error
+	if !errors.As(err, &refusal) || apierr.Status(refusal.Kind) != http.StatusConflict || refusal.Type != "InsufficientVRAMError" {
+		t.Fatalf("refusal = %v, want 409 InsufficientVRAMError", err)
+	}
+	// The envelope's extra fields, as the client reads them.
+	raw, err := json.Marshal(refusal.Fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := struct {
+		Error        string
+		Suggestions  []string
 		EstimateMB   int64    `json:"estimate_mb"`
 		ClosestGPU   string   `json:"closest_gpu"`
 		StopProjects []string `json:"stop_projects"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+	}{Error: refusal.Message, Suggestions: refusal.Suggestions}
+	if err := json.Unmarshal(raw, &env); err != nil {
 		t.Fatal(err)
-	}
-	if rec.Code != http.StatusConflict || env.Type != "InsufficientVRAMError" {
-		t.Fatalf("refusal = %d %s, want 409 InsufficientVRAMError: %s", rec.Code, env.Type, rec.Body)
 	}
 	if !strings.Contains(env.Error, "needs about 12288 MB") || !strings.Contains(env.Error, "9728 MB") || !strings.Contains(env.Error, e2eBig) {
 		t.Errorf("message %q should name the estimate and the best GPU's free memory", env.Error)
@@ -116,11 +115,7 @@ func TestEndToEndFakeNvidiaSMI(t *testing.T) {
 		fmt.Sprintf("FAKE_NVIDIA_SMI_PROCS='0|%d|9000|python3;0|%d|300|Xorg'", os.Getpid(), 1<<30))
 	clock.Step(2 * time.Minute)
 
-	r := httprouter.New()
-	m.Routes(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	got := getGPUs(t, srv.URL)
+	got := getGPUs(t, m)
 	if got.Provider != ProviderNvidiaSMI || len(got.GPUs) != 2 || len(got.Warnings) != 0 {
 		t.Fatalf("GET /api/gpus = %+v", got)
 	}
@@ -153,7 +148,7 @@ func TestEndToEndFakeNvidiaSMI(t *testing.T) {
 	// The driver breaks: the API keeps serving with a warning, starts get a 503.
 	writeSMIState(t, state, "FAKE_NVIDIA_SMI_FAIL='Failed to initialize NVML: Driver/library version mismatch'")
 	clock.Step(2 * time.Minute)
-	got = getGPUs(t, srv.URL)
+	got = getGPUs(t, m)
 	if len(got.GPUs) != 0 || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "Driver/library version mismatch") {
 		t.Errorf("with a broken driver GET /api/gpus = %+v", got)
 	}
@@ -174,18 +169,15 @@ func TestEndToEndFakeNvidiaSMI(t *testing.T) {
 	}
 }
 
-func getGPUs(t *testing.T, base string) GPUsResponse {
+// getGPUs is what GET /api/gpus serves (package gpuhttp), read back from its JSON.
+func getGPUs(t *testing.T, m *Manager) GPUsResponse {
 	t.Helper()
-	res, err := http.Get(base + "/api/gpus")
+	raw, err := json.Marshal(m.Snapshot(context.Background()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/gpus = %d", res.StatusCode)
-	}
 	var out GPUsResponse
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -122,9 +122,9 @@ func Projects(src ProjectLister) prometheus.Collector {
 	}
 }
 
-// DownloadSource is what *models.Service offers about its downloads.
+// DownloadSource is what *models.DownloadOps offers about the downloads.
 type DownloadSource interface {
-	Downloads() ([]models.DownloadView, error)
+	List() ([]models.DownloadView, error)
 }
 
 var (
@@ -138,7 +138,7 @@ func Downloads(src DownloadSource) prometheus.Collector {
 	return &collector{
 		descs: []*prometheus.Desc{descDownloadBytes, descDownloadActive, descThroughput},
 		collect: func(ch chan<- prometheus.Metric) {
-			views, err := src.Downloads()
+			views, err := src.List()
 			if err != nil {
 				ch <- prometheus.NewInvalidMetric(descDownloadBytes, err)
 				return
@@ -163,7 +163,7 @@ func Downloads(src DownloadSource) prometheus.Collector {
 	}
 }
 
-// StoreUsage is what *models.Service offers about the shared model store.
+// StoreUsage is what *models.Storage offers about the shared model store.
 type StoreUsage interface{ Usage() (models.Usage, error) }
 
 var (

@@ -63,7 +63,7 @@ func TestHostBreakerPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer runner.Stop(context.Background())
-	if _, err := svc.Submit(ctx, models.DownloadRequest{URL: s.URL(), Folder: "vae"}); err != nil {
+	if _, err := svc.Downloads.Submit(ctx, models.DownloadRequest{URL: s.URL(), Folder: "vae"}); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(s.URL())

@@ -5,27 +5,39 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 )
 
-// This file is the one place that decides whether a path stays inside the model store. Every
-// read, write, delete and link of the store goes through storePath (client-supplied names) or
-// escapes (paths the store built itself, such as the .partial staging files).
+// tree is the store's directory and the one place that decides whether a path stays inside
+// it. Every read, write, delete and link of the store goes through storePath (client-supplied
+// names) or escapes (paths the store built itself, such as the .partial staging files).
+type tree struct {
+	root string
+	// partDir is .partial, the staging folder of downloads and links.
+	partDir string
+}
+
+// abs is the absolute path of a store-relative path already validated.
+func (t *tree) abs(rel string) string { return filepath.Join(t.root, filepath.FromSlash(rel)) }
+
+// partPath is the partial file of download operation opID.
+func (t *tree) partPath(opID string) string { return filepath.Join(t.partDir, opID+".part") }
 
 // storePath validates a store-relative path from a client, a workflow or a source and returns
 // it cleaned and absolute. It refuses with 400 InvalidPathError, naming the path and why,
 // absolute paths, "..", hidden segments and any path whose existing part leads outside the
 // store through a symlink. The file itself need not exist.
-func (s *Service) storePath(raw string) (rel, abs string, err error) {
+func (t *tree) storePath(raw string) (rel, abs string, err error) {
 	rel, cerr := cleanRel(raw)
 	if cerr != nil {
 		return "", "", badPath(raw, cerr.Error())
 	}
-	abs = filepath.Join(s.root, filepath.FromSlash(rel))
-	if why := s.escapes(abs, false); why != "" {
+	abs = t.abs(rel)
+	if why := t.escapes(abs, false); why != "" {
 		return "", "", badPath(raw, why)
 	}
 	return rel, abs, nil
@@ -44,12 +56,12 @@ func badPath(raw, why string) *apierr.Error {
 // not exist yet, since whatever the agent creates there is created inside. A dangling symlink is
 // refused except as the last component of a store path, which a rename replaces and a delete
 // removes (a staging file is opened for writing, which would follow it).
-func (s *Service) escapes(abs string, staging bool) string {
-	root, err := filepath.EvalSymlinks(s.root)
+func (t *tree) escapes(abs string, staging bool) string {
+	root, err := filepath.EvalSymlinks(t.root)
 	if err != nil {
-		return fmt.Sprintf("the model store %s cannot be resolved: %v", s.root, err)
+		return fmt.Sprintf("the model store %s cannot be resolved: %v", t.root, err)
 	}
-	rel, ok := below(s.root, abs)
+	rel, ok := below(t.root, abs)
 	if !ok {
 		return "it is not below the model store"
 	}
@@ -57,7 +69,7 @@ func (s *Service) escapes(abs string, staging bool) string {
 		return ""
 	}
 	segs := strings.Split(rel, string(filepath.Separator))
-	p := s.root
+	p := t.root
 	for i, seg := range segs {
 		p = filepath.Join(p, seg)
 		shown := filepath.ToSlash(filepath.Join(segs[:i+1]...))
@@ -97,8 +109,8 @@ func inside(root, real string, staging bool) bool {
 
 // stagingPath checks a file of the .partial folder (a download's partial, a link's
 // temporary) before the store writes it: .partial itself must not lead outside the store.
-func (s *Service) stagingPath(abs string) error {
-	if why := s.escapes(abs, true); why != "" {
+func (t *tree) stagingPath(abs string) error {
+	if why := t.escapes(abs, true); why != "" {
 		return fmt.Errorf("staging file %s is not allowed: %s", filepath.Base(abs), why)
 	}
 	return nil
@@ -111,4 +123,31 @@ func below(base, p string) (string, bool) {
 		return "", false
 	}
 	return rel, true
+}
+
+// cleanRel validates a store-relative name: no absolute paths, no "..", no hidden segments.
+func cleanRel(name string) (string, error) {
+	name = strings.ReplaceAll(name, "\\", "/") // workflows saved on Windows
+	if name == "" {
+		return "", errors.New("empty path")
+	}
+	if strings.HasPrefix(name, "/") || filepath.IsAbs(name) || (len(name) > 1 && name[1] == ':') {
+		return "", errors.New("absolute paths are not allowed")
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == ".." {
+			return "", errors.New("\"..\" is not allowed")
+		}
+		if strings.HasPrefix(seg, ".") && seg != "." {
+			return "", errors.New("hidden path segments are not allowed")
+		}
+		if strings.ContainsRune(seg, 0) {
+			return "", errors.New("NUL in path")
+		}
+	}
+	c := path.Clean(name)
+	if c == "." || c == "" {
+		return "", errors.New("empty path")
+	}
+	return c, nil
 }

@@ -15,22 +15,22 @@ import (
 
 // linkInto makes rel a hard link of the stored file src (a copy across devices), published
 // atomically: link or copy into .partial, fsync, rename, fsync the directory.
-func (s *Service) linkInto(src, rel string) error {
-	_, from, err := s.storePath(src)
+func (t *tree) linkInto(src, rel string) error {
+	_, from, err := t.storePath(src)
 	if err != nil {
 		return err
 	}
-	_, to, err := s.storePath(rel)
+	_, to, err := t.storePath(rel)
 	if err != nil {
 		return err
 	}
-	if err := s.stagingPath(s.partDir); err != nil {
+	if err := t.stagingPath(t.partDir); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.partDir, "link-*")
+	tmp, err := os.CreateTemp(t.partDir, "link-*")
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ type DedupeReport struct {
 // Dedupe replaces identical files stored twice by hard links to one copy (the first path in
 // sort order). Every file is re-hashed synchronously first, so only verified duplicates are
 // linked.
-func (s *Service) Dedupe(ctx context.Context, dryRun bool) (DedupeReport, error) {
+func (s *Storage) Dedupe(ctx context.Context, dryRun bool) (DedupeReport, error) {
 	if err := s.ix.scan(); err != nil {
 		return DedupeReport{}, err
 	}
@@ -170,7 +170,7 @@ func (s *Service) Dedupe(ctx context.Context, dryRun bool) (DedupeReport, error)
 				rep.BytesReclaimed += e.Size
 				continue
 			}
-			if err := s.linkInto(keep, p); err != nil {
+			if err := s.tree.linkInto(keep, p); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", p, err))
 				continue
 			}

@@ -14,10 +14,10 @@ func notFoundModel(rel string) error {
 		Suggest("List models with GET /api/models; paths look like checkpoints/model.safetensors")
 }
 
-// resolveStorePath validates a client-supplied path of an existing model: 400 for anything
-// storePath refuses and for directories, 404 when nothing is there.
-func (s *Service) resolveStorePath(raw string) (rel, abs string, err error) {
-	rel, abs, err = s.storePath(raw)
+// existing validates a client-supplied path of an existing model: 400 for anything storePath
+// refuses and for directories, 404 when nothing is there.
+func (t *tree) existing(raw string) (rel, abs string, err error) {
+	rel, abs, err = t.storePath(raw)
 	if err != nil {
 		return "", "", err
 	}
@@ -38,8 +38,8 @@ func (s *Service) resolveStorePath(raw string) (rel, abs string, err error) {
 }
 
 // Delete removes a model unless a project uses it (force overrides).
-func (s *Service) Delete(raw string, force bool) (string, error) {
-	rel, abs, err := s.resolveStorePath(raw)
+func (s *Storage) Delete(raw string, force bool) (string, error) {
+	rel, abs, err := s.tree.existing(raw)
 	if err != nil {
 		return "", err
 	}
@@ -47,7 +47,7 @@ func (s *Service) Delete(raw string, force bool) (string, error) {
 	if e.Path == "" {
 		e = Entry{Path: rel}
 	}
-	if projects := s.usedBy([]Entry{e})[rel]; len(projects) > 0 && !force {
+	if projects := s.use.usedBy([]Entry{e})[rel]; len(projects) > 0 && !force {
 		return "", apierr.New(apierr.Conflict, "ModelInUseError", "Model is in use by projects",
 			"Remove the model from those projects first", "Or delete anyway with ?force=true").With("projects", projects)
 	}

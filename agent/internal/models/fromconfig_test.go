@@ -45,7 +45,7 @@ func TestFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, ok := svc.Layout().Dir("reactor"); !ok || d != "reactor/faces" {
+	if d, ok := svc.Catalog.Layout().Dir("reactor"); !ok || d != "reactor/faces" {
 		t.Errorf("extra folder: %q %v", d, ok)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/comfylauncher/launcher/agent/internal/store"
 )
 
 // Entry is one file of the store as the index knows it. The sha256 is computed once in the
@@ -43,121 +40,26 @@ type Entry struct {
 	dev, ino uint64
 }
 
-// KV is the subset of *store.DB the model store uses.
-type KV interface {
-	Put(bucket, key string, v any) error
-	Get(bucket, key string, v any) error
-	Delete(bucket, key string) error
-	Scan(bucket, prefix string, fn func(key string, raw []byte) error) error
-	EnsureBuckets(names ...string) error
-}
-
-const bucketModels = "models"
-
-// index is the in-memory view of the store, persisted to KV so hashes and sources survive
-// restarts.
+// index is the in-memory view of the store, persisted (indexStore) so hashes and sources
+// survive restarts.
 type index struct {
-	root   string
-	layout *Layout
-	kv     KV
+	root    string
+	layout  *Layout
+	persist *indexStore
 
 	mu      sync.Mutex
 	entries map[string]*Entry
 	hashQ   chan string
 	queued  map[string]bool
-
-	// log reports the first failed write of a streak; kvErr is that failure until a write
-	// succeeds (Health).
-	log   *slog.Logger
-	kvMu  sync.Mutex
-	kvErr error
 }
 
 func newIndex(root string, layout *Layout, kv KV) (*index, error) {
-	ix := &index{root: root, layout: layout, kv: kv, entries: map[string]*Entry{}, hashQ: make(chan string, 1<<16), queued: map[string]bool{},
-		log: slog.New(slog.DiscardHandler)}
-	if kv == nil {
-		return ix, nil
-	}
-	if err := kv.EnsureBuckets(bucketModels); err != nil {
-		return nil, fmt.Errorf("models: ensure bucket: %w", err)
-	}
-	err := kv.Scan(bucketModels, "", func(key string, raw []byte) error {
-		var e Entry
-		if json.Unmarshal(raw, &e) == nil {
-			ix.entries[key] = &e
-		}
-		return nil
-	})
+	persist := &indexStore{kv: kv, log: slog.New(slog.DiscardHandler)}
+	entries, err := persist.load()
 	if err != nil {
-		return nil, fmt.Errorf("models: load index: %w", err)
+		return nil, err
 	}
-	return ix, nil
-}
-
-// put persists an entry; the in-memory copy is authoritative, so a failed write only costs a
-// re-hash after the next restart.
-func (ix *index) put(e *Entry) {
-	if ix.kv != nil {
-		ix.noteKV(ix.kv.Put(bucketModels, e.Path, e))
-	}
-}
-
-// deleteEntry removes a persisted entry; one that was never persisted is not an error.
-func (ix *index) deleteEntry(rel string) error {
-	if err := ix.kv.Delete(bucketModels, rel); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	return nil
-}
-
-// noteKV records the outcome of a write to the store. The in-memory index stays right either
-// way; a failure is logged once per streak and reported by health until a write succeeds.
-func (ix *index) noteKV(err error) {
-	ix.kvMu.Lock()
-	defer ix.kvMu.Unlock()
-	switch {
-	case err != nil && ix.kvErr == nil:
-		ix.log.Warn("model index not persisted: sources and hashes are recomputed after a restart", "err", err)
-	case err == nil && ix.kvErr != nil:
-		ix.log.Info("model index persisted again")
-	}
-	ix.kvErr = err
-}
-
-// health reports whether the index reaches the store.
-func (ix *index) health() (bool, map[string]any) {
-	ix.kvMu.Lock()
-	defer ix.kvMu.Unlock()
-	if ix.kvErr != nil {
-		return false, map[string]any{"persisted": false, "error": ix.kvErr.Error()}
-	}
-	return true, map[string]any{"persisted": true}
-}
-
-// putAller is implemented by *store.DB: many records in one transaction (one fsync).
-type putAller interface {
-	PutAll(bucket string, records map[string]any) error
-}
-
-// putMany persists entries in transactions of 1,000 when the store supports it.
-func (ix *index) putMany(es []Entry) {
-	pa, ok := ix.kv.(putAller)
-	if !ok {
-		for i := range es {
-			ix.put(&es[i])
-		}
-		return
-	}
-	for len(es) > 0 {
-		n := min(len(es), 1000)
-		m := make(map[string]any, n)
-		for i := range es[:n] {
-			m[es[i].Path] = &es[i]
-		}
-		ix.noteKV(pa.PutAll(bucketModels, m))
-		es = es[n:]
-	}
+	return &index{root: root, layout: layout, persist: persist, entries: entries, hashQ: make(chan string, 1<<16), queued: map[string]bool{}}, nil
 }
 
 // scan walks the store and reconciles the index: new or changed files are (re)queued for
@@ -262,11 +164,9 @@ func (ix *index) scan() error {
 		batch = append(batch, *e)
 	}
 	ix.mu.Unlock()
-	ix.putMany(batch)
+	ix.persist.putMany(batch)
 	for _, p := range gone {
-		if ix.kv != nil {
-			ix.noteKV(ix.deleteEntry(p))
-		}
+		ix.persist.remove(p)
 	}
 	return nil
 }
@@ -317,7 +217,7 @@ func (ix *index) hashOne(ctx context.Context, rel string) {
 	e.SHA256, e.HashedSize, e.HashedMtime = sum, fi.Size(), fi.ModTime().UnixNano()
 	cp := *e
 	ix.mu.Unlock()
-	ix.put(&cp)
+	ix.persist.put(&cp)
 }
 
 // hashFile returns the sha256 of p and its stat taken before reading.
@@ -376,7 +276,7 @@ func (ix *index) refresh(rel string) {
 	}
 	cp := *e
 	ix.mu.Unlock()
-	ix.put(&cp)
+	ix.persist.put(&cp)
 }
 
 // hashNow hashes rel synchronously (dedupe and delete-by-hash need a definite answer).
@@ -445,16 +345,14 @@ func (ix *index) record(rel string, fi fs.FileInfo, mutate func(e *Entry)) {
 	mutate(e)
 	cp := *e
 	ix.mu.Unlock()
-	ix.put(&cp)
+	ix.persist.put(&cp)
 }
 
 func (ix *index) remove(rel string) {
 	ix.mu.Lock()
 	delete(ix.entries, rel)
 	ix.mu.Unlock()
-	if ix.kv != nil {
-		ix.noteKV(ix.deleteEntry(rel))
-	}
+	ix.persist.remove(rel)
 }
 
 // statIDs returns device, inode and change time (the closest to a creation time stat offers).

@@ -41,18 +41,18 @@ func TestIndexWriteFailuresAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	ix.log = slog.New(slog.NewTextHandler(&logs, nil))
-	ix.put(&Entry{Path: "checkpoints/a.safetensors"})
-	ix.put(&Entry{Path: "checkpoints/b.safetensors"})
+	ix.persist.log = slog.New(slog.NewTextHandler(&logs, nil))
+	ix.persist.put(&Entry{Path: "checkpoints/a.safetensors"})
+	ix.persist.put(&Entry{Path: "checkpoints/b.safetensors"})
 	if n := strings.Count(logs.String(), "model index not persisted"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, logs.String())
 	}
-	if ok, d := ix.health(); ok || !strings.Contains(d["error"].(string), "injected") {
+	if ok, d := ix.persist.health(); ok || !strings.Contains(d["error"].(string), "injected") {
 		t.Fatalf("health = %v %v", ok, d)
 	}
 	kv.failing = false
 	ix.remove("checkpoints/never-stored.safetensors")
-	if ok, d := ix.health(); !ok {
+	if ok, d := ix.persist.health(); !ok {
 		t.Fatalf("health after a good write = %v", d)
 	}
 }

@@ -53,7 +53,7 @@ func TestHelperProcess(t *testing.T) {
 		fail(err)
 	}
 	if u := os.Getenv("AGENT_URL"); u != "" {
-		if _, err := svc.Submit(ctx, models.DownloadRequest{URL: u, Folder: "checkpoints", Filename: "big.safetensors", SHA256: os.Getenv("AGENT_SHA")}); err != nil {
+		if _, err := svc.Downloads.Submit(ctx, models.DownloadRequest{URL: u, Folder: "checkpoints", Filename: "big.safetensors", SHA256: os.Getenv("AGENT_SHA")}); err != nil {
 			fail(err)
 		}
 	}

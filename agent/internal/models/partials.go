@@ -13,26 +13,26 @@ import (
 // operation that is unknown, succeeded or was cancelled (not paused), partials of failed
 // operations older than keepFailed, and stale temporary files. Call it after the recovery
 // runner has loaded its operations (runner.Start), never before. It returns the bytes freed.
-func (s *Service) CleanPartials(keepFailed time.Duration) (int64, error) {
-	if err := s.stagingPath(s.partDir); err != nil {
+func (d *Downloads) CleanPartials(keepFailed time.Duration) (int64, error) {
+	if err := d.tree.stagingPath(d.tree.partDir); err != nil {
 		return 0, err // never delete through a .partial that leads outside the store
 	}
-	des, err := os.ReadDir(s.partDir)
+	des, err := os.ReadDir(d.tree.partDir)
 	if err != nil {
 		return 0, err
 	}
 	now := time.Now()
 	var freed int64
-	for _, d := range des {
-		fi, err := d.Info()
+	for _, de := range des {
+		fi, err := de.Info()
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		name := d.Name()
+		name := de.Name()
 		remove := false
 		switch id, ok := strings.CutSuffix(name, ".part"); {
-		case ok && s.runner != nil:
-			op, err := s.runner.Get(id)
+		case ok && d.runner != nil:
+			op, err := d.runner.Get(id)
 			paused, _ := op.Metadata["paused"].(bool)
 			switch {
 			case err != nil:
@@ -45,7 +45,7 @@ func (s *Service) CleanPartials(keepFailed time.Duration) (int64, error) {
 		case strings.HasPrefix(name, "link-") || strings.HasSuffix(name, ".tmp"):
 			remove = now.Sub(fi.ModTime()) > time.Hour
 		}
-		if remove && os.Remove(filepath.Join(s.partDir, name)) == nil {
+		if remove && os.Remove(filepath.Join(d.tree.partDir, name)) == nil {
 			freed += fi.Size()
 		}
 	}

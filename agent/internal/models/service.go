@@ -1,8 +1,15 @@
 // Package models is the shared model store: ComfyUI's folder layout under models_dir, an index
 // of every file (size, mtime, sha256 computed once in the background, source and validators),
-// downloads run as recovery operations, dedupe by hard links, storage usage and update checks,
-// and the REST API over all of it. Projects see the store through a generated
-// extra_model_paths.yaml.
+// downloads run as recovery operations, dedupe by hard links, storage usage and update checks.
+// Projects see the store through a generated extra_model_paths.yaml; package modelshttp serves
+// it over the REST API.
+//
+// The Service is made of small parts, one responsibility each: Catalog (what the store
+// holds), Storage (how its space is used and freed), Downloads (download requests),
+// DownloadOps (the download operations, listed and controlled) and UpdateChecker (whether
+// stored files changed upstream); inside them tree (the one place that keeps paths inside the
+// store), index and indexStore (the file index and its persistence) and downloadOp (the
+// recovery operation's steps).
 package models
 
 import (
@@ -12,10 +19,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/atomicfile"
 	"github.com/comfylauncher/launcher/agent/internal/events"
 	"github.com/comfylauncher/launcher/agent/internal/extension"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
@@ -65,24 +70,22 @@ type Options struct {
 // FunctionDownload is the recovery operation type of a model download.
 const FunctionDownload = "download_model"
 
-// Service is the model store.
+// Service is the model store: its parts, and the few calls other packages make on the store
+// as a whole.
 type Service struct {
-	opts    Options
-	root    string
-	partDir string
-	layout  *Layout
-	ix      *index
-	dl      *download.Downloader
-	runner  Runner
-	pub     Publisher
-	reg     *sources.Resolver
-	log     *slog.Logger
+	// Catalog lists and looks up the stored models.
+	Catalog *Catalog
+	// Storage reports and frees the store's space (usage, delete, dedupe).
+	Storage *Storage
+	// Downloads takes download requests.
+	Downloads *Downloads
+	// DownloadOps lists, pauses, resumes and cancels the download operations.
+	DownloadOps *DownloadOps
+	// Updates checks whether stored files changed upstream.
+	Updates *UpdateChecker
 
-	// slots bounds concurrent file transfers.
-	slots chan struct{}
-
-	mu       sync.Mutex
-	projects ProjectModels
+	use *projectUse
+	reg *sources.Resolver
 }
 
 // New builds the store and registers the download operation with runner. kv persists the
@@ -110,9 +113,9 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Resolve
 	if pub == nil {
 		pub = events.Nop{}
 	}
-	partDir := filepath.Join(root, ".partial")
-	if err := os.MkdirAll(partDir, 0o755); err != nil {
-		return nil, fmt.Errorf("models: create %s: %w", partDir, err)
+	t := &tree{root: root, partDir: filepath.Join(root, ".partial")}
+	if err := os.MkdirAll(t.partDir, 0o755); err != nil {
+		return nil, fmt.Errorf("models: create %s: %w", t.partDir, err)
 	}
 	layout := NewLayout(opts.ExtraFolders)
 	ix, err := newIndex(root, layout, kv)
@@ -130,105 +133,50 @@ func New(opts Options, kv KV, runner Runner, pub Publisher, reg *sources.Resolve
 		dopt.Hosts = download.NewHosts(8, 5, 30*time.Second, nil)
 	}
 	dopt.Hosts.OnChange(func(c download.HostBreaker) { publishHostBreaker(pub, c) })
-	ix.log = opts.Logger.With("component", "models")
-	s := &Service{opts: opts, root: root, partDir: partDir, layout: layout, ix: ix, dl: download.New(dopt),
-		runner: runner, pub: pub, reg: reg, log: opts.Logger.With("component", "models"),
-		slots: make(chan struct{}, opts.MaxConcurrent)}
+	ix.persist.log = opts.Logger.With("component", "models")
+	dl := download.New(dopt)
+	use := &projectUse{layout: layout}
+	catalog := &Catalog{tree: t, layout: layout, ix: ix, use: use}
+	s := &Service{
+		Catalog: catalog,
+		Storage: &Storage{tree: t, layout: layout, ix: ix, use: use},
+		Downloads: &Downloads{tree: t, layout: layout, catalog: catalog, runner: runner,
+			settings: Settings{MaxConcurrent: opts.MaxConcurrent, MaxAttempts: opts.MaxAttempts, Download: dl.Options()}},
+		DownloadOps: &DownloadOps{runner: runner},
+		Updates:     newUpdateChecker(ix, reg, opts.Download.Client, opts.UpdateConcurrency),
+		use:         use,
+		reg:         reg,
+	}
 	if runner != nil {
-		runner.Register(s.definition())
+		runner.Register((&downloadOp{tree: t, layout: layout, ix: ix, catalog: catalog, dl: dl, reg: reg, pub: pub,
+			maxAttempts: opts.MaxAttempts, slots: make(chan struct{}, opts.MaxConcurrent)}).definition())
 	}
 	return s, nil
 }
 
-// IndexHealth is the "model_index" entry of GET /api/health: whether the index of the store
-// (sources, hashes) is being persisted.
-func (s *Service) IndexHealth() (bool, any) { return s.ix.health() }
+// Start indexes the store and hashes unhashed files in the background until ctx ends.
+func (s *Service) Start(ctx context.Context) error { return s.Catalog.Start(ctx) }
+
+// Rescan re-reads the store (after files were added or removed behind the agent's back).
+func (s *Service) Rescan() error { return s.Catalog.Rescan() }
 
 // SetProjects wires the provider of used_by_projects (nil-safe).
-func (s *Service) SetProjects(p ProjectModels) {
-	s.mu.Lock()
-	s.projects = p
-	s.mu.Unlock()
-}
-
-func (s *Service) projectModels() map[string][]string {
-	s.mu.Lock()
-	p := s.projects
-	s.mu.Unlock()
-	if p == nil {
-		return nil
-	}
-	return p.ModelsByProject()
-}
-
-// Start indexes the store and hashes unhashed files in the background until ctx ends.
-func (s *Service) Start(ctx context.Context) error {
-	if err := s.ix.scan(); err != nil {
-		return err
-	}
-	go s.ix.hashLoop(ctx)
-	return nil
-}
-
-// Layout returns the folder layout.
-func (s *Service) Layout() *Layout { return s.layout }
-
-// Root returns the store's directory.
-func (s *Service) Root() string { return s.root }
+func (s *Service) SetProjects(p ProjectModels) { s.use.set(p) }
 
 // Sources returns the model sources and their credentials.
 func (s *Service) Sources() *sources.Resolver { return s.reg }
 
-// Rescan re-reads the store (after files were added or removed behind the agent's back).
-func (s *Service) Rescan() error { return s.ix.scan() }
-
 // ExtraModelPathsYAML is the extra_model_paths.yaml pointing a project's ComfyUI at the store.
-func (s *Service) ExtraModelPathsYAML() []byte { return s.layout.ExtraModelPathsYAML(s.root) }
+func (s *Service) ExtraModelPathsYAML() []byte { return s.Catalog.ExtraModelPathsYAML() }
 
-// WriteExtraModelPaths writes that file atomically to path.
-func (s *Service) WriteExtraModelPaths(path string) error {
-	if err := atomicfile.Write(path, s.ExtraModelPathsYAML(), 0o644); err != nil {
-		return fmt.Errorf("extra_model_paths.yaml: %w", err)
-	}
-	return nil
-}
-
-// Lookup finds a model by folder key (or alias) and name in every directory of the folder.
-// Unlike writes it follows symlinks out of the store, as ComfyUI does when it loads the model:
-// it only tells whether and how large the file is.
+// Lookup finds a model by folder key (or alias) and name (Catalog.Lookup).
 func (s *Service) Lookup(folder, name string) (path string, size int64, ok bool) {
-	rel, err := cleanRel(name)
-	if err != nil {
-		return "", 0, false
-	}
-	for _, d := range s.layout.Dirs(folder) {
-		p := filepath.Join(s.root, filepath.FromSlash(d), filepath.FromSlash(rel))
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p, fi.Size(), true
-		}
-	}
-	return "", 0, false
+	return s.Catalog.Lookup(folder, name)
 }
 
-// CheckDest tells whether a project file meant for folder/name (a folder key, alias or store
-// directory, as a launcher JSON's dest_relative_path gives it) can be provided by the store:
-// nil when it is there already or may be written, else a 400 InvalidPathError naming the path
-// and why.
-func (s *Service) CheckDest(folder, name string) error {
-	rel := folder + "/" + name
-	if _, ok := s.layout.Canonical(folder); ok {
-		rel = s.relPath(folder, name)
-	}
-	c, err := cleanRel(rel)
-	if err != nil {
-		return badPath(rel, err.Error())
-	}
-	if fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(c))); err == nil && fi.Mode().IsRegular() {
-		return nil // there already (ComfyUI follows symlinks too): nothing is written
-	}
-	_, _, err = s.storePath(c)
-	return err
-}
+// CheckDest tells whether the store can provide a project file meant for folder/name
+// (Catalog.CheckDest).
+func (s *Service) CheckDest(folder, name string) error { return s.Catalog.CheckDest(folder, name) }
 
 // Suggest asks the model sources where a model can be downloaded from; failures name the
 // sources that failed.
@@ -236,23 +184,8 @@ func (s *Service) Suggest(ctx context.Context, q sdk.ModelQuery) ([]sdk.ModelCan
 	return s.reg.Suggest(ctx, q)
 }
 
-// EnsureFile makes sure the requested file is in the store: it returns at once when the file
-// is there (with the right hash when one is given), otherwise it downloads it as an operation
-// and waits for it.
+// EnsureFile makes sure the requested file is in the store, downloading it when it is not
+// (Downloads.EnsureFile).
 func (s *Service) EnsureFile(ctx context.Context, req DownloadRequest) error {
-	sub, err := s.Submit(ctx, req)
-	if err != nil {
-		return err
-	}
-	if sub.OperationID == "" {
-		return nil
-	}
-	op, err := s.runner.Wait(ctx, sub.OperationID)
-	if err != nil {
-		return err
-	}
-	if op.State != recovery.StateSuccess {
-		return fmt.Errorf("download %s: %s: %s", sub.Path, op.State, op.Error)
-	}
-	return nil
+	return s.Downloads.EnsureFile(ctx, req)
 }

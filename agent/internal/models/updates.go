@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 )
 
 // Update is one model whose source changed since it was downloaded.
@@ -31,16 +33,32 @@ type UpdateCheck struct {
 	Message          string           `json:"message"`
 }
 
+// UpdateChecker asks the sources of stored models whether the files changed upstream.
+type UpdateChecker struct {
+	ix     *index
+	reg    *sources.Resolver
+	client *http.Client
+	// concurrency bounds parallel requests.
+	concurrency int
+}
+
+func newUpdateChecker(ix *index, reg *sources.Resolver, client *http.Client, concurrency int) *UpdateChecker {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	return &UpdateChecker{ix: ix, reg: reg, client: client, concurrency: concurrency}
+}
+
 // CheckUpdates asks the source of every model with a recorded URL whether the file changed:
 // a conditional HEAD (If-None-Match / If-Modified-Since); HuggingFace's X-Linked-Etag (the LFS
 // sha256) and X-Linked-Size from the redirect, else ETag, Content-Length and Last-Modified.
-func (s *Service) CheckUpdates(ctx context.Context) (UpdateCheck, error) {
-	if err := s.ix.scan(); err != nil {
+func (u *UpdateChecker) CheckUpdates(ctx context.Context) (UpdateCheck, error) {
+	if err := u.ix.scan(); err != nil {
 		return UpdateCheck{}, err
 	}
 	out := UpdateCheck{UpdatesAvailable: []Update{}, Errors: []map[string]any{}}
 	var todo []Entry
-	for _, e := range s.ix.snapshot() {
+	for _, e := range u.ix.snapshot() {
 		if e.SourceURL == "" {
 			out.NoSource++
 			continue
@@ -48,7 +66,7 @@ func (s *Service) CheckUpdates(ctx context.Context) (UpdateCheck, error) {
 		todo = append(todo, e)
 	}
 	var mu sync.Mutex
-	sem := make(chan struct{}, s.opts.UpdateConcurrency)
+	sem := make(chan struct{}, u.concurrency)
 	var wg sync.WaitGroup
 	for _, e := range todo {
 		wg.Add(1)
@@ -56,7 +74,7 @@ func (s *Service) CheckUpdates(ctx context.Context) (UpdateCheck, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			up, err := s.checkOne(ctx, e)
+			up, err := u.checkOne(ctx, e)
 			mu.Lock()
 			defer mu.Unlock()
 			out.Checked++
@@ -76,7 +94,7 @@ func (s *Service) CheckUpdates(ctx context.Context) (UpdateCheck, error) {
 }
 
 // checkOne returns nil when the remote file is unchanged.
-func (s *Service) checkOne(ctx context.Context, e Entry) (*Update, error) {
+func (u *UpdateChecker) checkOne(ctx context.Context, e Entry) (*Update, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, e.SourceURL, nil)
@@ -90,12 +108,11 @@ func (s *Service) checkOne(ctx context.Context, e Entry) (*Update, error) {
 		req.Header.Set("If-Modified-Since", e.LastModified)
 	}
 	origHost := req.URL.Host
-	if c, ok := s.reg.Credential(req.URL.Hostname()); ok {
+	if c, ok := u.reg.Credential(req.URL.Hostname()); ok {
 		req.Header.Set(c.Header, c.Value)
 	}
 	var linkedETag, linkedSize string
-	client := s.updateClient()
-	cl := *client
+	cl := *u.client
 	cl.CheckRedirect = func(r *http.Request, via []*http.Request) error {
 		if len(via) >= 10 {
 			return errors.New("too many redirects")
@@ -109,7 +126,7 @@ func (s *Service) checkOne(ctx context.Context, e Entry) (*Update, error) {
 			}
 		}
 		if r.URL.Host != origHost {
-			if c, ok := s.reg.Credential(via[0].URL.Hostname()); ok {
+			if c, ok := u.reg.Credential(via[0].URL.Hostname()); ok {
 				r.Header.Del(c.Header)
 			}
 			r.Header.Del("Authorization")
@@ -193,11 +210,4 @@ func (s *Service) checkOne(ctx context.Context, e Entry) (*Update, error) {
 	}
 	up.Reason = strings.Join(reasons, "; ")
 	return up, nil
-}
-
-func (s *Service) updateClient() *http.Client {
-	if s.opts.Download.Client != nil {
-		return s.opts.Download.Client
-	}
-	return http.DefaultClient
 }

@@ -2,41 +2,42 @@ package models
 
 import (
 	"os"
-	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/comfylauncher/launcher/agent/internal/bytesize"
 )
 
-// ModelInfo is one model in GET /api/models (spec/api.md) plus the index's extras.
-type ModelInfo struct {
-	Filename       string   `json:"filename"`
-	Path           string   `json:"path"`
-	Type           string   `json:"type"`
-	Size           int64    `json:"size"`
-	SizeHuman      string   `json:"size_human"`
-	Modified       string   `json:"modified"`
-	Created        string   `json:"created"`
-	UsedByProjects []string `json:"used_by_projects"`
-	SHA256         string   `json:"sha256,omitempty"`
-	Source         string   `json:"source,omitempty"`
-	SourceURL      string   `json:"source_url,omitempty"`
+// projectUse knows which models the projects use (used_by_projects, usage by project and the
+// in-use check of a delete).
+type projectUse struct {
+	layout *Layout
+
+	mu       sync.Mutex
+	projects ProjectModels
 }
 
-// ModelList is the GET /api/models body.
-type ModelList struct {
-	Models         []ModelInfo `json:"models"`
-	TotalCount     int         `json:"total_count"`
-	TotalSize      int64       `json:"total_size"`
-	TotalSizeHuman string      `json:"total_size_human"`
+// set wires the provider of the projects' models (nil-safe).
+func (u *projectUse) set(p ProjectModels) {
+	u.mu.Lock()
+	u.projects = p
+	u.mu.Unlock()
 }
 
-// spec timestamps look like "2024-01-01T12:00:00" (local time, no zone).
-const specTime = "2006-01-02T15:04:05"
+// models is project id -> model references, nil when no provider is wired.
+func (u *projectUse) models() map[string][]string {
+	u.mu.Lock()
+	p := u.projects
+	u.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.ModelsByProject()
+}
 
 // usedBy maps each store path to the projects whose manifests reference it.
-func (s *Service) usedBy(entries []Entry) map[string][]string {
-	pm := s.projectModels()
+func (u *projectUse) usedBy(entries []Entry) map[string][]string {
+	pm := u.models()
 	if len(pm) == 0 {
 		return nil
 	}
@@ -44,7 +45,7 @@ func (s *Service) usedBy(entries []Entry) map[string][]string {
 	for pid, refs := range pm {
 		seen := map[string]bool{}
 		for _, ref := range refs {
-			k := s.layout.RefKey(ref)
+			k := u.layout.RefKey(ref)
 			if !seen[k] {
 				seen[k] = true
 				byKey[k] = append(byKey[k], pid)
@@ -53,7 +54,7 @@ func (s *Service) usedBy(entries []Entry) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, e := range entries {
-		key, name := s.layout.Split(e.Path)
+		key, name := u.layout.Split(e.Path)
 		if p := byKey[key+"/"+name]; len(p) > 0 {
 			ps := append([]string(nil), p...)
 			sort.Strings(ps)
@@ -61,33 +62,6 @@ func (s *Service) usedBy(entries []Entry) map[string][]string {
 		}
 	}
 	return out
-}
-
-// List rescans the store and returns every model.
-func (s *Service) List() (ModelList, error) {
-	if err := s.ix.scan(); err != nil {
-		return ModelList{}, err
-	}
-	entries := s.ix.snapshot()
-	used := s.usedBy(entries)
-	out := ModelList{Models: make([]ModelInfo, 0, len(entries))}
-	for _, e := range entries {
-		u := used[e.Path]
-		if u == nil {
-			u = []string{}
-		}
-		out.Models = append(out.Models, ModelInfo{
-			Filename: filepath.Base(e.Path), Path: e.Path, Type: e.Folder, Size: e.Size, SizeHuman: bytesize.Format(e.Size),
-			Modified: e.ModTime.Local().Format(specTime), Created: e.Created.Local().Format(specTime),
-			UsedByProjects: u, SHA256: e.SHA256, Source: e.Source, SourceURL: e.SourceURL,
-		})
-		out.TotalSize += e.Size
-	}
-	// Largest first, as the original launcher lists them.
-	sort.SliceStable(out.Models, func(i, j int) bool { return out.Models[i].Size > out.Models[j].Size })
-	out.TotalCount = len(out.Models)
-	out.TotalSizeHuman = bytesize.Format(out.TotalSize)
-	return out, nil
 }
 
 // SizeHuman is a size with its human-readable form.
@@ -129,14 +103,23 @@ type Usage struct {
 	Unhashed int `json:"unhashed"`
 }
 
+// Storage is how the store's space is used and freed: usage by folder, project and disk,
+// deletion of models no project uses, and dedupe of identical files.
+type Storage struct {
+	tree   *tree
+	layout *Layout
+	ix     *index
+	use    *projectUse
+}
+
 // Usage reports storage by folder (every folder key, plus "other"), by project, the disk, the
 // bytes dedupe could reclaim and the partial downloads.
-func (s *Service) Usage() (Usage, error) {
+func (s *Storage) Usage() (Usage, error) {
 	if err := s.ix.scan(); err != nil {
 		return Usage{}, err
 	}
 	entries := s.ix.snapshot()
-	u := Usage{ByType: map[string]SizeHuman{}, ByProject: map[string]SizeHuman{}, ModelsDir: s.root}
+	u := Usage{ByType: map[string]SizeHuman{}, ByProject: map[string]SizeHuman{}, ModelsDir: s.tree.root}
 	for _, f := range s.layout.Folders() {
 		u.ByType[f.Key] = SizeHuman{HumanReadable: bytesize.Format(0)}
 	}
@@ -162,7 +145,7 @@ func (s *Service) Usage() (Usage, error) {
 		t.HumanReadable = bytesize.Format(t.Size)
 		u.ByType[k] = t
 	}
-	used := s.usedBy(entries)
+	used := s.use.usedBy(entries)
 	sizes := map[string]int64{}
 	for _, e := range entries {
 		for _, p := range used[e.Path] {
@@ -172,7 +155,7 @@ func (s *Service) Usage() (Usage, error) {
 			u.ByProject[p] = c
 		}
 	}
-	for pid := range s.projectModels() {
+	for pid := range s.use.models() {
 		c := u.ByProject[pid]
 		c.Size = sizes[pid]
 		c.HumanReadable = bytesize.Format(c.Size)
@@ -184,7 +167,7 @@ func (s *Service) Usage() (Usage, error) {
 		u.Reclaimable.DuplicateGroups++
 	}
 	u.Reclaimable.HumanReadable = bytesize.Format(u.Reclaimable.Bytes)
-	if des, err := os.ReadDir(s.partDir); err == nil {
+	if des, err := os.ReadDir(s.tree.partDir); err == nil {
 		for _, d := range des {
 			if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
 				u.Partial.Size += fi.Size()
@@ -193,7 +176,7 @@ func (s *Service) Usage() (Usage, error) {
 		}
 	}
 	u.Partial.HumanReadable = bytesize.Format(u.Partial.Size)
-	if total, used, free, err := diskUsage(s.root); err == nil && total > 0 {
+	if total, used, free, err := diskUsage(s.tree.root); err == nil && total > 0 {
 		// psutil's definition: percent of the space available to users that is used.
 		pct := 0.0
 		if used+free > 0 {

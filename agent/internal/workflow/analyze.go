@@ -42,7 +42,7 @@ type Options struct {
 	ReadHeader func(path string) (TensorStats, error)
 }
 
-// Service parses and analyses workflows and serves the workflow routes.
+// Service parses and analyses workflows (package workflowhttp serves them).
 type Service struct {
 	lim     Limits
 	catalog ModelCatalog
@@ -89,6 +89,9 @@ func (s *Service) Extensions() *registry.Registry { return s.reg }
 
 // Manager returns the Manager data.
 func (s *Service) Manager() *managerdata.Data { return s.manager }
+
+// Limits returns the limits workflows are decoded with, defaults filled in.
+func (s *Service) Limits() Limits { return s.lim }
 
 // managerIndex returns the index of the current Manager data version, waiting (bounded by
 // LoadWait and ctx) for the first load; built once per version.

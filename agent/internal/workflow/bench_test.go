@@ -1,34 +1,28 @@
 package workflow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/api"
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
 // BenchmarkAnalyzeLargestCorpus: the largest corpus file (LTX-2 ICLoRA, 370 KB, 6 subgraph
 // definitions) through the whole analysis with the real Manager data.
 func BenchmarkAnalyzeLargestCorpus(b *testing.B) {
-	raw, err := os.ReadFile(filepath.Join(corpusDir(b, "workflows"), "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
+	raw, err := os.ReadFile(filepath.Join(workflowtest.CorpusDir(b, "workflows"), "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := NewService(Options{Manager: seededManager(b)})
+	s := NewService(Options{Manager: workflowtest.SeededManager(b)})
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer workflowtest.ReportCPU(b)()
 	for b.Loop() {
 		if _, err := s.Analyze(context.Background(), raw); err != nil {
 			b.Fatal(err)
@@ -38,7 +32,7 @@ func BenchmarkAnalyzeLargestCorpus(b *testing.B) {
 
 // BenchmarkParseLargestCorpus: decode and flatten only.
 func BenchmarkParseLargestCorpus(b *testing.B) {
-	raw, err := os.ReadFile(filepath.Join(corpusDir(b, "workflows"), "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
+	raw, err := os.ReadFile(filepath.Join(workflowtest.CorpusDir(b, "workflows"), "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,52 +102,4 @@ func BenchmarkParse10MB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// BenchmarkPreviewHTTPLargestCorpus: POST /api/workflow/preview with the largest corpus workflow
-// over loopback HTTP, through the API server's real middleware chain and the real handler, with
-// the real Manager data. Each iteration sends the request and reads the whole answer.
-func BenchmarkPreviewHTTPLargestCorpus(b *testing.B) {
-	raw, err := os.ReadFile(filepath.Join(corpusDir(b, "workflows"), "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := []byte(`{"workflow_json": ` + string(raw) + `}`)
-	srv := api.New(api.Options{})
-	NewService(Options{Manager: seededManager(b)}).Routes(srv.Router)
-	ts := httptest.NewServer(srv.Handler())
-	b.Cleanup(ts.Close)
-	client := ts.Client()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	defer reportCPU(b)()
-	for b.Loop() {
-		resp, err := client.Post(ts.URL+"/api/workflow/preview", "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("preview: status %d, %v", resp.StatusCode, err)
-		}
-	}
-}
-
-// reportCPU adds a cpu-ns/op metric: the process's CPU time (client and server together) per
-// iteration, which a loaded machine disturbs far less than wall time. Call the result after
-// the loop (defer reportCPU(b)()).
-func reportCPU(b *testing.B) func() {
-	start := cpuTime()
-	return func() {
-		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,14 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
 // TestCorpus runs every workflow of the shared corpus (real files from ComfyUI, its frontend,
 // comfy-cli, ComfyUI-Launcher, RunPod, custom node packs...) through the analysis with the real
 // Manager data: none may fail or panic, and every model name must be normalised.
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t, "workflows")
-	s := NewService(Options{Manager: seededManager(t)})
+	dir := workflowtest.CorpusDir(t, "workflows")
+	s := NewService(Options{Manager: workflowtest.SeededManager(t)})
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no corpus files in %s: %v", dir, err)
@@ -47,8 +49,8 @@ func TestCorpus(t *testing.T) {
 // TestCorpusSample checks, for a sample of corpus files, the models and node packs found against
 // what was read by hand in each file (see the comments for what each case covers).
 func TestCorpusSample(t *testing.T) {
-	dir := corpusDir(t, "workflows")
-	s := NewService(Options{Manager: seededManager(t)})
+	dir := workflowtest.CorpusDir(t, "workflows")
+	s := NewService(Options{Manager: workflowtest.SeededManager(t)})
 	type pack struct{ repo, nodeType string }
 	cases := []struct {
 		file      string

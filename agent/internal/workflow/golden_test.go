@@ -6,58 +6,21 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	registry "github.com/comfylauncher/launcher/agent/internal/extension"
-	"github.com/comfylauncher/launcher/agent/internal/managerdata"
-	"github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-// fakeCatalog is an in-memory model store and source.
-type fakeCatalog struct {
-	local map[string]int64 // "folder/name" -> size
-}
-
-func (c *fakeCatalog) Lookup(folder, name string) (string, int64, bool) {
-	size, ok := c.local[folder+"/"+name]
-	if !ok {
-		return "", 0, false
-	}
-	return "/models/" + folder + "/" + name, size, true
-}
-
-func (c *fakeCatalog) Suggest(_ context.Context, q extension.ModelQuery) ([]extension.ModelCandidate, []registry.Failure) {
-	base := path.Base(q.Name)
-	return []extension.ModelCandidate{{
-		Source: "huggingface", URL: "https://huggingface.co/fake/" + q.Folder + "/resolve/main/" + base,
-		Filename: base, Folder: q.Folder, Size: 1 << 20, Reference: "hf:fake/" + q.Folder + "/" + base, Confidence: 0.5,
-	}}, nil
-}
-
 // testService is a Service over the hermetic testdata/manager fixture and a fake catalog.
 func testService(t testing.TB, cat ModelCatalog) *Service {
 	t.Helper()
-	m := managerdata.New(managerdata.Options{SeedDir: "testdata/manager", MaxAge: 100 * 365 * 24 * time.Hour})
-	if err := m.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return NewService(Options{Manager: m, Catalog: cat, ReadHeader: func(string) (TensorStats, error) {
+	return NewService(Options{Manager: workflowtest.Manager(t), Catalog: cat, ReadHeader: func(string) (TensorStats, error) {
 		return TensorStats{}, os.ErrNotExist
 	}})
-}
-
-func defaultCatalog() *fakeCatalog {
-	return &fakeCatalog{local: map[string]int64{
-		"vae/ae.safetensors": 335_304_388,
-		"checkpoints/sd15/v1-5-pruned-emaonly-fp16.safetensors": 2_132_625_894,
-		"upscale_models/4x-UltraSharp.pth":                      66_961_958,
-	}}
 }
 
 type goldenOut struct {
@@ -73,7 +36,7 @@ func TestGolden(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test workflows: %v", err)
 	}
-	s := testService(t, defaultCatalog())
+	s := testService(t, workflowtest.DefaultCatalog())
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
 func TestPrepareImport(t *testing.T) {
@@ -90,7 +91,7 @@ func TestPrepareImport(t *testing.T) {
 		{name: "empty import_json", req: ImportRequest{}, errKind: apierr.Invalid, errMsg: "import_json is required"},
 		{name: "bad import_json", req: ImportRequest{ImportJSON: json.RawMessage(`{"nodes": 3}`)}, errKind: apierr.Invalid, errMsg: `import_json: "nodes" must be an array`},
 	}
-	s := testService(t, &fakeCatalog{})
+	s := testService(t, &workflowtest.Catalog{})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			lj, err := s.PrepareImport(context.Background(), c.req)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
 // checkFastMatchesStdlib: whatever parseJSONFast accepts, it reads exactly as encoding/json
@@ -88,7 +90,7 @@ func dirExists(p string) bool {
 // FuzzJSONFast: the fast parser never accepts what encoding/json rejects and never reads a
 // value differently.
 func FuzzJSONFast(f *testing.F) {
-	addWorkflowSeeds(f, false)
+	workflowtest.AddWorkflowSeeds(f, false)
 	for _, s := range []string{`{"a":"\u00e9"}`, `[1e400]`, `"\ud800"`, `{"a":1,"a":[]}`} {
 		f.Add([]byte(s))
 	}

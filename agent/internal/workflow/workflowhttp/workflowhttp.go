@@ -1,4 +1,7 @@
-package workflow
+// Package workflowhttp serves workflow analysis and the ComfyUI-Manager data over the REST API:
+// POST /api/workflow/preview and /validate, and the /api/manager-data routes. Package workflow
+// knows nothing of HTTP.
+package workflowhttp
 
 import (
 	"bytes"
@@ -6,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -14,52 +16,54 @@ import (
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
+	"github.com/comfylauncher/launcher/agent/internal/workflow"
 )
 
-// Routes registers the workflow routes.
-func (s *Service) Routes(r *httprouter.Router) {
-	r.POST("/api/workflow/preview", s.handlePreview)
-	r.POST("/api/workflow/validate", s.handleValidate)
+// handlers translate the workflow routes to Service calls.
+type handlers struct{ s *workflow.Service }
+
+// Routes registers the workflow routes and the Manager data routes, served by s and its
+// Manager data.
+func Routes(r *httprouter.Router, s *workflow.Service) {
+	h := handlers{s: s}
+	r.POST("/api/workflow/preview", h.handlePreview)
+	r.POST("/api/workflow/validate", h.handleValidate)
 	// The Manager data routes: /api/manager-data is their home; the /api/workflow/ spellings
 	// stay for clients written against them.
-	r.GET("/api/manager-data", s.handleManagerStatus)
-	r.POST("/api/manager-data/refresh", s.handleManagerRefresh)
-	r.POST("/api/manager-data/import", s.handleManagerImport)
-	r.GET("/api/workflow/manager-data", s.handleManagerStatus)
-	r.POST("/api/workflow/manager-data/refresh", s.handleManagerRefresh)
+	r.GET("/api/manager-data", h.handleManagerStatus)
+	r.POST("/api/manager-data/refresh", h.handleManagerRefresh)
+	r.POST("/api/manager-data/import", h.handleManagerImport)
+	r.GET("/api/workflow/manager-data", h.handleManagerStatus)
+	r.POST("/api/workflow/manager-data/refresh", h.handleManagerRefresh)
 }
+
+// workflowField is the request field that carries the workflow.
+const workflowField = "workflow_json"
 
 type workflowBody struct {
 	WorkflowJSON json.RawMessage `json:"workflow_json"`
 }
 
 // readWorkflow reads {"workflow_json": ...} and decodes the workflow; the body may be a little
-// larger than the workflow. The body is parsed once, and the workflow is the parsed value of
-// its field (no second parse, no re-encoding). Anything unusual (malformed JSON, a field
-// spelled in another case, too deep, too large) takes readWorkflowSlow, whose errors are the
-// precise ones.
-func (s *Service) readWorkflow(w http.ResponseWriter, r *http.Request) (*Document, error) {
-	limit := int64(s.lim.MaxBytes) + 4096
+// larger than the workflow. The body is parsed once (workflow.DecodeField). Anything unusual
+// (malformed JSON, a field spelled in another case, too deep, too large) takes
+// readWorkflowSlow, whose errors are the precise ones.
+func (h handlers) readWorkflow(w http.ResponseWriter, r *http.Request) (*workflow.Document, error) {
+	lim := h.s.Limits()
+	limit := int64(lim.MaxBytes) + 4096
 	if r.Body == nil {
-		return s.readWorkflowSlow(w, r, limit)
+		return readWorkflowSlow(w, r, limit, lim)
 	}
 	body, err := readBody(io.LimitReader(r.Body, limit+1), r.ContentLength)
 	if err != nil || int64(len(body)) > limit {
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-		return s.readWorkflowSlow(w, r, limit)
+		return readWorkflowSlow(w, r, limit, lim)
 	}
-	spans := map[string][2]int{}
-	v, ok := parseJSONFast(body, s.lim.MaxDepth+1, spans)
-	obj, isObj := v.(map[string]any)
-	span, has := spans["workflow_json"]
-	if ok && isObj && has && !hasFoldedTwin(spans, "workflow_json") {
-		raw := body[span[0]:span[1]]
-		if string(raw) != "null" && len(raw) <= s.lim.MaxBytes {
-			return decodeValue(obj["workflow_json"], raw, 0)
-		}
+	if doc, ok, err := workflow.DecodeField(body, workflowField, lim); ok {
+		return doc, err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return s.readWorkflowSlow(w, r, limit)
+	return readWorkflowSlow(w, r, limit, lim)
 }
 
 // readBody reads r to its end into one buffer sized by the request's Content-Length (when
@@ -84,43 +88,32 @@ func readBody(r io.Reader, sizeHint int64) ([]byte, error) {
 	}
 }
 
-// hasFoldedTwin reports whether another key matches name case-insensitively, as encoding/json
-// matches struct fields: then the last one would win there, so the slow path decides.
-func hasFoldedTwin(spans map[string][2]int, name string) bool {
-	for k := range spans {
-		if k != name && strings.EqualFold(k, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // readWorkflowSlow is readWorkflow through encoding/json.
-func (s *Service) readWorkflowSlow(w http.ResponseWriter, r *http.Request, limit int64) (*Document, error) {
+func readWorkflowSlow(w http.ResponseWriter, r *http.Request, limit int64, lim workflow.Limits) (*workflow.Document, error) {
 	var body workflowBody
 	if err := api.DecodeJSON(w, r, &body, limit); err != nil {
 		return nil, err
 	}
 	if len(body.WorkflowJSON) == 0 || string(body.WorkflowJSON) == "null" {
-		return nil, apierr.New(apierr.Invalid, "ValidationError", "workflow_json is required",
+		return nil, apierr.New(apierr.Invalid, "ValidationError", workflowField+" is required",
 			`Send {"workflow_json": <the workflow file's JSON>}`)
 	}
-	return Decode(body.WorkflowJSON, s.lim)
+	return workflow.Decode(body.WorkflowJSON, lim)
 }
 
 // PreviewResponse is the body of POST /api/workflow/preview.
 type PreviewResponse struct {
-	Success  bool      `json:"success"`
-	Metadata *Metadata `json:"metadata"`
+	Success  bool               `json:"success"`
+	Metadata *workflow.Metadata `json:"metadata"`
 }
 
-func (s *Service) handlePreview(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	doc, err := s.readWorkflow(w, r)
+func (h handlers) handlePreview(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	doc, err := h.readWorkflow(w, r)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	a, err := s.AnalyzeDocument(r.Context(), doc)
+	a, err := h.s.AnalyzeDocument(r.Context(), doc)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -130,20 +123,20 @@ func (s *Service) handlePreview(w http.ResponseWriter, r *http.Request, _ httpro
 
 // ValidateResponse is the body of POST /api/workflow/validate.
 type ValidateResponse struct {
-	Success       bool           `json:"success"`
-	LauncherJSON  *LauncherJSON  `json:"launcher_json"`
-	MissingModels []MissingModel `json:"missing_models"`
-	Metadata      *Metadata      `json:"metadata"`
-	Warnings      []string       `json:"warnings"`
+	Success       bool                    `json:"success"`
+	LauncherJSON  *workflow.LauncherJSON  `json:"launcher_json"`
+	MissingModels []workflow.MissingModel `json:"missing_models"`
+	Metadata      *workflow.Metadata      `json:"metadata"`
+	Warnings      []string                `json:"warnings"`
 }
 
-func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	doc, err := s.readWorkflow(w, r)
+func (h handlers) handleValidate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	doc, err := h.readWorkflow(w, r)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	v, err := s.ValidateDocument(r.Context(), doc)
+	v, err := h.s.ValidateDocument(r.Context(), doc)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -154,8 +147,8 @@ func (s *Service) handleValidate(w http.ResponseWriter, r *http.Request, _ httpr
 	})
 }
 
-func (s *Service) handleManagerStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	st := s.manager.Status()
+func (h handlers) handleManagerStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	st := h.s.Manager().Status()
 	api.WriteJSON(w, http.StatusOK, managerStatusBody(st))
 }
 
@@ -165,14 +158,14 @@ func managerStatusBody(st managerdata.Status) managerdata.Status {
 	return st
 }
 
-func (s *Service) handleManagerRefresh(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	if err := s.manager.Refresh(r.Context()); err != nil {
+func (h handlers) handleManagerRefresh(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if err := h.s.Manager().Refresh(r.Context()); err != nil {
 		api.WriteError(w, r, apierr.Wrap(apierr.Unavailable, "ManagerDataUnavailable", err, "",
 			"Check the agent can reach the URLs of manager.extension_node_map_url, manager.github_stats_url, manager.model_list_url and manager.custom_node_list_url in launcher.toml",
 			"On a node without internet, load a copy with POST /api/manager-data/import or `launcher manager-data import DIR|URL`"))
 		return
 	}
-	st := managerStatusBody(s.manager.Status())
+	st := managerStatusBody(h.s.Manager().Status())
 	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "files": st.Files, "status": st})
 }
 
@@ -185,7 +178,7 @@ type managerImportBody struct {
 	FetchedAt string `json:"fetched_at"`
 }
 
-func (s *Service) handleManagerImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+func (h handlers) handleManagerImport(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var body managerImportBody
 	if err := api.DecodeJSON(w, r, &body, 0); err != nil {
 		api.WriteError(w, r, err)
@@ -206,7 +199,7 @@ func (s *Service) handleManagerImport(w http.ResponseWriter, r *http.Request, _ 
 		}
 		at = t
 	}
-	res, err := s.manager.Import(r.Context(), body.Source, at)
+	res, err := h.s.Manager().Import(r.Context(), body.Source, at)
 	switch {
 	case errors.Is(err, managerdata.ErrBadSource):
 		api.WriteError(w, r, apierr.Wrap(apierr.Invalid, "ManagerDataImportError", err, "",
@@ -217,7 +210,7 @@ func (s *Service) handleManagerImport(w http.ResponseWriter, r *http.Request, _ 
 			"Check that the agent can write its Manager cache (paths.data_dir/manager)"))
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "import": res, "status": managerStatusBody(s.manager.Status())})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "import": res, "status": managerStatusBody(h.s.Manager().Status())})
 }
 
 func nonNilStrings(s []string) []string {

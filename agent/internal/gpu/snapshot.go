@@ -2,18 +2,8 @@ package gpu
 
 import (
 	"context"
-	"net/http"
 	"time"
-
-	"github.com/julienschmidt/httprouter"
-
-	"github.com/comfylauncher/launcher/agent/internal/api"
 )
-
-// Routes registers GET /api/gpus.
-func (m *Manager) Routes(r *httprouter.Router) {
-	r.GET("/api/gpus", m.handleList)
-}
 
 // GPUsResponse is the body of GET /api/gpus.
 type GPUsResponse struct {
@@ -105,8 +95,4 @@ func opt(v int64) *int64 {
 		return nil
 	}
 	return &v
-}
-
-func (m *Manager) handleList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	api.WriteJSON(w, http.StatusOK, m.Snapshot(r.Context()))
 }

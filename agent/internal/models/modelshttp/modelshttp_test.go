@@ -1,4 +1,4 @@
-package models_test
+package modelshttp_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models"
 	"github.com/comfylauncher/launcher/agent/internal/models/download"
+	"github.com/comfylauncher/launcher/agent/internal/models/modelshttp"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/recovery"
 	"github.com/comfylauncher/launcher/agent/internal/recovery/faultserver"
@@ -103,7 +104,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { runner.Stop(context.Background()) })
 	r := httprouter.New()
-	models.Routes(r, svc)
+	modelshttp.Routes(r, svc)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &harness{svc: svc, runner: runner, srv: srv, root: root, projects: pj, events: ev}
@@ -443,7 +444,7 @@ func TestCleanPartials(t *testing.T) {
 	part := filepath.Join(h.root, ".partial")
 	os.WriteFile(filepath.Join(part, "op_00000000000000ff.part"), make([]byte, 100), 0o644)
 	os.WriteFile(filepath.Join(part, "link-123"), nil, 0o644)
-	freed, err := h.svc.CleanPartials(24 * time.Hour)
+	freed, err := h.svc.Downloads.CleanPartials(24 * time.Hour)
 	if err != nil || freed != 100 {
 		t.Fatalf("freed %d, %v", freed, err)
 	}
@@ -529,5 +530,88 @@ func TestDownloadStepConfinesPath(t *testing.T) {
 	}
 	if des, _ := os.ReadDir(outside); len(des) != 0 {
 		t.Fatalf("written outside the store: %v", des)
+	}
+}
+
+// TestGetModel: GET /api/models/{path} answers one model as the list shows it, 404 for a
+// path with nothing there and 400 for a path the store refuses.
+func TestGetModel(t *testing.T) {
+	h := newHarness(t)
+	p := filepath.Join(h.root, "loras", "sdxl", "style.safetensors")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("weights"), 0o644)
+	h.projects.m["p1"] = []string{"loras/sdxl/style.safetensors"}
+	code, m := h.do(t, "GET", "/api/models/loras/sdxl/style.safetensors", nil)
+	if code != 200 || m["path"] != "loras/sdxl/style.safetensors" || m["type"] != "loras" || m["size"] != float64(7) ||
+		len(m["used_by_projects"].([]any)) != 1 {
+		t.Fatalf("GET model: %d %v", code, m)
+	}
+	if code, m = h.do(t, "GET", "/api/models/loras/absent.safetensors", nil); code != 404 || m["type"] != "ModelNotFoundError" {
+		t.Errorf("absent model: %d %v", code, m)
+	}
+	if code, m = h.do(t, "GET", "/api/models/loras/../../etc/passwd", nil); code != 400 || m["type"] != "InvalidPathError" {
+		t.Errorf("traversal: %d %v", code, m)
+	}
+}
+
+// TestCancelDownload: cancel answers once the download has ended, as cancelled, and its
+// partial file is gone.
+func TestCancelDownload(t *testing.T) {
+	h := newHarness(t)
+	fs := faultserver.NewFile(8<<20, 12)
+	defer fs.Close()
+	fs.BytesPerSecond.Store(1 << 20)
+	code, out := h.do(t, "POST", "/api/models/download", map[string]any{"url": fs.URL(), "folder": "vae"})
+	if code != http.StatusAccepted {
+		t.Fatal(code, out)
+	}
+	id := out["operation_id"].(string)
+	for fs.Served() < 1<<18 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, view := h.do(t, "POST", "/api/downloads/"+id+"/cancel", nil)
+	if code != 200 || view["state"] != string(recovery.StateCancelled) || view["can_pause"] != false {
+		t.Fatalf("cancel: %d %v", code, view)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, ".partial", id+".part")); !os.IsNotExist(err) {
+		t.Errorf("the partial of a cancelled download is still there: %v", err)
+	}
+	if code, _ := h.do(t, "POST", "/api/downloads/op_missing/cancel", nil); code != 404 {
+		t.Errorf("cancel of an unknown download: %d", code)
+	}
+}
+
+// TestDownloadsWithoutRunner: a store with no recovery runner still lists and serves its
+// models and download settings; the download routes answer 503 saying why.
+func TestDownloadsWithoutRunner(t *testing.T) {
+	svc, err := models.New(models.Options{ModelsDir: t.TempDir()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httprouter.New()
+	modelshttp.Routes(r, svc)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	h := &harness{srv: srv}
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/api/models", 200},
+		{"GET", "/api/downloads/settings", 200},
+		{"GET", "/api/downloads", 503},
+		{"GET", "/api/downloads/history", 503},
+		{"GET", "/api/downloads/op_1", 503},
+		{"POST", "/api/downloads/op_1/pause", 503},
+		{"POST", "/api/models/download", 503},
+	} {
+		var body any
+		if c.method == "POST" {
+			body = map[string]any{"url": "http://127.0.0.1:1/a.safetensors", "folder": "vae"}
+		}
+		code, out := h.do(t, c.method, c.path, body)
+		if code != c.want || (c.want == 503 && !strings.Contains(out["error"].(string), "recovery runner is not wired")) {
+			t.Errorf("%s %s: %d %v, want %d", c.method, c.path, code, out, c.want)
+		}
 	}
 }

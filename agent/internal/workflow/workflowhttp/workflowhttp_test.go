@@ -1,4 +1,4 @@
-package workflow
+package workflowhttp_test
 
 import (
 	"bytes"
@@ -17,12 +17,23 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
+	"github.com/comfylauncher/launcher/agent/internal/workflow"
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowhttp"
+	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
 )
 
-func newTestServer(t *testing.T, s *Service) *httptest.Server {
+// testService is a Service over the hermetic testdata/manager fixture and cat; no local
+// safetensors header is read.
+func testService(t testing.TB, cat workflow.ModelCatalog) *workflow.Service {
+	t.Helper()
+	return workflow.NewService(workflow.Options{Manager: workflowtest.Manager(t), Catalog: cat,
+		ReadHeader: func(string) (workflow.TensorStats, error) { return workflow.TensorStats{}, os.ErrNotExist }})
+}
+
+func newTestServer(t testing.TB, s *workflow.Service) *httptest.Server {
 	t.Helper()
 	r := httprouter.New()
-	s.Routes(r)
+	workflowhttp.Routes(r, s)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv
@@ -53,14 +64,14 @@ func wrapBody(t *testing.T, file string) string {
 }
 
 func TestPreviewEndpoint(t *testing.T) {
-	srv := newTestServer(t, testService(t, defaultCatalog()))
+	srv := newTestServer(t, testService(t, workflowtest.DefaultCatalog()))
 	cases := []struct {
 		name   string
 		body   string
 		status int
 		check  func(t *testing.T, out map[string]any)
 	}{
-		{"ui workflow", wrapBody(t, "testdata/workflows/ui_basic.json"), 200, func(t *testing.T, out map[string]any) {
+		{"ui workflow", wrapBody(t, "../testdata/workflows/ui_basic.json"), 200, func(t *testing.T, out map[string]any) {
 			md := out["metadata"].(map[string]any)
 			if out["success"] != true || md["workflow_type"] != "txt2img" {
 				t.Errorf("got %v", out)
@@ -78,7 +89,7 @@ func TestPreviewEndpoint(t *testing.T) {
 				t.Errorf("estimated_vram = %v", md["estimated_vram"])
 			}
 		}},
-		{"workflow as a JSON string", `{"workflow_json": ` + strconvQuote(t, "testdata/workflows/api_basic.json") + `}`, 200, func(t *testing.T, out map[string]any) {
+		{"workflow as a JSON string", `{"workflow_json": ` + strconvQuote(t, "../testdata/workflows/api_basic.json") + `}`, 200, func(t *testing.T, out map[string]any) {
 			md := out["metadata"].(map[string]any)
 			cn := md["required_custom_nodes"].([]any)
 			if len(cn) != 3 || cn[0].(map[string]any)["repo"] != "https://github.com/claimer/pack" {
@@ -123,23 +134,23 @@ func strconvQuote(t *testing.T, file string) string {
 }
 
 func TestValidateEndpoint(t *testing.T) {
-	complete := &fakeCatalog{local: map[string]int64{
+	complete := &workflowtest.Catalog{Local: map[string]int64{
 		"vae/ae.safetensors": 335_304_388, "text_encoders/t5xxl_fp8_e4m3fn.safetensors": 4_893_934_904,
 		"text_encoders/clip_l.safetensors": 246_144_152, "diffusion_models/flux1-dev-fp8.safetensors": 11_901_517_864,
 	}}
 	cases := []struct {
 		name        string
-		cat         *fakeCatalog
+		cat         *workflowtest.Catalog
 		wantSuccess bool
 		wantMissing int
 	}{
 		{"all models local", complete, true, 0},
-		{"models missing", &fakeCatalog{local: map[string]int64{"vae/ae.safetensors": 1}}, false, 3},
+		{"models missing", &workflowtest.Catalog{Local: map[string]int64{"vae/ae.safetensors": 1}}, false, 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			srv := newTestServer(t, testService(t, c.cat))
-			status, out := post(t, srv.URL+"/api/workflow/validate", wrapBody(t, "testdata/workflows/wrapped_runpod.json"))
+			status, out := post(t, srv.URL+"/api/workflow/validate", wrapBody(t, "../testdata/workflows/wrapped_runpod.json"))
 			if status != 200 {
 				t.Fatalf("status %d: %v", status, out)
 			}
@@ -169,7 +180,7 @@ func TestValidateEndpoint(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	s := NewService(Options{Limits: Limits{MaxBytes: 1000}})
+	s := workflow.NewService(workflow.Options{Limits: workflow.Limits{MaxBytes: 1000}})
 	srv := newTestServer(t, s)
 	body := `{"workflow_json": {"nodes": [], "pad": "` + strings.Repeat("x", 10000) + `"}}`
 	resp, err := http.Post(srv.URL+"/api/workflow/preview", "application/json", bytes.NewReader([]byte(body)))
@@ -183,7 +194,7 @@ func TestBodyTooLarge(t *testing.T) {
 }
 
 func TestManagerDataRoutes(t *testing.T) {
-	srv := newTestServer(t, NewService(Options{}))
+	srv := newTestServer(t, workflow.NewService(workflow.Options{}))
 	for _, path := range []string{"/api/manager-data", "/api/workflow/manager-data"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
@@ -201,7 +212,7 @@ func TestManagerDataRoutes(t *testing.T) {
 	for _, f := range managerdata.Files {
 		unreachable[f] = "http://127.0.0.1:1/x"
 	}
-	s := NewService(Options{Manager: managerdata.New(managerdata.Options{URLs: unreachable})})
+	s := workflow.NewService(workflow.Options{Manager: managerdata.New(managerdata.Options{URLs: unreachable})})
 	srv2 := newTestServer(t, s)
 	status, body := post(t, srv2.URL+"/api/manager-data/refresh", "")
 	if status != http.StatusServiceUnavailable || body["type"] != "ManagerDataUnavailable" ||
@@ -217,8 +228,8 @@ func TestManagerDataImportRoute(t *testing.T) {
 	if err := data.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := newTestServer(t, NewService(Options{Manager: data}))
-	abs, err := filepath.Abs("testdata/manager")
+	srv := newTestServer(t, workflow.NewService(workflow.Options{Manager: data}))
+	abs, err := filepath.Abs("../testdata/manager")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,9 +271,9 @@ func TestManagerDataImportRoute(t *testing.T) {
 // analysing the workflow file does, for every test workflow and for bodies only the
 // encoding/json path reads (other spellings of the field, trailing data).
 func TestPreviewFastPathSameAnswers(t *testing.T) {
-	s := testService(t, defaultCatalog())
+	s := testService(t, workflowtest.DefaultCatalog())
 	srv := newTestServer(t, s)
-	files, _ := filepath.Glob("testdata/workflows/*.json")
+	files, _ := filepath.Glob("../testdata/workflows/*.json")
 	if len(files) == 0 {
 		t.Fatal("no test workflows")
 	}
@@ -312,8 +323,8 @@ func TestPreviewFastPathSameAnswers(t *testing.T) {
 // TestPreviewWhileManagerDataLoads: a preview during the start-up load waits at most LoadWait,
 // then answers with what it has and says the data is still loading.
 func TestPreviewWhileManagerDataLoads(t *testing.T) {
-	data := managerdata.New(managerdata.Options{SeedDir: "testdata/manager"}) // never loaded
-	srv := newTestServer(t, NewService(Options{Manager: data, LoadWait: time.Nanosecond}))
+	data := managerdata.New(managerdata.Options{SeedDir: "../testdata/manager"}) // never loaded
+	srv := newTestServer(t, workflow.NewService(workflow.Options{Manager: data, LoadWait: time.Nanosecond}))
 	body := `{"workflow_json": {"1": {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "x.gguf"}}}}`
 	status, out := post(t, srv.URL+"/api/workflow/preview", body)
 	md, _ := out["metadata"].(map[string]any)
