@@ -1,5 +1,6 @@
 // Package internal_test guards the agent's import graph: domain packages know nothing of the
-// transports (WebSocket hub, reverse proxy, dashboard), and configuration parsing pulls in no HTTP.
+// transports (WebSocket hub, reverse proxy, dashboard) nor of the API server (their handlers live
+// in <domain>http adapter packages), and configuration parsing pulls in no HTTP.
 // It runs `go list` and fails, never skips, when the go tool is missing: a guard that can skip
 // guards nothing.
 package internal_test
@@ -36,22 +37,14 @@ var transportDeps = []string{
 	"net/http/httptest",
 }
 
-// noAPI are domain packages whose HTTP handlers (if any) live elsewhere: they must not depend on
-// the API server package either. recovery, models, project, gpu and workflow still register
-// their own routes (issue 16 item 3 moves them) and are checked against transportDeps only;
-// models/download imports recovery (error classes, breaker), so it waits for recovery's routes
-// to move too.
-var noAPI = []string{
-	"agent/internal/comfy",
-	"agent/internal/managerdata",
-	"agent/internal/config",
-	"agent/internal/events",
-	"agent/internal/store",
-	"agent/internal/ports",
-	"agent/internal/process",
-	"agent/internal/gpu/gpupref",
-	"agent/internal/recovery/breaker",
-	"agent/internal/recovery/clock",
+// serverDeps are what only transports and HTTP adapters may depend on: the API server
+// package and its router. A domain package's HTTP handlers live in an adapter next to it.
+var serverDeps = []string{mod + "agent/internal/api", "github.com/julienschmidt/httprouter"}
+
+// adapter reports whether pkg is an HTTP adapter of a domain package (projecthttp,
+// recoveryhttp, modelshttp, ...): it turns the domain into routes and may use the API server.
+func adapter(pkg string) bool {
+	return strings.HasSuffix(pkg[strings.LastIndex(pkg, "/")+1:], "http")
 }
 
 // noHTTP must not depend on net/http at all: parsing launcher.toml is not a network matter.
@@ -116,14 +109,20 @@ func TestDomainPackagesKnowNoTransport(t *testing.T) {
 	if checked < 10 {
 		t.Fatalf("only %d domain packages checked", checked)
 	}
-	for _, p := range noAPI {
-		deps, ok := g[p]
-		if !ok {
-			t.Errorf("%s is not in the module any more: update the guard", p)
+	// Every domain package, not a list that can forget a new one.
+	for _, p := range pkgs {
+		if transport[p] || testSupport(p) || adapter(p) {
 			continue
 		}
-		if deps[mod+"agent/internal/api"] {
-			t.Errorf("%s depends on the API server package", p)
+		for _, bad := range serverDeps {
+			if g[p][bad] {
+				t.Errorf("%s depends on %s: move its handlers into an HTTP adapter package (%shttp)", p, bad, p[strings.LastIndex(p, "/")+1:])
+			}
+		}
+	}
+	for _, p := range []string{"agent/internal/recovery", "agent/internal/project", "agent/internal/models", "agent/internal/gpu", "agent/internal/workflow"} {
+		if _, ok := g[p]; !ok {
+			t.Errorf("%s is not in the module any more: update the guard", p)
 		}
 	}
 	for _, p := range noHTTP {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/agent/internal/settings"
+	"github.com/comfylauncher/launcher/agent/internal/settings/settingshttp"
 )
 
 // wireSettings serves the user settings the web UI saves (GET /api/settings, get_config,
@@ -20,7 +21,7 @@ func (a *App) wireSettings() error {
 		ProjectsDir: filepath.Join(a.cfg.Paths.DataDir, "projects"),
 		ModelsDir:   a.cfg.Paths.ModelsDir,
 	}, a.applyUserConfig)
-	settings.Routes(a.api.Router, s)
+	settingshttp.Routes(a.api.Router, s)
 	a.starters = append(a.starters, func(context.Context) error {
 		if err := s.Open(); err != nil {
 			return err

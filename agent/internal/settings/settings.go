@@ -1,7 +1,7 @@
 // Package settings keeps the user settings the web UI saves (the original launcher's
 // config.json: credentials such as the CivitAI API key and the Hugging Face token) in the
-// store, and serves them with every secret masked. It also answers GET /api/settings, the
-// agent's fixed facts (port range, folders) the settings page shows.
+// store, and hands them out with every secret masked, with the agent's fixed facts (port
+// range, folders) the settings page shows. settingshttp serves them.
 package settings
 
 import (
@@ -50,6 +50,9 @@ type Settings struct {
 func New(st Store, server Server, onChange func(cfg map[string]any)) *Settings {
 	return &Settings{store: st, server: server, onChange: onChange}
 }
+
+// Server returns the agent's own settings that GET /api/settings reports.
+func (s *Settings) Server() Server { return s.server }
 
 // Open makes sure the settings bucket exists (a never-written bucket must answer reads after
 // a restart as on the first start).

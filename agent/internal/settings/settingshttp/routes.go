@@ -1,10 +1,13 @@
-package settings
+// Package settingshttp serves the user settings over HTTP: GET /api/settings and the original
+// UI's config routes.
+package settingshttp
 
 import (
 	"net/http"
 
 	"github.com/comfylauncher/launcher/agent/internal/api"
 	"github.com/comfylauncher/launcher/agent/internal/apierr"
+	"github.com/comfylauncher/launcher/agent/internal/settings"
 	"github.com/julienschmidt/httprouter"
 )
 
@@ -12,11 +15,11 @@ import (
 const configBodyLimit = 1 << 20
 
 // handlers translate the settings routes to Settings calls.
-type handlers struct{ s *Settings }
+type handlers struct{ s *settings.Settings }
 
 // Routes registers GET /api/settings and the original UI's config routes (get_config,
 // update_config, set_config).
-func Routes(r *httprouter.Router, s *Settings) {
+func Routes(r *httprouter.Router, s *settings.Settings) {
 	h := handlers{s: s}
 	r.GET("/api/settings", h.server)
 	r.GET("/api/get_config", h.getConfig)
@@ -25,14 +28,15 @@ func Routes(r *httprouter.Router, s *Settings) {
 }
 
 func (h handlers) server(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	srv := h.s.Server()
 	api.WriteJSON(w, http.StatusOK, map[string]any{
-		"PROJECT_MIN_PORT":                    h.s.server.PortMin,
-		"PROJECT_MAX_PORT":                    h.s.server.PortMax,
+		"PROJECT_MIN_PORT":                    srv.PortMin,
+		"PROJECT_MAX_PORT":                    srv.PortMax,
 		"ALLOW_OVERRIDABLE_PORTS_PER_PROJECT": true,
 		// ComfyUI listens on loopback only; the UI reaches it through /comfy/<id>/.
 		"PROXY_MODE":   true,
-		"PROJECTS_DIR": h.s.server.ProjectsDir,
-		"MODELS_DIR":   h.s.server.ModelsDir,
+		"PROJECTS_DIR": srv.ProjectsDir,
+		"MODELS_DIR":   srv.ModelsDir,
 	})
 }
 

@@ -1,4 +1,4 @@
-package settings
+package settingshttp
 
 import (
 	"encoding/json"
@@ -8,19 +8,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/comfylauncher/launcher/agent/internal/settings"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/julienschmidt/httprouter"
 )
 
 // newSettings opens a store in a temporary folder and returns the settings and their routes.
-func newSettings(t *testing.T, server Server, onChange func(map[string]any)) (*Settings, http.Handler) {
+func newSettings(t *testing.T, server settings.Server, onChange func(map[string]any)) (*settings.Settings, http.Handler) {
 	t.Helper()
 	db, err := store.Open(t.TempDir(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s := New(db, server, onChange)
+	s := settings.New(db, server, onChange)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func serve(h http.Handler, method, path, body string) (int, map[string]any, []by
 func TestConfigMasking(t *testing.T) {
 	t.Parallel()
 	var seen []map[string]any
-	s, h := newSettings(t, Server{}, func(cfg map[string]any) { seen = append(seen, cfg) })
+	s, h := newSettings(t, settings.Server{}, func(cfg map[string]any) { seen = append(seen, cfg) })
 	secret := "civitai-secret-0123456789"
 	steps := []struct {
 		name, method, path, body string
@@ -95,7 +96,7 @@ func TestConfigMasking(t *testing.T) {
 // TestServerSettings: GET /api/settings reports the agent's port range and folders.
 func TestServerSettings(t *testing.T) {
 	t.Parallel()
-	_, h := newSettings(t, Server{PortMin: 8200, PortMax: 8299, ProjectsDir: "/data/projects", ModelsDir: "/models"}, nil)
+	_, h := newSettings(t, settings.Server{PortMin: 8200, PortMax: 8299, ProjectsDir: "/data/projects", ModelsDir: "/models"}, nil)
 	code, body, raw := serve(h, "GET", "/api/settings", "")
 	if code != 200 || body["PROJECT_MIN_PORT"] != float64(8200) || body["PROJECT_MAX_PORT"] != float64(8299) ||
 		body["PROJECTS_DIR"] != "/data/projects" || body["MODELS_DIR"] != "/models" || body["PROXY_MODE"] != true ||
