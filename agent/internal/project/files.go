@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
+
+	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
 
 // files puts the files of a launcher JSON in place: models through the shared model store,
@@ -22,20 +23,7 @@ func (f files) extraModelPathsYAML() []byte {
 	if f.models != nil {
 		return f.models.ExtraModelPathsYAML()
 	}
-	return defaultExtraModelPaths(f.modelsDir)
-}
-
-// defaultExtraModelPaths points ComfyUI at the shared store when no model store is wired.
-func defaultExtraModelPaths(modelsDir string) []byte {
-	folders := []string{"checkpoints", "clip", "clip_vision", "configs", "controlnet", "diffusion_models",
-		"embeddings", "gligen", "hypernetworks", "loras", "photomaker", "style_models", "text_encoders",
-		"unet", "upscale_models", "vae", "vae_approx"}
-	var b strings.Builder
-	fmt.Fprintf(&b, "launcher:\n  base_path: %q\n", modelsDir)
-	for _, f := range folders {
-		fmt.Fprintf(&b, "  %s: %s/\n", f, f)
-	}
-	return []byte(b.String())
+	return comfy.ExtraModelPathsYAML(f.modelsDir, comfy.Folders()) // no model store wired
 }
 
 // ensureModel tries each alternative of one model file in order.
