@@ -29,7 +29,7 @@ func TestMarshalValueMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := marshalValue(c)
+		got, err := marshalValue(c, 0)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("marshalValue(%#v) = %s, %v; json.Marshal gives %s", c, got, err, want)
 		}
@@ -46,7 +46,7 @@ func TestMarshalValueMatchesEncodingJSON(t *testing.T) {
 			continue
 		}
 		want, _ := json.Marshal(v)
-		got, err := marshalValue(v)
+		got, err := marshalValue(v, len(raw))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s: marshalValue differs from json.Marshal (%v)", filepath.Base(f), err)
 		}
@@ -58,11 +58,11 @@ func TestMarshalValueFallsBack(t *testing.T) {
 	t.Parallel()
 	v := map[string]any{"n": json.Number("12"), "i": 3, "s": []string{"a"}}
 	want, _ := json.Marshal(v)
-	got, err := marshalValue(v)
+	got, err := marshalValue(v, 0)
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("got %s, %v; want %s", got, err, want)
 	}
-	if _, err := marshalValue(math.Inf(1)); err == nil {
+	if _, err := marshalValue(math.Inf(1), 0); err == nil {
 		t.Fatal("+Inf encoded without an error")
 	}
 }
@@ -81,7 +81,7 @@ func FuzzMarshalValue(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got, err := marshalValue(v)
+		got, err := marshalValue(v, len(b))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%q: got %s, %v; want %s", b, got, err, want)
 		}

@@ -162,7 +162,7 @@ func isLauncher(obj map[string]any) bool {
 
 // parseLauncher converts a decoded launcher object, with errors that name the field.
 func parseLauncher(obj map[string]any) (*LauncherJSON, error) {
-	b, err := marshalValue(obj)
+	b, err := marshalValue(obj, 0)
 	if err != nil {
 		return nil, invalid("launcher JSON: %v", err)
 	}
@@ -221,7 +221,7 @@ func DestPath(folder, name string) string {
 // graph when the input had one), a snapshot with the resolved git packs, and download
 // alternatives for every active model with a known URL (extra alternatives come from extra).
 func BuildLauncherJSON(doc *Document, md *Metadata, extra map[string][]LauncherFile) (*LauncherJSON, error) {
-	wf, err := marshalValue(doc.Root)
+	wf, err := marshalValue(doc.Root, len(doc.Raw))
 	if err != nil {
 		return nil, err
 	}
