@@ -6,7 +6,7 @@
 # changes slows every client of a round alike. Prints per round the agent's time with its
 # ratio to curl and to curl + fsync, then per client the median time, the median ratios to
 # curl, curl + fsync and aria2c -x8 (> 1: faster), the CPU seconds it used (user + system;
-# a loaded machine disturbs them least), the bytes nginx sent beyond the file (body_bytes_sent
+# a loaded machine disturbs them least) and nginx's, the bytes nginx sent beyond the file (body_bytes_sent
 # from its access log, summed per client run, minus the file size: bytes fetched twice or past
 # a segment) and its peak RSS. The agent makes the file durable before it is done and curl
 # does not: curl + fsync (coreutils sync FILE) is the peer that does the same work.
@@ -80,11 +80,24 @@ EOF
 NGINX_PID=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/free/file.bin" -r 0-0 && break; sleep 0.1; done
 
-# run NAME CMD...: times CMD, records seconds, peak RSS (KiB) and CPU seconds in $WORK/NAME.{s,rss,cpu}.
+# server_cpu: CPU seconds (user + system) nginx's workers have used so far. On loopback the
+# server's sendfile costs about as much CPU as the client's reads, on the same cores.
+TICK=$(getconf CLK_TCK)
+server_cpu() {
+	local t=0 w
+	for w in $(pgrep -P "$NGINX_PID"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$w/stat")))
+	done
+	echo "scale=2; $t / $TICK" | bc -l
+}
+
+# run NAME CMD...: times CMD, records seconds, peak RSS (KiB), its CPU seconds and nginx's in
+# $WORK/NAME.{s,rss,cpu,srv}.
 run() {
 	local name=$1
 	shift
-	local t0 t1
+	local t0 t1 srv0
+	srv0=$(server_cpu)
 	t0=$(date +%s.%N)
 	/usr/bin/time -f "%M %U %S" -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>&1 || {
 		echo "$name failed:" >&2
@@ -96,6 +109,7 @@ run() {
 	read -r rss usr sys <"$WORK/$name.time"
 	echo "$rss" >"$WORK/$name.rss"
 	echo "$usr + $sys" | bc -l >"$WORK/$name.cpu"
+	echo "$(server_cpu) - $srv0" | bc -l >"$WORK/$name.srv"
 }
 
 # extra NAME: bytes nginx sent to requests tagged client=NAME beyond the file size.
@@ -117,7 +131,7 @@ ratio() { echo "scale=2; $1 / $2" | bc -l; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 CLIENTS="curl curlsync aria2c aria2s8 agent"
-declare -A SECS RSS EXTRA CPU CONNS
+declare -A SECS RSS EXTRA CPU SRV CONNS
 for MODE in $MODES; do
 	URL="http://127.0.0.1:$PORT/$MODE/file.bin"
 	for r in $(seq 1 "$ROUNDS"); do
@@ -157,6 +171,7 @@ for MODE in $MODES; do
 			SECS[$k]=$(cat "$WORK/$k.s")
 			RSS[$k]=$(cat "$WORK/$k.rss")
 			CPU[$k]=$(cat "$WORK/$k.cpu")
+			SRV[$k]=$(cat "$WORK/$k.srv")
 			EXTRA[$k]=$(extra "$k")
 		done
 		printf 'round %d %-5s curl %6.2f s  curl+fsync %6.2f s  agent %6.2f s (%s conns)  agent x curl %5.2f  x curl+fsync %5.2f\n' \
@@ -166,16 +181,16 @@ for MODE in $MODES; do
 done
 
 echo
-printf "%-10s %-30s %8s %8s %8s %8s %9s %7s %12s %8s\n" "nginx" "client (${SIZE_MIB} MiB, median)" "seconds" "MiB/s" "x curl" "x c+sync" "x aria2c" "CPU s" "extra bytes" "RSS MiB"
+printf "%-10s %-30s %8s %8s %8s %8s %9s %7s %7s %12s %8s\n" "nginx" "client (${SIZE_MIB} MiB, median)" "seconds" "MiB/s" "x curl" "x c+sync" "x aria2c" "CPU s" "srv CPU" "extra bytes" "RSS MiB"
 for MODE in $MODES; do
 	label=$MODE
 	[ "$MODE" = slow ] && label="20m/conn"
 	[ "$MODE" = free ] && label="no limit"
 	for c in $CLIENTS; do
-		secs=() cpu=() rss=() extras=() xc=() xs=() xa=() conns=()
+		secs=() cpu=() srv=() rss=() extras=() xc=() xs=() xa=() conns=()
 		for r in $(seq 1 "$ROUNDS"); do
 			k=$c-$MODE-$r
-			secs+=("${SECS[$k]}") cpu+=("${CPU[$k]}") rss+=("${RSS[$k]}") extras+=("${EXTRA[$k]}")
+			secs+=("${SECS[$k]}") cpu+=("${CPU[$k]}") srv+=("${SRV[$k]}") rss+=("${RSS[$k]}") extras+=("${EXTRA[$k]}")
 			xc+=("$(ratio "${SECS[curl-$MODE-$r]}" "${SECS[$k]}")")
 			xs+=("$(ratio "${SECS[curlsync-$MODE-$r]}" "${SECS[$k]}")")
 			xa+=("$(ratio "${SECS[aria2c-$MODE-$r]}" "${SECS[$k]}")")
@@ -190,10 +205,12 @@ for MODE in $MODES; do
 			echo "${conns[*]}"
 		) conns, sha+fsync)"
 		med=$(median "${secs[@]}")
-		printf "%-10s %-30s %8.2f %8.1f %8.2f %8.2f %9.2f %7.2f %12d %8.1f\n" "$label" "$desc" "$med" \
+		printf "%-10s %-30s %8.2f %8.1f %8.2f %8.2f %9.2f %7.2f %7.2f %12d %8.1f\n" "$label" "$desc" "$med" \
 			"$(echo "$SIZE_MIB / $med" | bc -l)" "$(median "${xc[@]}")" "$(median "${xs[@]}")" "$(median "${xa[@]}")" \
-			"$(median "${cpu[@]}")" "$(median "${extras[@]}")" "$(echo "$(median "${rss[@]}") / 1024" | bc -l)"
+			"$(median "${cpu[@]}")" "$(median "${srv[@]}")" "$(median "${extras[@]}")" "$(echo "$(median "${rss[@]}") / 1024" | bc -l)"
 	done
 done
 echo "x curl / x c+sync / x aria2c: the median over rounds of the speed relative to curl, curl + fsync"
 echo "and aria2c -x8 in the same round (> 1 is faster). The agent hashes (sha256) and fsyncs; curl does neither."
+echo "CPU s: the client's user + system seconds; srv CPU: nginx's during that run. Client and server share"
+echo "this machine's $(nproc) cores: when their sum exceeds seconds x cores, the run was CPU-bound."
