@@ -160,7 +160,7 @@ func decodeWithout(raw []byte, key string, v any, dst *json.RawMessage) error {
 	if err := json.Unmarshal(rest, v); err != nil {
 		return err
 	}
-	if !json.Valid(value) {
+	if !validJSON(value) {
 		return json.Unmarshal(raw, v) // for encoding/json's error, with its offset
 	}
 	*dst = append(json.RawMessage(nil), value...)
