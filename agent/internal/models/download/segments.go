@@ -85,6 +85,9 @@ type engine struct {
 	peak     int
 
 	written atomic.Int64 // bytes written by this attempt
+	// hashWait is the time connections spent waiting for a buffer the hasher had not handed
+	// back yet (ns): a connection that waits for the hasher is limited by it, not by the network.
+	hashWait atomic.Int64
 	// cpAt and savedAt are e.written at the snapshot of the last checkpoint begun and of the
 	// last one saved; saved is closed (and replaced) at every save.
 	cpAt, savedAt atomic.Int64
@@ -423,7 +426,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 	off := from
 	flushed := from // start of the bytes not yet handed to writeback
 	for to < 0 || off < to {
-		buf := <-pool
+		buf := e.buffer(pool)
 		want := int64(len(buf))
 		if to >= 0 {
 			want = min(want, to-off)
@@ -472,6 +475,20 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 		return nil
 	}
 	return nil
+}
+
+// buffer takes a free buffer from pool, accounting the time waited for the hasher to hand
+// one back.
+func (e *engine) buffer(pool chan []byte) []byte {
+	select {
+	case buf := <-pool:
+		return buf
+	default:
+	}
+	t := time.Now()
+	buf := <-pool
+	e.hashWait.Add(int64(time.Since(t)))
+	return buf
 }
 
 // paced asks for a checkpoint once half of CheckpointBytes is unsaved and, should the
@@ -598,7 +615,7 @@ func (e *engine) adapt() {
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
 	ad := &adapter{max: e.maxConns, target: e.target, fast: e.a.d.opt.FastConnection, warm: true}
-	last, lastAt := e.written.Load(), time.Now()
+	last, lastAt, lastWait := e.written.Load(), time.Now(), e.hashWait.Load()
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -606,15 +623,17 @@ func (e *engine) adapt() {
 		case <-e.idle:
 			return
 		case now := <-t.C:
-			n := e.written.Load()
-			rate := float64(n-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = n, now
+			n, w := e.written.Load(), e.hashWait.Load()
+			el := now.Sub(lastAt)
+			rate := float64(n-last) / el.Seconds()
 			e.mu.Lock()
 			if e.active == 0 {
 				e.mu.Unlock()
 				return
 			}
-			e.target = ad.next(rate)
+			wait := float64(w-lastWait) / float64(el) / float64(e.active)
+			last, lastAt, lastWait = n, now, w
+			e.target = ad.next(rate, wait)
 			e.settled = ad.settled
 			e.spawnUpTo(e.target)
 			e.mu.Unlock()
@@ -628,7 +647,9 @@ func (e *engine) adapt() {
 // have changed, or a noisy measurement undone a good step). Each measurement is the mean of
 // adaptSamples samples; the first sample and the one right after a change are skipped (they
 // include connection set-up). A measurement whose rate per connection is at least fast
-// (when fast > 0) settles at once: such a host does not throttle each connection.
+// (when fast > 0) settles at once: such a host does not throttle each connection. So does one
+// whose connections waited for the hasher at least hashBound of the time: the hash (the CPU)
+// is the limit, and more connections would only add bytes it must read back.
 type adapter struct {
 	max, target int
 	fast        float64 // per-connection rate that settles (<= 0: none)
@@ -636,6 +657,7 @@ type adapter struct {
 	prevRate    float64 // throughput at prev
 	warm        bool    // skip the next sample
 	sum         float64 // of the samples of the measurement under way
+	waitSum     float64 // of their hash-wait fractions
 	n           int
 	settled     bool // not trying more connections now
 	idle        int  // samples since settling
@@ -644,10 +666,12 @@ type adapter struct {
 const (
 	adaptSamples = 3
 	reprobeAfter = 20
+	hashBound    = 0.2
 )
 
-// next takes the throughput of the last interval and returns the connection target.
-func (c *adapter) next(rate float64) int {
+// next takes the throughput of the last interval and the fraction of it the connections
+// spent waiting for the hasher, and returns the connection target.
+func (c *adapter) next(rate, hashWait float64) int {
 	if c.max <= 1 {
 		return c.target
 	}
@@ -658,21 +682,22 @@ func (c *adapter) next(rate float64) int {
 		if c.idle++; c.idle < reprobeAfter {
 			return c.target
 		}
-		c.settled, c.idle, c.prev, c.sum, c.n = false, 0, 0, 0, 0
+		c.settled, c.idle, c.prev, c.sum, c.waitSum, c.n = false, 0, 0, 0, 0, 0
 	}
 	if c.warm {
 		c.warm = false
 		return c.target
 	}
 	c.sum += rate
+	c.waitSum += hashWait
 	if c.n++; c.n < adaptSamples {
 		return c.target
 	}
-	mean := c.sum / float64(c.n)
-	c.sum, c.n = 0, 0
+	mean, wait := c.sum/float64(c.n), c.waitSum/float64(c.n)
+	c.sum, c.waitSum, c.n = 0, 0, 0
 	if c.prev == 0 || mean >= c.prevRate*(1+minGain) {
 		c.prev, c.prevRate = c.target, mean
-		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) {
+		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) || wait >= hashBound {
 			c.settled = true
 			return c.target
 		}
