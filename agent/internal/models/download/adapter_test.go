@@ -18,7 +18,7 @@ func TestAdapter(t *testing.T) {
 		fast    float64
 		samples []float64
 		want    []int
-		waits   []float64 // fraction of each sample the connections waited for the hasher (none: 0)
+		busy    []float64 // fraction of each sample the hasher was busy (none: 0)
 	}{
 		// Per-connection throttled: each step multiplies the rate, up to the maximum.
 		{"throttled host", 8, 0, []float64{20, 20, 20, 0, 80, 80, 80, 0, 160, 160, 160, 160},
@@ -50,27 +50,27 @@ func TestAdapter(t *testing.T) {
 		// Four connections at the fast rate each: no eight.
 		{"fast after a step", 32, 500, []float64{200, 200, 200, 0, 2000, 2000, 2000, 0, 2000},
 			[]int{1, 1, 4, 4, 4, 4, 4, 4, 4}, nil},
-		// One connection below the fast rate that waits for the hasher a third of the time:
-		// the CPU is the limit, so no trial of more (whose bytes would need reading back).
+		// One connection below the fast rate whose hasher is busy most of the time: the CPU
+		// is the limit, so no trial of more (whose bytes would need reading back).
 		{"hash-bound connection", 8, 500, []float64{200, 200, 200, 200, 200},
-			[]int{1, 1, 1, 1, 1}, []float64{0.3, 0.4, 0.3, 0.3, 0.3}},
-		// Waiting a little (one sample, or a mean below hashBound) is not hash-bound.
-		{"hash wait below the bound", 8, 500, []float64{200, 200, 200, 0, 800},
-			[]int{1, 1, 4, 4, 4}, []float64{0.1, 0.5, 0, 0, 0}},
+			[]int{1, 1, 1, 1, 1}, []float64{0.7, 0.6, 0.8, 0.7, 0.7}},
+		// A busy sample, or a mean below hashBound, is not hash-bound.
+		{"hasher busy below the bound", 8, 500, []float64{200, 200, 200, 0, 800},
+			[]int{1, 1, 4, 4, 4}, []float64{0.3, 0.9, 0.2, 0.2, 0}},
 		// A throttled host grown to four connections whose hasher then becomes the limit
 		// stays at four.
 		{"hash-bound after a step", 8, 0, []float64{20, 20, 20, 0, 80, 80, 80, 0, 80},
-			[]int{1, 1, 4, 4, 4, 4, 4, 4, 4}, []float64{0, 0, 0, 0, 0.5, 0.5, 0.5, 0, 0}},
+			[]int{1, 1, 4, 4, 4, 4, 4, 4, 4}, []float64{0, 0, 0, 0, 0.6, 0.6, 0.6, 0, 0}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &adapter{max: tc.max, target: 1, fast: tc.fast}
 			for i, r := range tc.samples {
-				var wait float64
-				if i < len(tc.waits) {
-					wait = tc.waits[i]
+				var busy float64
+				if i < len(tc.busy) {
+					busy = tc.busy[i]
 				}
-				if got := c.next(r, wait); got != tc.want[i] {
+				if got := c.next(r, busy); got != tc.want[i] {
 					t.Fatalf("sample %d (%v): target %d, want %d", i, r, got, tc.want[i])
 				}
 			}

@@ -85,9 +85,6 @@ type engine struct {
 	peak     int
 
 	written atomic.Int64 // bytes written by this attempt
-	// hashWait is the time connections spent waiting for a buffer the hasher had not handed
-	// back yet (ns): a connection that waits for the hasher is limited by it, not by the network.
-	hashWait atomic.Int64
 	// cpAt and savedAt are e.written at the snapshot of the last checkpoint begun and of the
 	// last one saved; saved is closed (and replaced) at every save.
 	cpAt, savedAt atomic.Int64
@@ -426,7 +423,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 	off := from
 	flushed := from // start of the bytes not yet handed to writeback
 	for to < 0 || off < to {
-		buf := e.buffer(pool)
+		buf := <-pool
 		want := int64(len(buf))
 		if to >= 0 {
 			want = min(want, to-off)
@@ -475,20 +472,6 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 		return nil
 	}
 	return nil
-}
-
-// buffer takes a free buffer from pool, accounting the time waited for the hasher to hand
-// one back.
-func (e *engine) buffer(pool chan []byte) []byte {
-	select {
-	case buf := <-pool:
-		return buf
-	default:
-	}
-	t := time.Now()
-	buf := <-pool
-	e.hashWait.Add(int64(time.Since(t)))
-	return buf
 }
 
 // paced asks for a checkpoint once half of CheckpointBytes is unsaved and, should the
@@ -615,7 +598,7 @@ func (e *engine) adapt() {
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
 	ad := &adapter{max: e.maxConns, target: e.target, fast: e.a.d.opt.FastConnection, warm: true}
-	last, lastAt, lastWait := e.written.Load(), time.Now(), e.hashWait.Load()
+	last, lastAt, lastBusy := e.written.Load(), time.Now(), e.hash.busy.Load()
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -623,7 +606,7 @@ func (e *engine) adapt() {
 		case <-e.idle:
 			return
 		case now := <-t.C:
-			n, w := e.written.Load(), e.hashWait.Load()
+			n, busy := e.written.Load(), e.hash.busy.Load()
 			el := now.Sub(lastAt)
 			rate := float64(n-last) / el.Seconds()
 			e.mu.Lock()
@@ -631,9 +614,8 @@ func (e *engine) adapt() {
 				e.mu.Unlock()
 				return
 			}
-			wait := float64(w-lastWait) / float64(el) / float64(e.active)
-			last, lastAt, lastWait = n, now, w
-			e.target = ad.next(rate, wait)
+			last, lastAt, lastBusy = n, now, busy
+			e.target = ad.next(rate, float64(busy-lastBusy)/float64(el))
 			e.settled = ad.settled
 			e.spawnUpTo(e.target)
 			e.mu.Unlock()
@@ -648,8 +630,8 @@ func (e *engine) adapt() {
 // adaptSamples samples; the first sample and the one right after a change are skipped (they
 // include connection set-up). A measurement whose rate per connection is at least fast
 // (when fast > 0) settles at once: such a host does not throttle each connection. So does one
-// whose connections waited for the hasher at least hashBound of the time: the hash (the CPU)
-// is the limit, and more connections would only add bytes it must read back.
+// during which the hasher was busy at least hashBound of the time: the hash (the CPU) is then
+// the limit, and more connections would only add bytes it must read back.
 type adapter struct {
 	max, target int
 	fast        float64 // per-connection rate that settles (<= 0: none)
@@ -657,7 +639,7 @@ type adapter struct {
 	prevRate    float64 // throughput at prev
 	warm        bool    // skip the next sample
 	sum         float64 // of the samples of the measurement under way
-	waitSum     float64 // of their hash-wait fractions
+	busySum     float64 // of their hasher-busy fractions
 	n           int
 	settled     bool // not trying more connections now
 	idle        int  // samples since settling
@@ -666,12 +648,12 @@ type adapter struct {
 const (
 	adaptSamples = 3
 	reprobeAfter = 20
-	hashBound    = 0.2
+	hashBound    = 0.5
 )
 
-// next takes the throughput of the last interval and the fraction of it the connections
-// spent waiting for the hasher, and returns the connection target.
-func (c *adapter) next(rate, hashWait float64) int {
+// next takes the throughput of the last interval and the fraction of it the hasher was busy,
+// and returns the connection target.
+func (c *adapter) next(rate, hashBusy float64) int {
 	if c.max <= 1 {
 		return c.target
 	}
@@ -682,22 +664,22 @@ func (c *adapter) next(rate, hashWait float64) int {
 		if c.idle++; c.idle < reprobeAfter {
 			return c.target
 		}
-		c.settled, c.idle, c.prev, c.sum, c.waitSum, c.n = false, 0, 0, 0, 0, 0
+		c.settled, c.idle, c.prev, c.sum, c.busySum, c.n = false, 0, 0, 0, 0, 0
 	}
 	if c.warm {
 		c.warm = false
 		return c.target
 	}
 	c.sum += rate
-	c.waitSum += hashWait
+	c.busySum += hashBusy
 	if c.n++; c.n < adaptSamples {
 		return c.target
 	}
-	mean, wait := c.sum/float64(c.n), c.waitSum/float64(c.n)
-	c.sum, c.waitSum, c.n = 0, 0, 0
+	mean, busy := c.sum/float64(c.n), c.busySum/float64(c.n)
+	c.sum, c.busySum, c.n = 0, 0, 0
 	if c.prev == 0 || mean >= c.prevRate*(1+minGain) {
 		c.prev, c.prevRate = c.target, mean
-		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) || wait >= hashBound {
+		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) || busy >= hashBound {
 			c.settled = true
 			return c.target
 		}
