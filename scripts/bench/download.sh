@@ -97,6 +97,9 @@ run() {
 	local name=$1
 	shift
 	local t0 t1 srv0
+	# Every client starts with no dirty pages of the one before: without this, the client
+	# that follows curl (which never syncs) pays for writing curl's file back.
+	sync
 	srv0=$(server_cpu)
 	t0=$(date +%s.%N)
 	/usr/bin/time -f "%M %U %S" -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>&1 || {
