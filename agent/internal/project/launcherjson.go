@@ -41,7 +41,8 @@ func parseLauncherJSON(raw json.RawMessage) (*launcherJSON, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return &lj, nil
 	}
-	if err := json.Unmarshal(raw, &lj); err != nil {
+	// The workflow is most of the bytes (megabytes for a large one) and only copied here.
+	if err := decodeWithout(raw, "workflow_json", &lj, &lj.WorkflowJSON); err != nil {
 		return nil, apierr.Wrap(apierr.Invalid, "ValidationError", err, "launcher JSON is malformed: "+err.Error(),
 			"Export the workflow again with \"Export workflow (Launcher)\" or import the plain workflow JSON")
 	}

@@ -1,8 +1,11 @@
 package workflow
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,39 +62,68 @@ type LauncherFile struct {
 
 var launcherKnown = map[string]bool{"format": true, "version": true, "workflow_json": true, "snapshot_json": true, "files": true, "pip_requirements": true}
 
-// MarshalJSON writes the known fields followed by Extra.
+// MarshalJSON writes the known fields in their order, or, with Extra, every field in key
+// order (what encoding/json gives a map). WorkflowJSON is copied in as it is, never
+// re-encoded: it is a workflow this package encoded or a value encoding/json read, and
+// compacting a 4 MB workflow again costs more than the rest of an import. Callers that want
+// the bytes call MarshalJSON directly; json.Marshal of a LauncherJSON still validates it.
 func (l LauncherJSON) MarshalJSON() ([]byte, error) {
-	type plain LauncherJSON
-	p := plain(l)
-	if p.Files == nil {
-		p.Files = [][]LauncherFile{}
+	wf := l.WorkflowJSON
+	if len(wf) == 0 {
+		wf = json.RawMessage("null")
 	}
-	if p.PipRequirements == nil {
-		p.PipRequirements = []any{}
+	if l.Files == nil {
+		l.Files = [][]LauncherFile{}
 	}
-	if p.SnapshotJSON.GitCustomNodes == nil {
-		p.SnapshotJSON.GitCustomNodes = map[string]GitNodeState{}
+	if l.PipRequirements == nil {
+		l.PipRequirements = []any{}
 	}
-	if p.SnapshotJSON.FileCustomNodes == nil {
-		p.SnapshotJSON.FileCustomNodes = []FileCustomNode{}
+	if l.SnapshotJSON.GitCustomNodes == nil {
+		l.SnapshotJSON.GitCustomNodes = map[string]GitNodeState{}
 	}
-	if len(p.WorkflowJSON) == 0 {
-		p.WorkflowJSON = json.RawMessage("null")
+	if l.SnapshotJSON.FileCustomNodes == nil {
+		l.SnapshotJSON.FileCustomNodes = []FileCustomNode{}
 	}
-	b, err := json.Marshal(p)
-	if err != nil || len(l.Extra) == 0 {
-		return b, err
+	fields := []launcherField{{"format", l.Format}, {"version", l.Version}, {"workflow_json", wf},
+		{"snapshot_json", l.SnapshotJSON}, {"files", l.Files}, {"pip_requirements", l.PipRequirements}}
+	if len(l.Extra) > 0 {
+		for k, v := range l.Extra {
+			if !launcherKnown[k] {
+				fields = append(fields, launcherField{k, v})
+			}
+		}
+		slices.SortFunc(fields, func(a, b launcherField) int { return strings.Compare(a.key, b.key) })
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for k, v := range l.Extra {
-		if !launcherKnown[k] {
-			m[k] = v
+	buf := bytes.NewBuffer(make([]byte, 0, len(wf)+4<<10))
+	buf.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(appendString(nil, f.key))
+		buf.WriteByte(':')
+		switch v := f.value.(type) {
+		case json.RawMessage:
+			if f.key == "workflow_json" {
+				buf.Write(v)
+			} else if err := json.Compact(buf, v); err != nil {
+				return nil, fmt.Errorf("launcher JSON field %q: %w", f.key, err)
+			}
+		default:
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("launcher JSON field %q: %w", f.key, err)
+			}
+			buf.Write(b)
 		}
 	}
-	return json.Marshal(m)
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+type launcherField struct {
+	key   string
+	value any
 }
 
 // UnmarshalJSON reads the known fields and keeps the rest in Extra.
@@ -130,7 +162,7 @@ func isLauncher(obj map[string]any) bool {
 
 // parseLauncher converts a decoded launcher object, with errors that name the field.
 func parseLauncher(obj map[string]any) (*LauncherJSON, error) {
-	b, err := json.Marshal(obj)
+	b, err := marshalValue(obj, 0)
 	if err != nil {
 		return nil, invalid("launcher JSON: %v", err)
 	}
@@ -189,7 +221,7 @@ func DestPath(folder, name string) string {
 // graph when the input had one), a snapshot with the resolved git packs, and download
 // alternatives for every active model with a known URL (extra alternatives come from extra).
 func BuildLauncherJSON(doc *Document, md *Metadata, extra map[string][]LauncherFile) (*LauncherJSON, error) {
-	wf, err := json.Marshal(doc.Root)
+	wf, err := marshalValue(doc.Root, len(doc.Raw))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package download
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
+	"time"
 )
 
 // hasher keeps the sha256 of the file's contiguous prefix while segments arrive, so publishing
@@ -18,6 +20,9 @@ type hasher struct {
 	spans []span // written but not yet hashed, beyond n; sorted and disjoint
 	buf   []byte // read-back buffer
 	err   error  // first read-back failure; hashing stops there
+	// busy is the time spent hashing and reading back (ns), for the connection adapter: a
+	// hasher busy most of the time is the download's limit.
+	busy atomic.Int64
 
 	in   chan hashChunk
 	snap chan chan hashSnapshot
@@ -82,7 +87,9 @@ func (p *hasher) loop() {
 	in := p.in
 	for {
 		if p.err == nil && len(p.spans) > 0 && p.spans[0].start == p.n {
+			t := time.Now()
 			p.readBack()
+			p.busy.Add(int64(time.Since(t)))
 			select { // serve writers between slices
 			case c, ok := <-in:
 				if !ok {
@@ -137,7 +144,9 @@ func (p *hasher) take(c hashChunk) {
 	switch {
 	case p.err != nil || end <= p.n:
 	case c.off == p.n:
+		t := time.Now()
 		p.h.Write(c.b)
+		p.busy.Add(int64(time.Since(t)))
 		p.n = end
 	default:
 		p.add(c.off, end)

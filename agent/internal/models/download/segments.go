@@ -598,7 +598,7 @@ func (e *engine) adapt() {
 	t := time.NewTicker(e.a.d.opt.AdaptInterval)
 	defer t.Stop()
 	ad := &adapter{max: e.maxConns, target: e.target, fast: e.a.d.opt.FastConnection, warm: true}
-	last, lastAt := e.written.Load(), time.Now()
+	last, lastAt, lastBusy := e.written.Load(), time.Now(), e.hash.busy.Load()
 	for {
 		select {
 		case <-e.ctx.Done():
@@ -606,15 +606,16 @@ func (e *engine) adapt() {
 		case <-e.idle:
 			return
 		case now := <-t.C:
-			n := e.written.Load()
-			rate := float64(n-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = n, now
+			n, busy := e.written.Load(), e.hash.busy.Load()
+			el := now.Sub(lastAt)
+			rate := float64(n-last) / el.Seconds()
 			e.mu.Lock()
 			if e.active == 0 {
 				e.mu.Unlock()
 				return
 			}
-			e.target = ad.next(rate)
+			last, lastAt, lastBusy = n, now, busy
+			e.target = ad.next(rate, float64(busy-lastBusy)/float64(el))
 			e.settled = ad.settled
 			e.spawnUpTo(e.target)
 			e.mu.Unlock()
@@ -628,7 +629,9 @@ func (e *engine) adapt() {
 // have changed, or a noisy measurement undone a good step). Each measurement is the mean of
 // adaptSamples samples; the first sample and the one right after a change are skipped (they
 // include connection set-up). A measurement whose rate per connection is at least fast
-// (when fast > 0) settles at once: such a host does not throttle each connection.
+// (when fast > 0) settles at once: such a host does not throttle each connection. So does one
+// during which the hasher was busy at least hashBound of the time: the hash (the CPU) is then
+// the limit, and more connections would only add bytes it must read back.
 type adapter struct {
 	max, target int
 	fast        float64 // per-connection rate that settles (<= 0: none)
@@ -636,6 +639,7 @@ type adapter struct {
 	prevRate    float64 // throughput at prev
 	warm        bool    // skip the next sample
 	sum         float64 // of the samples of the measurement under way
+	busySum     float64 // of their hasher-busy fractions
 	n           int
 	settled     bool // not trying more connections now
 	idle        int  // samples since settling
@@ -644,10 +648,12 @@ type adapter struct {
 const (
 	adaptSamples = 3
 	reprobeAfter = 20
+	hashBound    = 0.5
 )
 
-// next takes the throughput of the last interval and returns the connection target.
-func (c *adapter) next(rate float64) int {
+// next takes the throughput of the last interval and the fraction of it the hasher was busy,
+// and returns the connection target.
+func (c *adapter) next(rate, hashBusy float64) int {
 	if c.max <= 1 {
 		return c.target
 	}
@@ -658,21 +664,22 @@ func (c *adapter) next(rate float64) int {
 		if c.idle++; c.idle < reprobeAfter {
 			return c.target
 		}
-		c.settled, c.idle, c.prev, c.sum, c.n = false, 0, 0, 0, 0
+		c.settled, c.idle, c.prev, c.sum, c.busySum, c.n = false, 0, 0, 0, 0, 0
 	}
 	if c.warm {
 		c.warm = false
 		return c.target
 	}
 	c.sum += rate
+	c.busySum += hashBusy
 	if c.n++; c.n < adaptSamples {
 		return c.target
 	}
-	mean := c.sum / float64(c.n)
-	c.sum, c.n = 0, 0
+	mean, busy := c.sum/float64(c.n), c.busySum/float64(c.n)
+	c.sum, c.busySum, c.n = 0, 0, 0
 	if c.prev == 0 || mean >= c.prevRate*(1+minGain) {
 		c.prev, c.prevRate = c.target, mean
-		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) {
+		if c.target >= c.max || (c.fast > 0 && mean/float64(c.target) >= c.fast) || busy >= hashBound {
 			c.settled = true
 			return c.target
 		}

@@ -53,7 +53,8 @@ func (i Importer) PrepareImport(ctx context.Context, req project.ImportRequest) 
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(lj)
+	// Not json.Marshal: it would compact the (already compact) workflow once more.
+	return lj.MarshalJSON()
 }
 
 // EstimateVRAM is the workflow's VRAM estimate in MB, 0 when it cannot be analysed.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -43,7 +44,16 @@ func main() {
 		conns := fs.Int("conns", 8, "most connections per file")
 		initial := fs.Int("initial", 1, "connections at the start")
 		sha := fs.String("sha", "", "expected sha256")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the fetch to this file")
 		fs.Parse(os.Args[2:])
+		if *cpuProfile != "" {
+			stop, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fetch:", err)
+				os.Exit(1)
+			}
+			defer stop()
+		}
 		os.MkdirAll(filepath.Join(*dir, ".partial"), 0o755)
 		d := download.New(download.Options{MaxConnections: *conns, InitialConnections: *initial, ParallelMinSize: 64 << 20})
 		req := download.Request{URL: *url, SHA256: *sha, Dest: filepath.Join(*dir, "checkpoints", "bench.safetensors"),
@@ -53,13 +63,26 @@ func main() {
 		el := time.Since(start)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fetch:", err)
-			os.Exit(1)
+			os.Exit(1) // no profile of a failed fetch
 		}
 		fmt.Printf("seconds=%.3f mib_per_s=%.1f peak_rss_kib=%d connections=%d sha256=%s\n", el.Seconds(), float64(res.Size)/el.Seconds()/(1<<20), peakRSS(), res.Connections, res.SHA256)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// startCPUProfile profiles the process into path until the returned function runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // peakRSS reads VmHWM (peak resident set) from /proc/self/status, in KiB.
