@@ -17,6 +17,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/agent/internal/project"
+	"github.com/comfylauncher/launcher/agent/internal/project/projecthttp"
 	"github.com/comfylauncher/launcher/agent/internal/store"
 	"github.com/comfylauncher/launcher/agent/internal/workflow"
 	"github.com/comfylauncher/launcher/agent/internal/workflow/workflowtest"
@@ -57,7 +58,7 @@ func BenchmarkImportProject4MB(b *testing.B) {
 	}
 	b.Cleanup(func() { m.Stop(context.Background()) })
 	r := httprouter.New()
-	project.Routes(r, m)
+	projecthttp.Routes(r, m, 0)
 	srv := httptest.NewServer(r)
 	b.Cleanup(srv.Close)
 

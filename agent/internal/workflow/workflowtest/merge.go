@@ -1,5 +1,6 @@
-// Package workflowtest builds large, realistic workflows for benchmarks: the UI-format
+// This file builds large, realistic workflows for benchmarks: the UI-format
 // workflows of the shared corpus merged into one graph, repeated until it reaches a size.
+
 package workflowtest
 
 import (
