@@ -623,7 +623,7 @@ func (d *Data) Warnings() []string { return d.Status().Warnings }
 func (d *Data) fileWarnings(st Status) []string {
 	var out []string
 	if st.State == "loading" {
-		return []string{"ComfyUI-Manager data is still loading from " + orMemory(st.CacheDir) + "; custom node packs may be unresolved, retry in a moment"}
+		return []string{"ComfyUI-Manager data is still loading (from " + orMemory(st.CacheDir) + ", and the files it lacks from the [manager] URLs); custom node packs may be unresolved, retry in a moment"}
 	}
 	for _, s := range st.Files {
 		fix := fmt.Sprintf("the agent fetches it from %s (POST /api/manager-data/refresh); %s", s.ConfigKey, offlineFix)
