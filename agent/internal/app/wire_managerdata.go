@@ -13,8 +13,9 @@ import (
 const managerRefreshCheck = time.Hour
 
 // wireManagerData builds the one ComfyUI-Manager data component that the workflow parser and
-// the comfyui-manager model source share, and reports it in /api/health. The cache is read in
-// the background once the agent serves; analyses wait for the load (bounded) meanwhile.
+// the comfyui-manager model source share, and reports it in /api/health. The cache is read (and
+// the files it lacks fetched) in the background once the agent serves; analyses wait for that
+// load (bounded) meanwhile.
 func (a *App) wireManagerData() error {
 	data := managerdata.New(managerdata.OptionsFromConfig(a.cfg))
 	a.managerData = data
@@ -26,8 +27,10 @@ func (a *App) wireManagerData() error {
 		return ok, st
 	})
 	a.whenServing(func(ctx context.Context) {
-		if err := data.Load(ctx); err != nil {
-			log.Warn("ComfyUI-Manager data cache partly unreadable", "dir", data.CacheDir(), "err", err)
+		// Analyses on a fresh node wait (bounded) for the first fetch, not only the cache.
+		_, loadErr, fetchErr := data.Start(ctx)
+		if loadErr != nil {
+			log.Warn("ComfyUI-Manager data cache partly unreadable", "dir", data.CacheDir(), "err", loadErr)
 		}
 		// Parsing 7 MB of JSON leaves garbage several times the index's size: give it back now
 		// rather than carry it as idle RSS until the scavenger gets to it.
@@ -35,10 +38,16 @@ func (a *App) wireManagerData() error {
 		tick := time.NewTicker(managerRefreshCheck)
 		defer tick.Stop()
 		for first := true; ; first = false {
-			if fetched, err := data.RefreshIfStale(ctx); err != nil {
-				log.Warn("refresh ComfyUI-Manager data (the cached copy stays in use)", "err", err)
+			var err error
+			if first {
+				err = fetchErr
+			} else if fetched, ferr := data.RefreshIfStale(ctx); ferr != nil {
+				err = ferr
 			} else if fetched {
 				debug.FreeOSMemory()
+			}
+			if err != nil {
+				log.Warn("refresh ComfyUI-Manager data (the cached copy stays in use)", "err", err)
 			}
 			if first {
 				close(checked)

@@ -184,7 +184,40 @@ func (d *Data) Wait(ctx context.Context) bool {
 // unreadable files are not an error: the agent works with what it has and says so in Warnings.
 // The raw files are parsed one at a time and not kept.
 func (d *Data) Load(ctx context.Context) error {
-	defer d.loadedOnce.Do(func() { close(d.loaded) })
+	defer d.markLoaded()
+	return d.load(ctx)
+}
+
+// Start is what the agent runs once it serves: Load, then RefreshIfStale. While files are
+// absent after reading the cache (a fresh node), the first load counts as finished only once
+// their fetch has been tried, so a lookup meanwhile waits for it (bounded by its ctx; Status
+// says "loading") instead of finding the files missing. With every file cached, stale or not,
+// the load is finished as soon as the cache is read and the refetch runs behind it.
+func (d *Data) Start(ctx context.Context) (fetched bool, loadErr, fetchErr error) {
+	defer d.markLoaded()
+	loadErr = d.load(ctx)
+	if d.allPresent() {
+		d.markLoaded()
+	}
+	fetched, fetchErr = d.RefreshIfStale(ctx)
+	return fetched, loadErr, fetchErr
+}
+
+func (d *Data) markLoaded() { d.loadedOnce.Do(func() { close(d.loaded) }) }
+
+// allPresent reports whether every file has a usable copy.
+func (d *Data) allPresent() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, f := range Files {
+		if !d.files[f].Present {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Data) load(ctx context.Context) error {
 	d.op.Lock()
 	defer d.op.Unlock()
 	meta := cacheMeta{Files: map[string]fileMeta{}}
@@ -527,7 +560,7 @@ func (d *Data) Import(ctx context.Context, src string, at time.Time) (ImportResu
 		}
 		d.publish()
 	}
-	d.loadedOnce.Do(func() { close(d.loaded) })
+	d.markLoaded()
 	res.Files = d.Status().Files
 	return res, errors.Join(errs...)
 }
@@ -590,7 +623,7 @@ func (d *Data) Warnings() []string { return d.Status().Warnings }
 func (d *Data) fileWarnings(st Status) []string {
 	var out []string
 	if st.State == "loading" {
-		return []string{"ComfyUI-Manager data is still loading from " + orMemory(st.CacheDir) + "; custom node packs may be unresolved, retry in a moment"}
+		return []string{"ComfyUI-Manager data is still loading (from " + orMemory(st.CacheDir) + ", and the files it lacks from the [manager] URLs); custom node packs may be unresolved, retry in a moment"}
 	}
 	for _, s := range st.Files {
 		fix := fmt.Sprintf("the agent fetches it from %s (POST /api/manager-data/refresh); %s", s.ConfigKey, offlineFix)

@@ -101,7 +101,8 @@ func (c *control) halt(id string, cause error) error {
 	c.sched.cancelTimer(id)
 
 	if running {
-		// The worker persists the cancelled state once the step returns.
+		// The worker persists the cancelled state once the step returns, also when the
+		// step had already failed and scheduled its retry (executor.haltLate).
 		select {
 		case <-stepDone:
 		case <-time.After(cancelWait):

@@ -63,13 +63,15 @@ func (e *executor) runOp(parent context.Context, id string) {
 	e.ops.mu.Unlock()
 	def := e.defs.get(function)
 	defer func() {
-		cancel(nil)
-		e.ops.mu.Lock()
+		e.haltLate(ctx, rec)
+		// running is cleared (under ops.mu, where haltLate last looked) before the context
+		// is released, so a Cancel or Pause from now on takes the not-running path.
 		rec.running = false
 		rec.cancel = nil
 		rerun := rec.rerun
 		rec.rerun = false
 		e.ops.mu.Unlock()
+		cancel(nil)
 		close(stepDone)
 		e.ops.notify(rec)
 		if rerun {
@@ -111,6 +113,29 @@ func (e *executor) runOp(parent context.Context, id string) {
 		if !e.runStep(ctx, rec, def, i) {
 			return
 		}
+	}
+}
+
+// haltLate marks rec cancelled (or paused) when a Cancel or Pause reached the run after its
+// step's outcome was decided, e.g. between a failed step scheduling its retry and the run
+// returning: the operation would otherwise stay recovering with its retry timer dropped by the
+// halt, and the Cancel would wait for a final state forever. It returns with ops.mu held, the
+// operation either halted or not asked to halt: a halt arriving after that sees it not running
+// and marks it itself.
+func (e *executor) haltLate(ctx context.Context, rec *opRec) {
+	for {
+		e.ops.mu.Lock()
+		cause := context.Cause(ctx)
+		if !(errors.Is(cause, errCancel) || errors.Is(cause, errPause)) || !rec.op.State.Active() {
+			return
+		}
+		e.ops.mu.Unlock()
+		e.sched.cancelTimer(rec.op.ID)
+		snap, err := e.ops.update(rec, func(op *Operation) { markHalted(op, cause, e.clk.Now()) })
+		if err != nil {
+			e.log.Error("persist halt", "op", snap.ID, "err", err)
+		}
+		e.finish(rec, snap)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -141,7 +142,11 @@ func startAgent(t testing.TB, edit func(c *config.Config)) *agent {
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
 	cfg.GPU.Provider = "none"
 	cfg.Manager.SeedDir = ""
-	cfg.Manager.ExtensionNodeMapURL, cfg.Manager.GithubStatsURL, cfg.Manager.ModelListURL, cfg.Manager.CustomNodeListURL = "", "", "", ""
+	// No internet in tests (an empty URL means the default one): the Manager data files answer
+	// 404 on loopback, so the start-up fetch, which analyses wait for, fails at once.
+	none := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(none.Close)
+	cfg.Manager.ExtensionNodeMapURL, cfg.Manager.GithubStatsURL, cfg.Manager.ModelListURL, cfg.Manager.CustomNodeListURL = none.URL+"/a.json", none.URL+"/b.json", none.URL+"/c.json", none.URL+"/d.json"
 	cfg.ComfyUI.Repo = filepath.Join(tmp, "no-such-repo.git")
 	cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
 	if edit != nil {

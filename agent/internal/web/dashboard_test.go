@@ -391,6 +391,15 @@ func TestDashboardDownloadControls(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#dl-url"), files.URL+"/held.safetensors"), submit("#dl-url"))
 	waitJS(t, ctx, row+`?.innerText.includes('in_progress') && !!`+row+`.querySelector('button[data-label="Pause"]')`, 30*time.Second)
 	shoot(t, ctx, dir, "download-running", false)
+	// Progress keeps redrawing the row (every ProgressInterval while the server holds the
+	// transfer); the buttons must stay the same elements, or a click whose press and release
+	// straddle a redraw is lost.
+	run(t, ctx, do(`(() => { const r = `+row+`; window.__pause = r.querySelector('button[data-label="Pause"]'); window.__redraws = 0;
+	  new MutationObserver(() => window.__redraws++).observe(r, {childList: true, subtree: true}); })()`))
+	waitJS(t, ctx, `window.__redraws >= 2`, 30*time.Second)
+	if !eval[bool](t, ctx, row+`.querySelector('button[data-label="Pause"]') === window.__pause && window.__pause.isConnected`) {
+		t.Fatal("a progress update replaced the Pause button: a click during a redraw would be lost")
+	}
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#downloads tr[data-id] button[data-label="Pause"]`)))
 	waitJS(t, ctx, row+`?.innerText.includes('paused') && !!`+row+`.querySelector('button[data-label="Resume"]')`, 30*time.Second)
 	run(t, ctx, chromedp.Click(chromedp.CSS(`#downloads tr[data-id] button[data-label="Resume"]`)))

@@ -43,7 +43,8 @@ func (m *Manager) index(ctx context.Context) (*managerdata.Index, error) {
 	wctx, cancel := context.WithTimeout(ctx, loadWait)
 	defer cancel()
 	if !m.Data.Wait(wctx) {
-		return nil, fmt.Errorf("ComfyUI-Manager data is still loading: %w", wctx.Err())
+		return nil, fmt.Errorf("ComfyUI-Manager data is still loading (the agent reads its cache and fetches %s from %s); try again in a moment: %w",
+			managerdata.FileModelList, managerdata.ConfigKeys[managerdata.FileModelList], wctx.Err())
 	}
 	ix := m.Data.Index()
 	if !ix.Has(managerdata.FileModelList) {

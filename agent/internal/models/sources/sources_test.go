@@ -165,6 +165,19 @@ func TestManagerOffline(t *testing.T) {
 	}
 }
 
+// TestManagerWhileLoading: a lookup whose wait for the first load ends before it (here its
+// context is already done) says the data is still loading, not that the list is not cached.
+func TestManagerWhileLoading(t *testing.T) {
+	data := managerdata.New(managerdata.Options{}) // never loaded
+	m := &sources.Manager{Data: data}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := m.Resolve(ctx, "manager:lcm.safetensors")
+	if err == nil || !strings.Contains(err.Error(), "still loading") || strings.Contains(err.Error(), "not cached") {
+		t.Fatalf("lookup during the load: %v, want it to say the data is still loading", err)
+	}
+}
+
 func TestRegistry(t *testing.T) {
 	hfs, _ := fakeHF(t)
 	reg := sources.Of(&sources.HuggingFace{Endpoint: hfs.URL}, &sources.CivitAI{Endpoint: fakeCivitAI(t).URL}, sources.Direct{})

@@ -14,38 +14,55 @@ export async function render(view, scope) {
       h('thead', {}, h('tr', {}, h('th', {}, 'File'), h('th', {}, 'Progress'), h('th', { class: 'opt' }, 'Speed'), h('th', { class: 'opt' }, 'ETA'), h('th', {}, 'State'), h('th', {}, ''))),
       body))));
 
+  // A row keeps its cells and, while the actions it offers stay the same, its buttons:
+  // progress redraws it several times a second, and a button replaced between a press and
+  // its release would lose the click.
   function draw(d) {
     let tr = rows.get(d.id);
-    if (!tr) { tr = h('tr', { dataset: { id: d.id } }); rows.set(d.id, tr); }
+    if (!tr) {
+      tr = h('tr', { dataset: { id: d.id } }, h('td'), h('td'), h('td', { class: 'opt' }), h('td', { class: 'opt' }), h('td'), h('td'));
+      rows.set(d.id, tr);
+    }
     tr._d = d; // the last known view, which live updates patch
+    const [file, prog, speed, etaCell, state, actions] = tr.children;
     const active = ACTIVE.includes(d.state);
     const eta = d.speed_bps > 0 && d.total_bytes > 0 ? (d.total_bytes - d.bytes_downloaded) / d.speed_bps : 0;
-    const o = { errTarget: err };
-    const call = (a) => async () => { await api.post(`/api/downloads/${encodeURIComponent(d.id)}/${a}`); toast(`Download ${a}d`); await load(); };
-    replace(tr,
-      h('td', {}, h('div', { class: 'mono' }, (d.folder ? d.folder + '/' : '') + (d.filename || d.url)), h('div', { class: 'small muted' }, d.url || d.source || ''),
-        d.error ? h('div', { class: 'small', role: 'note' }, h('span', { class: 'badge bad' }, 'error'), ' ', d.error) : null),
-      h('td', {}, progress(d.progress, 'Download progress'), h('div', { class: 'small muted' }, `${fmtBytes(d.bytes_downloaded)} / ${d.total_bytes ? fmtBytes(d.total_bytes) : '?'} (${Math.round(d.progress || 0)}%)`)),
-      h('td', { class: 'opt' }, active && d.speed_bps ? fmtBytes(d.speed_bps) + '/s' : '–'),
-      h('td', { class: 'opt' }, active ? fmtDuration(eta) : '–'),
-      h('td', {}, h('span', { class: 'badge ' + (d.state === 'success' ? 'ok' : active ? 'info' : 'bad') }, d.paused ? 'paused' : d.state),
-        d.attempt ? h('div', { class: 'small muted' }, `attempt ${d.attempt}/${d.max_attempts}`) : null),
-      h('td', {}, h('div', { class: 'row' },
-        d.can_pause && !d.paused ? actionButton('Pause', call('pause'), o) : null,
-        d.can_resume || d.paused ? actionButton('Resume', call('resume'), o) : null,
-        active ? actionButton('Cancel', call('cancel'), { ...o, class: 'danger', confirm: 'Cancel this download?' }) : null)));
+    replace(file, h('div', { class: 'mono' }, (d.folder ? d.folder + '/' : '') + (d.filename || d.url)), h('div', { class: 'small muted' }, d.url || d.source || ''),
+      d.error ? h('div', { class: 'small', role: 'note' }, h('span', { class: 'badge bad' }, 'error'), ' ', d.error) : null);
+    replace(prog, progress(d.progress, 'Download progress'), h('div', { class: 'small muted' }, `${fmtBytes(d.bytes_downloaded)} / ${d.total_bytes ? fmtBytes(d.total_bytes) : '?'} (${Math.round(d.progress || 0)}%)`));
+    replace(speed, active && d.speed_bps ? fmtBytes(d.speed_bps) + '/s' : '–');
+    replace(etaCell, active ? fmtDuration(eta) : '–');
+    replace(state, h('span', { class: 'badge ' + (d.state === 'success' ? 'ok' : active ? 'info' : 'bad') }, d.paused ? 'paused' : d.state),
+      d.attempt ? h('div', { class: 'small muted' }, `attempt ${d.attempt}/${d.max_attempts}`) : null);
+    const can = { pause: d.can_pause && !d.paused, resume: d.can_resume || d.paused, cancel: active };
+    const key = JSON.stringify(can);
+    if (tr._actions !== key) {
+      tr._actions = key;
+      const o = { errTarget: err };
+      const call = (a) => async () => { await api.post(`/api/downloads/${encodeURIComponent(d.id)}/${a}`); toast(`Download ${a}d`); await load(); };
+      replace(actions, h('div', { class: 'row' },
+        can.pause ? actionButton('Pause', call('pause'), o) : null,
+        can.resume ? actionButton('Resume', call('resume'), o) : null,
+        can.cancel ? actionButton('Cancel', call('cancel'), { ...o, class: 'danger', confirm: 'Cancel this download?' }) : null));
+    }
     return tr;
   }
 
+  // Loads overlap (after an action, on every completed download); only the latest one
+  // started is shown, so an answer from before a pause cannot overwrite the paused state.
+  let loads = 0;
   async function load() {
+    const n = ++loads;
     try {
       const r = await api.get('/api/downloads');
+      if (n !== loads) return;
       const list = (r.downloads || []).sort((a, b) => (b.created_at || '').localeCompare(a.created_at || ''));
-      replace(body, list.map(draw));
-      if (!list.length) body.append(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No downloads.')));
+      const trs = list.map(draw);
+      if (!list.length) replace(body, h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No downloads.')));
+      else if (trs.length !== body.children.length || trs.some((tr, i) => body.children[i] !== tr)) replace(body, trs);
       replace(err);
     } catch (e) {
-      replace(err, errorBox(e));
+      if (n === loads) replace(err, errorBox(e));
     }
   }
 
