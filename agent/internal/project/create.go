@@ -1,6 +1,7 @@
 package project
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -178,24 +179,31 @@ func (c *creator) importProject(ctx context.Context, req CreateRequest, imp Impo
 		return Project{}, apierr.New(apierr.Invalid, "ValidationError", "import_json is required",
 			"Send the workflow or launcher JSON as the import_json object")
 	}
-	var head struct {
-		Format string `json:"format"`
-	}
-	if err := json.Unmarshal(imp.ImportJSON, &head); err != nil {
+	// The body decoder has checked that import_json is valid JSON; only its kind is left to
+	// check here. Decoding 4 MB for that would cost a whole pass (150 ms on a 4 MB workflow).
+	if t := bytes.TrimLeft(imp.ImportJSON, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return Project{}, apierr.New(apierr.Invalid, "ValidationError", "import_json must be a JSON object",
 			"Send the parsed workflow file, not a string")
 	}
 	launcher := imp.ImportJSON
-	switch {
-	case c.importer != nil:
+	if c.importer != nil {
 		// The workflow service validates launcher JSON too and converts workflows.
 		var err error
 		if launcher, err = c.importer.PrepareImport(ctx, imp); err != nil {
 			return Project{}, err
 		}
-	case head.Format != "comfyui_launcher":
-		return Project{}, apierr.New(apierr.Unavailable, "ServiceUnavailableError", "workflow import is not available on this agent",
-			"Import a launcher JSON (format \"comfyui_launcher\") instead")
+	} else {
+		var head struct {
+			Format string `json:"format"`
+		}
+		if err := json.Unmarshal(imp.ImportJSON, &head); err != nil {
+			return Project{}, apierr.Wrap(apierr.Invalid, "ValidationError", err, "import_json is not valid JSON: "+err.Error(),
+				"Send the parsed workflow file")
+		}
+		if head.Format != "comfyui_launcher" {
+			return Project{}, apierr.New(apierr.Unavailable, "ServiceUnavailableError", "workflow import is not available on this agent",
+				"Import a launcher JSON (format \"comfyui_launcher\") instead")
+		}
 	}
 	req.LauncherJSON = launcher
 	req.Template = ""
