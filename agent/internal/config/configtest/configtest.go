@@ -1,0 +1,95 @@
+// Package configtest gives tests an agent configuration that cannot reach the internet: every
+// URL the agent fetches from by itself (ComfyUI-Manager's data files, the Hugging Face and
+// CivitAI APIs, the ComfyUI repository) points at a loopback server that answers 404, so a test
+// never waits on DNS or a download, and Check names any such URL that a test left pointing
+// elsewhere.
+package configtest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/comfylauncher/launcher/agent/internal/config"
+)
+
+// nowhere is the loopback server every test URL points at; one per test binary, so helper
+// processes and tests without a testing.TB can use it too.
+var nowhere = sync.OnceValue(func() string {
+	return httptest.NewServer(http.NotFoundHandler()).URL
+})
+
+// URL is a loopback URL under the 404 server: what a test sets a remote URL to when it wants the
+// fetch to fail at once, as on a node without internet.
+func URL(path string) string { return nowhere() + "/" + strings.TrimPrefix(path, "/") }
+
+// Offline returns config.Default() with every remote URL pointed at the loopback 404 server.
+func Offline() *config.Config {
+	c := config.Default()
+	m := &c.Manager
+	m.ExtensionNodeMapURL = URL("manager/extension-node-map.json")
+	m.GithubStatsURL = URL("manager/github-stats.json")
+	m.ModelListURL = URL("manager/model-list.json")
+	m.CustomNodeListURL = URL("manager/custom-node-list.json")
+	c.Sources.HuggingFace.Endpoint = URL("huggingface")
+	c.Sources.CivitAI.Endpoint = URL("civitai")
+	c.ComfyUI.Repo = URL("ComfyUI.git")
+	return c
+}
+
+// TOML is Offline's [manager], [sources.huggingface] and [sources.civitai] tables as
+// launcher.toml text, for tests that run the binary; managerKeys are further "key = value"
+// lines of [manager] (TOML defines a table once). A test that creates projects also sets
+// comfyui.repo to a fixture.
+func TOML(managerKeys ...string) string {
+	c := Offline()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n[manager]\nextension_node_map_url = %q\ngithub_stats_url = %q\nmodel_list_url = %q\ncustom_node_list_url = %q\n",
+		c.Manager.ExtensionNodeMapURL, c.Manager.GithubStatsURL, c.Manager.ModelListURL, c.Manager.CustomNodeListURL)
+	for _, k := range managerKeys {
+		b.WriteString(k + "\n")
+	}
+	fmt.Fprintf(&b, "[sources.huggingface]\nendpoint = %q\n[sources.civitai]\nendpoint = %q\n",
+		c.Sources.HuggingFace.Endpoint, c.Sources.CivitAI.Endpoint)
+	return b.String()
+}
+
+// Check returns an error naming each key of c whose URL leaves loopback: a test agent built
+// from c could wait on DNS or reach the internet. Local paths (a fixture repository) are fine.
+func Check(c *config.Config) error {
+	var errs []error
+	for _, u := range []struct{ key, url string }{
+		{"manager.extension_node_map_url", c.Manager.ExtensionNodeMapURL},
+		{"manager.github_stats_url", c.Manager.GithubStatsURL},
+		{"manager.model_list_url", c.Manager.ModelListURL},
+		{"manager.custom_node_list_url", c.Manager.CustomNodeListURL},
+		{"sources.huggingface.endpoint", c.Sources.HuggingFace.Endpoint},
+		{"sources.civitai.endpoint", c.Sources.CivitAI.Endpoint},
+		{"comfyui.repo", c.ComfyUI.Repo},
+	} {
+		if !local(u.url) {
+			errs = append(errs, fmt.Errorf("%s = %q", u.key, u.url))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("test config reaches beyond loopback (start from configtest.Offline, or point these at a loopback fixture):\n%w", err)
+	}
+	return nil
+}
+
+// local reports whether s is a loopback URL or no URL at all (a path). An empty URL counts as
+// remote: the agent replaces it with the default one.
+func local(s string) bool {
+	if s == "" {
+		return false
+	}
+	if !strings.Contains(s, "://") {
+		return !strings.Contains(s, "@") // a path, not scp-style git@host:repo
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && (u.Scheme == "file" || config.IsLoopbackHost(u.Hostname()))
+}

@@ -1,0 +1,78 @@
+package configtest_test
+
+import (
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
+)
+
+func TestOfflinePassesCheckAndDefaultDoesNot(t *testing.T) {
+	t.Parallel()
+	if err := configtest.Check(configtest.Offline()); err != nil {
+		t.Fatalf("Offline: %v", err)
+	}
+	err := configtest.Check(config.Default())
+	if err == nil {
+		t.Fatal("Check(config.Default()) = nil, want the internet URLs named")
+	}
+	for _, key := range []string{"manager.extension_node_map_url", "manager.github_stats_url", "manager.model_list_url",
+		"manager.custom_node_list_url", "sources.huggingface.endpoint", "sources.civitai.endpoint", "comfyui.repo", "configtest.Offline"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("Check(Default) does not name %s: %v", key, err)
+		}
+	}
+}
+
+func TestCheckTellsLocalFromRemote(t *testing.T) {
+	t.Parallel()
+	for repo, ok := range map[string]bool{
+		"/tmp/fixtures/ComfyUI.git":                 true,
+		"file:///tmp/fixtures/ComfyUI.git":          true,
+		"http://127.0.0.1:5000/ComfyUI.git":         true,
+		"http://localhost:5000/ComfyUI.git":         true,
+		"http://[::1]:5000/ComfyUI.git":             true,
+		"https://github.com/comfyanonymous/ComfyUI": false,
+		"git@github.com:comfyanonymous/ComfyUI":     false,
+		"http://10.0.0.1/ComfyUI.git":               false,
+	} {
+		c := configtest.Offline()
+		c.ComfyUI.Repo = repo
+		if err := configtest.Check(c); (err == nil) != ok {
+			t.Errorf("comfyui.repo %q: Check = %v, want local %v", repo, err, ok)
+		}
+	}
+	c := configtest.Offline()
+	c.Manager.ModelListURL = "" // the agent falls back to the default URL on GitHub
+	if err := configtest.Check(c); err == nil || !strings.Contains(err.Error(), "manager.model_list_url") {
+		t.Errorf("an empty Manager URL: Check = %v", err)
+	}
+}
+
+// TestTOMLIsOffline: the launcher.toml text configures what Offline does, and its URLs answer
+// 404 at once.
+func TestTOMLIsOffline(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	if err := config.Decode([]byte(configtest.TOML(`max_age = "876000h"`)), c); err != nil {
+		t.Fatal(err)
+	}
+	want := configtest.Offline()
+	if !reflect.DeepEqual(c.Sources, want.Sources) || c.Manager.ModelListURL != want.Manager.ModelListURL ||
+		c.Manager.ExtensionNodeMapURL != want.Manager.ExtensionNodeMapURL || c.Manager.MaxAge.Hours() != 876000 {
+		t.Fatalf("TOML decodes to %+v %+v, want %+v %+v", c.Manager, c.Sources, want.Manager, want.Sources)
+	}
+	resp, err := http.Get(c.Manager.ModelListURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET %s: %d, want 404", c.Manager.ModelListURL, resp.StatusCode)
+	}
+}
