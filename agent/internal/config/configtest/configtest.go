@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
 )
@@ -35,7 +36,9 @@ func Offline() *config.Config {
 	m.GithubStatsURL = URL("manager/github-stats.json")
 	m.ModelListURL = URL("manager/model-list.json")
 	m.CustomNodeListURL = URL("manager/custom-node-list.json")
-	c.Sources.HuggingFace.Endpoint = URL("huggingface")
+	// The agent keys source credentials by host name: the two hubs get different ones, so a
+	// token of one is never sent to the other.
+	c.Sources.HuggingFace.Endpoint = strings.Replace(URL("huggingface"), "127.0.0.1", "localhost", 1)
 	c.Sources.CivitAI.Endpoint = URL("civitai")
 	c.ComfyUI.Repo = URL("ComfyUI.git")
 	return c
@@ -79,6 +82,14 @@ func Check(c *config.Config) error {
 		return fmt.Errorf("test config reaches beyond loopback (start from configtest.Offline, or point these at a loopback fixture):\n%w", err)
 	}
 	return nil
+}
+
+// Require fails the test at once when Check finds a URL that leaves loopback.
+func Require(t testing.TB, c *config.Config) {
+	t.Helper()
+	if err := Check(c); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // local reports whether s is a loopback URL or no URL at all (a path). An empty URL counts as

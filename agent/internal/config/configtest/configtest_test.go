@@ -3,6 +3,7 @@ package configtest_test
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,8 +14,14 @@ import (
 
 func TestOfflinePassesCheckAndDefaultDoesNot(t *testing.T) {
 	t.Parallel()
-	if err := configtest.Check(configtest.Offline()); err != nil {
+	c := configtest.Offline()
+	if err := configtest.Check(c); err != nil {
 		t.Fatalf("Offline: %v", err)
+	}
+	hf, _ := url.Parse(c.Sources.HuggingFace.Endpoint)
+	civ, _ := url.Parse(c.Sources.CivitAI.Endpoint)
+	if hf.Hostname() == civ.Hostname() {
+		t.Errorf("both hubs on host %q: one's token would be sent to the other", hf.Hostname())
 	}
 	err := configtest.Check(config.Default())
 	if err == nil {
