@@ -44,21 +44,50 @@ func Offline() *config.Config {
 	return c
 }
 
-// TOML is Offline's [manager], [sources.huggingface] and [sources.civitai] tables as
-// launcher.toml text, for tests that run the binary; managerKeys are further "key = value"
-// lines of [manager] (TOML defines a table once). A test that creates projects also sets
-// comfyui.repo to a fixture.
-func TOML(managerKeys ...string) string {
+// TOML is Offline's remote URLs as launcher.toml tables, for tests that run the binary. keys
+// are further or overriding `table.key = value` lines ("manager.max_age = \"876000h\"",
+// "comfyui.repo = \"/tmp/fixture.git\""): TOML defines a table once, so the tables these keys
+// belong in are written here only.
+func TOML(keys ...string) string {
 	c := Offline()
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n[manager]\nextension_node_map_url = %q\ngithub_stats_url = %q\nmodel_list_url = %q\ncustom_node_list_url = %q\n",
-		c.Manager.ExtensionNodeMapURL, c.Manager.GithubStatsURL, c.Manager.ModelListURL, c.Manager.CustomNodeListURL)
-	for _, k := range managerKeys {
-		b.WriteString(k + "\n")
+	lines := []string{
+		fmt.Sprintf("manager.extension_node_map_url = %q", c.Manager.ExtensionNodeMapURL),
+		fmt.Sprintf("manager.github_stats_url = %q", c.Manager.GithubStatsURL),
+		fmt.Sprintf("manager.model_list_url = %q", c.Manager.ModelListURL),
+		fmt.Sprintf("manager.custom_node_list_url = %q", c.Manager.CustomNodeListURL),
+		fmt.Sprintf("sources.huggingface.endpoint = %q", c.Sources.HuggingFace.Endpoint),
+		fmt.Sprintf("sources.civitai.endpoint = %q", c.Sources.CivitAI.Endpoint),
+		fmt.Sprintf("comfyui.repo = %q", c.ComfyUI.Repo),
 	}
-	fmt.Fprintf(&b, "[sources.huggingface]\nendpoint = %q\n[sources.civitai]\nendpoint = %q\n",
-		c.Sources.HuggingFace.Endpoint, c.Sources.CivitAI.Endpoint)
+	var tables []string
+	values := map[string][]string{} // table -> "key = value" lines
+	for _, l := range append(lines, keys...) {
+		path, value, _ := strings.Cut(l, "=")
+		path = strings.TrimSpace(path)
+		i := strings.LastIndexByte(path, '.')
+		table, line := path[:max(i, 0)], strings.TrimSpace(path[i+1:])+" ="+value
+		if _, ok := values[table]; !ok {
+			tables = append(tables, table)
+		}
+		values[table] = setKey(values[table], line)
+	}
+	var b strings.Builder
+	for _, t := range tables {
+		fmt.Fprintf(&b, "\n[%s]\n%s\n", t, strings.Join(values[t], "\n"))
+	}
 	return b.String()
+}
+
+// setKey replaces the line of line's key in lines, or appends it.
+func setKey(lines []string, line string) []string {
+	key, _, _ := strings.Cut(line, " =")
+	for i, l := range lines {
+		if k, _, _ := strings.Cut(l, " ="); k == key {
+			lines[i] = line
+			return lines
+		}
+	}
+	return append(lines, line)
 }
 
 // Check returns an error naming each key of c whose URL leaves loopback: a test agent built

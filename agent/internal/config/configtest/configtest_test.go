@@ -65,12 +65,13 @@ func TestCheckTellsLocalFromRemote(t *testing.T) {
 func TestTOMLIsOffline(t *testing.T) {
 	t.Parallel()
 	c := config.Default()
-	if err := config.Decode([]byte(configtest.TOML(`max_age = "876000h"`)), c); err != nil {
+	if err := config.Decode([]byte(configtest.TOML(`manager.max_age = "876000h"`, `comfyui.repo = "/tmp/fixture.git"`, `comfyui.python = "python3.12"`)), c); err != nil {
 		t.Fatal(err)
 	}
 	want := configtest.Offline()
 	if !reflect.DeepEqual(c.Sources, want.Sources) || c.Manager.ModelListURL != want.Manager.ModelListURL ||
-		c.Manager.ExtensionNodeMapURL != want.Manager.ExtensionNodeMapURL || c.Manager.MaxAge.Hours() != 876000 {
+		c.Manager.ExtensionNodeMapURL != want.Manager.ExtensionNodeMapURL || c.Manager.MaxAge.Hours() != 876000 ||
+		c.ComfyUI.Repo != "/tmp/fixture.git" || c.ComfyUI.Python != "python3.12" {
 		t.Fatalf("TOML decodes to %+v %+v, want %+v %+v", c.Manager, c.Sources, want.Manager, want.Sources)
 	}
 	resp, err := http.Get(c.Manager.ModelListURL)
