@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build launcher: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := configtest.Run(m) // the agent binary inherits the tripwire
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

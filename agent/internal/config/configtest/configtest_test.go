@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,5 +84,55 @@ func TestTOMLIsOffline(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET %s: %d, want 404", c.Manager.ModelListURL, resp.StatusCode)
+	}
+}
+
+// TestTripwire runs in a child process (it changes the environment): a request beyond
+// loopback fails at once through the tripwire, which names the host; loopback goes direct.
+func TestTripwire(t *testing.T) {
+	if os.Getenv("CONFIGTEST_TRIPWIRE_CHILD") != "1" {
+		t.Parallel()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTripwire$", "-test.v")
+		cmd.Env = append(os.Environ(), "CONFIGTEST_TRIPWIRE_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "PASS") {
+			t.Fatalf("child did not run:\n%s", out)
+		}
+		return
+	}
+	check := configtest.Tripwire()
+	if err := check(); err != nil {
+		t.Fatalf("before any request: %v", err)
+	}
+	resp, err := http.Get(configtest.URL("x.json"))
+	if err != nil {
+		t.Fatalf("loopback request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("loopback request: %d, want the 404 server's answer directly", resp.StatusCode)
+	}
+	// An agent listening on all interfaces says it serves on [::]: that is not the internet.
+	if resp, err := http.Get("http://[::]:" + strings.TrimPrefix(configtest.URL(""), "http://127.0.0.1:")); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET [::]: %d, want the 404 server's answer directly", resp.StatusCode)
+		}
+	}
+	for _, u := range []string{"http://example.invalid/a.json", "https://huggingface.co/api/models"} {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("GET %s: %d, want the tripwire's 502", u, resp.StatusCode)
+			}
+		}
+	}
+	err = check()
+	if err == nil || !strings.Contains(err.Error(), "example.invalid") || !strings.Contains(err.Error(), "huggingface.co:443") ||
+		strings.Contains(err.Error(), "[::]") {
+		t.Fatalf("check = %v, want both internet hosts named and no local one", err)
 	}
 }
