@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 )
 
 var launcherBin string
@@ -30,7 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build launcher: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := configtest.Run(m) // the agent binary inherits the tripwire
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -42,20 +45,26 @@ type agentProc struct {
 	stderr *bytes.Buffer
 }
 
-func writeTestConfig(t *testing.T, dataDir string) string {
+func writeTestConfig(t *testing.T, dataDir string, keys ...string) string {
 	t.Helper()
-	cfg := fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-[paths]
-data_dir = %q
-[gpu]
-provider = "none"
-`, dataDir)
+	return writeConfig(t, fmt.Sprintf("[paths]\ndata_dir = %q\n[gpu]\nprovider = \"none\"\n", dataDir),
+		append([]string{`server.listen = "127.0.0.1:0"`}, keys...)...)
+}
+
+// writeConfig writes a launcher.toml of text and configtest's loopback URLs (with keys, as
+// configtest.TOML takes them) and fails the test if any URL the agent would fetch leaves
+// loopback. text defines no table that keys name.
+func writeConfig(t *testing.T, text string, keys ...string) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "launcher.toml")
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(text+configtest.TOML(keys...)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	c, err := config.Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configtest.Require(t, c)
 	return p
 }
 
@@ -150,8 +159,7 @@ func TestServeHealthSecondInstanceAndGracefulStop(t *testing.T) {
 
 func TestGeneratedTokenOnPublicAddress(t *testing.T) {
 	dataDir := t.TempDir()
-	cfg := filepath.Join(t.TempDir(), "launcher.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[server]\nlisten = \"0.0.0.0:0\"\n[paths]\ndata_dir = %q\n[gpu]\nprovider = \"none\"\n", dataDir)), 0o644)
+	cfg := writeTestConfig(t, dataDir, `server.listen = "0.0.0.0:0"`)
 	a := startAgent(t, "serve", "--config", cfg)
 	tokenFile := filepath.Join(dataDir, "api-token")
 	info, err := os.Stat(tokenFile)
@@ -225,10 +233,8 @@ func TestCLIErrors(t *testing.T) {
 func TestDoctor(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	write := func(extra string) string {
-		p := filepath.Join(t.TempDir(), "launcher.toml")
-		os.WriteFile(p, []byte(fmt.Sprintf("[paths]\ndata_dir = %q\n[gpu]\nprovider = \"none\"\nnvidia_smi = \"nvidia-smi-missing-for-test\"\n%s", dataDir, extra)), 0o644)
-		return p
+	write := func(keys ...string) string {
+		return writeConfig(t, fmt.Sprintf("[paths]\ndata_dir = %q\n[gpu]\nprovider = \"none\"\nnvidia_smi = \"nvidia-smi-missing-for-test\"\n", dataDir), keys...)
 	}
 	hang := filepath.Join(t.TempDir(), "python-that-hangs")
 	os.WriteFile(hang, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)
@@ -239,13 +245,13 @@ func TestDoctor(t *testing.T) {
 		wantCode int
 		want     []string
 	}{
-		{"healthy machine", write("[server]\nlisten = \"127.0.0.1:0\"\n"), "10m", 0,
+		{"healthy machine", write(`server.listen = "127.0.0.1:0"`), "10m", 0,
 			[]string{"OK    config", "OK    git", "OK    python", "OK    listen", "WARN  nvidia-smi", "no NVIDIA GPU tools", "all checks passed"}},
-		{"a hung tool fails its check with the fix", write(fmt.Sprintf("[comfyui]\npython = %q\n", hang)), "200ms", 1,
+		{"a hung tool fails its check with the fix", write(fmt.Sprintf("comfyui.python = %q", hang)), "200ms", 1,
 			[]string{"FAIL  python", "did not finish in 200ms", "--timeout"}},
-		{"missing python names the fix", write("[comfyui]\npython = \"python-missing-for-test\"\n"), "10m", 1,
+		{"missing python names the fix", write(`comfyui.python = "python-missing-for-test"`), "10m", 1,
 			[]string{"FAIL  python", "fix: install Python 3.10+ or set comfyui.python"}},
-		{"broken config names the key", write("[ports]\nmin = 5000\nmax = 4000\n"), "10m", 1,
+		{"broken config names the key", write("ports.min = 5000", "ports.max = 4000"), "10m", 1,
 			[]string{"FAIL  config", "swap them"}},
 	}
 	for _, tc := range tests {

@@ -10,26 +10,11 @@ import (
 	"testing"
 )
 
-// offlineConfig is a config whose Manager URLs point at a closed loopback port (a node without
-// internet) and whose max_age is long enough that no copy counts as stale on any test date.
+// offlineConfig is a config whose Manager URLs answer 404 on loopback (a node without internet)
+// and whose max_age is long enough that no copy counts as stale on any test date.
 func offlineConfig(t *testing.T, dataDir string) string {
 	t.Helper()
-	p := writeTestConfig(t, dataDir)
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(`[manager]
-max_age = "876000h"
-extension_node_map_url = "http://127.0.0.1:1/extension-node-map.json"
-github_stats_url = "http://127.0.0.1:1/github-stats.json"
-model_list_url = "http://127.0.0.1:1/model-list.json"
-custom_node_list_url = "http://127.0.0.1:1/custom-node-list.json"
-`); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeTestConfig(t, dataDir, `manager.max_age = "876000h"`)
 }
 
 type managerHealth struct {

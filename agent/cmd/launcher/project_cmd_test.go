@@ -63,20 +63,8 @@ func TestProjectLifeThroughCLI(t *testing.T) {
 	}
 	dataDir := filepath.Join(tmp, "data")
 	tokenFile := filepath.Join(tmp, "secrets", "token")
-	cfg := filepath.Join(tmp, "launcher.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[server]
-listen = "127.0.0.1:0"
-token_file = %q
-[paths]
-data_dir = %q
-[comfyui]
-repo = %q
-ready_timeout = "60s"
-[gpu]
-provider = "none"
-[manager]
-seed_dir = ""
-`, tokenFile, dataDir, filepath.Join(fixtures, "ComfyUI.git"))), 0o644)
+	cfg := writeTestConfig(t, dataDir, fmt.Sprintf("server.token_file = %q", tokenFile),
+		fmt.Sprintf("comfyui.repo = %q", filepath.Join(fixtures, "ComfyUI.git")), `comfyui.ready_timeout = "60s"`)
 
 	// systemd's side of Type=notify.
 	notifyPath := filepath.Join(tmp, "notify")

@@ -5,10 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"testing"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 )
 
 // newTestApp wires a whole agent on a temp data dir, started and served by httptest.
@@ -22,13 +24,14 @@ func newTestApp(t testing.TB, edit func(c *config.Config)) (*App, *httptest.Serv
 // store closes), so a second call on the same directory is a restart.
 func startAppOn(t testing.TB, dataDir string, edit func(c *config.Config)) (a *App, srv *httptest.Server, stop func()) {
 	t.Helper()
-	cfg := config.Default()
+	cfg := configtest.Offline()
 	cfg.Paths.DataDir = dataDir
 	cfg.Paths.ModelsDir = filepath.Join(dataDir, "models")
 	cfg.GPU.Provider = "none"
 	if edit != nil {
 		edit(cfg)
 	}
+	configtest.Require(t, cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,15 +59,16 @@ func TestCivitAIKeyFromSettingsPage(t *testing.T) {
 	t.Setenv("CIVITAI_API_TOKEN", "")
 	a, srv := newTestApp(t, func(c *config.Config) { c.Sources.CivitAI.TokenEnv = "CIVITAI_API_TOKEN" })
 	creds := a.models.Sources()
+	civitai := civitaiHost(t, a)
 
-	if _, ok := creds.Credential("civitai.com"); ok {
+	if _, ok := creds.Credential(civitai); ok {
 		t.Fatal("credential present before any key was set")
 	}
 	code, body := call(t, "POST", srv.URL+"/api/set_config", `{"credentials":{"civitai":{"apikey":"k-123"}}}`)
 	if code != 200 {
 		t.Fatalf("set_config: %d %v", code, body)
 	}
-	c, ok := creds.Credential("civitai.com")
+	c, ok := creds.Credential(civitai)
 	if !ok || c.Value != "Bearer k-123" {
 		t.Fatalf("credential after set_config = %+v, %v", c, ok)
 	}
@@ -74,7 +78,7 @@ func TestCivitAIKeyFromSettingsPage(t *testing.T) {
 		t.Fatalf("get_config returned the key unmasked: %v", got)
 	}
 	code, _ = call(t, "POST", srv.URL+"/api/update_config", `{"credentials":{"civitai":{"apikey":""}}}`)
-	if _, ok := creds.Credential("civitai.com"); code != 200 || ok {
+	if _, ok := creds.Credential(civitai); code != 200 || ok {
 		t.Fatalf("clearing the key left the credential (status %d)", code)
 	}
 }
@@ -83,7 +87,18 @@ func TestCivitAITokenFromConfigWins(t *testing.T) {
 	t.Setenv("LAUNCHER_TEST_CIVITAI", "from-env")
 	a, srv := newTestApp(t, func(c *config.Config) { c.Sources.CivitAI.TokenEnv = "LAUNCHER_TEST_CIVITAI" })
 	call(t, "POST", srv.URL+"/api/set_config", `{"credentials":{"civitai":{"apikey":"from-ui"}}}`)
-	if c, _ := a.models.Sources().Credential("civitai.com"); c.Value != "Bearer from-env" {
+	if c, _ := a.models.Sources().Credential(civitaiHost(t, a)); c.Value != "Bearer from-env" {
 		t.Fatalf("credential %q, want the configured token", c.Value)
 	}
+}
+
+// civitaiHost is the host name of the agent's CivitAI endpoint (a loopback one in tests), which
+// its credential is kept under.
+func civitaiHost(t *testing.T, a *App) string {
+	t.Helper()
+	u, err := url.Parse(a.cfg.Sources.CivitAI.Endpoint)
+	if err != nil || u.Hostname() == "" {
+		t.Fatalf("sources.civitai.endpoint %q: %v", a.cfg.Sources.CivitAI.Endpoint, err)
+	}
+	return u.Hostname()
 }

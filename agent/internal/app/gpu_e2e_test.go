@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
@@ -43,7 +44,7 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 	t.Setenv("FAKE_NVIDIA_SMI_SPEC", "Fake A6000|6144|0|"+gpu0+";Fake A6000|6144|0|"+gpu1)
 	t.Setenv("FAKE_COMFYUI_DELAY", "0.1")
 
-	cfg := config.Default()
+	cfg := configtest.Offline()
 	cfg.Paths.DataDir = filepath.Join(tmp, "data")
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
 	cfg.ComfyUI.Repo = fx.ComfyUI
@@ -52,7 +53,7 @@ func TestGPUPlacementEndToEnd(t *testing.T) {
 	cfg.GPU.Provider = "nvidia-smi"
 	cfg.GPU.ReserveMB = 512
 	cfg.GPU.DefaultEstimateMB = 4096 // plain projects have no workflow: 4 GB each
-	cfg.Manager.SeedDir = ""
+	configtest.Require(t, cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

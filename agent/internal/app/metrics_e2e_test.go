@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -101,7 +102,7 @@ func TestMetricsAfterScenario(t *testing.T) {
 	}
 	t.Setenv("FAKE_COMFYUI_DELAY", "0.1")
 	const gpuUUID = "GPU-cccccccc-0000-0000-0000-000000000000"
-	cfg := config.Default()
+	cfg := configtest.Offline()
 	cfg.Paths.DataDir = filepath.Join(tmp, "data")
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
 	cfg.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
@@ -109,8 +110,8 @@ func TestMetricsAfterScenario(t *testing.T) {
 	cfg.GPU.Provider = "fake"
 	cfg.GPU.Fake = []config.FakeGPU{{UUID: gpuUUID, Name: "Fake L4", MemoryTotalMB: 24576, MemoryUsedMB: 1024}}
 	cfg.GPU.DefaultEstimateMB = 2048
-	cfg.Manager.SeedDir = ""
 	cfg.Recovery.MaxAttempts = 1 // the failing download fails at once
+	configtest.Require(t, cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

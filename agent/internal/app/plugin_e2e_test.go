@@ -129,7 +129,6 @@ func TestRegistrySourcePluginEndToEnd(t *testing.T) {
 	_, srv := newTestApp(t, func(c *config.Config) {
 		modelsDir = c.Paths.ModelsDir
 		c.ComfyUI.Repo = filepath.Join(fixtures, "ComfyUI.git")
-		c.Manager.SeedDir = ""
 		c.Extensions = []config.ExtensionConfig{{Name: "house", Path: bin, SHA256: sum,
 			Config: map[string]any{"url": reg.URL + "/v1/index.json", "token_env": "HOUSE_REGISTRY_TOKEN"}}}
 	})

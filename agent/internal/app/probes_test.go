@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 )
 
 // TestProbes: /livez answers at once; /readyz is 503 (saying what it waits for) until the
@@ -19,11 +19,12 @@ import (
 // without the token that every other route needs.
 func TestProbes(t *testing.T) {
 	tmp := t.TempDir()
-	cfg := config.Default()
+	cfg := configtest.Offline()
 	cfg.Paths.DataDir = filepath.Join(tmp, "data")
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
 	cfg.GPU.Provider = "none"
 	cfg.Server.Token = "probe-token-0123456789"
+	configtest.Require(t, cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

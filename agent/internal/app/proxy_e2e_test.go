@@ -34,7 +34,6 @@ func TestComfyUIBehindTheAgent(t *testing.T) {
 		cfg.ComfyUI.Repo = fx.ComfyUI
 		cfg.ComfyUI.Python = python
 		cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
-		cfg.Manager.SeedDir = ""
 		cfg.Server.Token = proxyToken
 		cfg.Server.MaxBodyBytes = 4096
 		cfg.Server.CORSOrigins = []string{"http://ui.example"}

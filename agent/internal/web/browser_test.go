@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
@@ -82,7 +82,7 @@ func TestMain(m *testing.M) {
 			}
 			projecttest.Cleanup()
 		}()
-		return m.Run()
+		return configtest.Run(m) // chromium, started above, stays outside the tripwire
 	}()
 	os.Exit(code)
 }
@@ -136,22 +136,19 @@ type agent struct {
 func startAgent(t testing.TB, edit func(c *config.Config)) *agent {
 	t.Helper()
 	tmp := t.TempDir()
-	cfg := config.Default()
+	// No internet in tests: the Manager data files answer 404 on loopback, so the start-up
+	// fetch, which analyses wait for, fails at once.
+	cfg := configtest.Offline()
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Paths.DataDir = filepath.Join(tmp, "data")
 	cfg.Paths.ModelsDir = filepath.Join(tmp, "data", "models")
 	cfg.GPU.Provider = "none"
-	cfg.Manager.SeedDir = ""
-	// No internet in tests (an empty URL means the default one): the Manager data files answer
-	// 404 on loopback, so the start-up fetch, which analyses wait for, fails at once.
-	none := httptest.NewServer(http.NotFoundHandler())
-	t.Cleanup(none.Close)
-	cfg.Manager.ExtensionNodeMapURL, cfg.Manager.GithubStatsURL, cfg.Manager.ModelListURL, cfg.Manager.CustomNodeListURL = none.URL+"/a.json", none.URL+"/b.json", none.URL+"/c.json", none.URL+"/d.json"
 	cfg.ComfyUI.Repo = filepath.Join(tmp, "no-such-repo.git")
 	cfg.ComfyUI.ReadyTimeout = config.Duration{Duration: 60 * time.Second}
 	if edit != nil {
 		edit(cfg)
 	}
+	configtest.Require(t, cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
@@ -102,7 +103,7 @@ func TestUIDir(t *testing.T) {
 func TestUIDirMustHoldAnIndex(t *testing.T) {
 	t.Parallel()
 	for name, dir := range map[string]string{"missing": filepath.Join(t.TempDir(), "nope"), "empty": t.TempDir()} {
-		cfg := config.Default()
+		cfg := configtest.Offline()
 		cfg.Paths.DataDir = t.TempDir()
 		cfg.Paths.ModelsDir = filepath.Join(cfg.Paths.DataDir, "models")
 		cfg.GPU.Provider = "none"

@@ -22,6 +22,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/comfylauncher/launcher/agent/internal/extension/wasmtest"
 )
 
@@ -98,8 +99,7 @@ func agentConfig(t *testing.T, dataDir, mirror string) *config.Config {
 data_dir = %[1]q
 [gpu]
 provider = "none"
-[manager]
-model_list_url = "%[18]s/manager/model-list.json"
+%[18]s
 [recovery]
 strategies = ["wasm.hostile", "wasm.classify", "policy"]
 
@@ -163,7 +163,8 @@ enabled = false
 `, dataDir, modules["mirror"], sum(t, modules["mirror"]), mirror,
 		modules["housenodes"], sum(t, modules["housenodes"]), modules["classify"], sum(t, modules["classify"]),
 		modules["hostile"], sum(t, modules["hostile"]), modules["badabi"], sum(t, modules["badabi"]),
-		modules["noexport"], sum(t, modules["noexport"]), modules["notwasm"], sum(t, modules["notwasm"]), strings.Repeat("ab", 32), strings.TrimSuffix(mirror, "/mirror"))
+		modules["noexport"], sum(t, modules["noexport"]), modules["notwasm"], sum(t, modules["notwasm"]), strings.Repeat("ab", 32),
+		configtest.TOML(fmt.Sprintf("manager.model_list_url = %q", strings.TrimSuffix(mirror, "/mirror")+"/manager/model-list.json")))
 	path := filepath.Join(t.TempDir(), "launcher.toml")
 	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
@@ -172,6 +173,7 @@ enabled = false
 	if err != nil {
 		t.Fatal(err)
 	}
+	configtest.Require(t, cfg)
 	return cfg
 }
 

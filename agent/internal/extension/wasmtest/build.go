@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 )
 
 // Module is the import path of this repository.
@@ -98,7 +100,8 @@ func Main(m *testing.M, setup func(dir string, modules map[string]string)) {
 		os.Exit(1)
 	}
 	setup(dir, mods)
-	code := m.Run()
+	code := configtest.Run(m) // after the build, which may use the Go module proxy
+
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

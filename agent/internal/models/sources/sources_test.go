@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/comfylauncher/launcher/agent/internal/managerdata"
 	"github.com/comfylauncher/launcher/agent/internal/models/sources"
 	"github.com/comfylauncher/launcher/sdk/extension"
@@ -136,7 +137,14 @@ func TestManagerOffline(t *testing.T) {
 	}))
 	defer s.Close()
 	cache := filepath.Join(t.TempDir(), "cache")
-	opts := managerdata.Options{URLs: map[string]string{managerdata.FileModelList: s.URL}, CacheDir: cache, MaxAge: time.Hour}
+	// The other files answer 404 on loopback: a missing URL would mean the default one on GitHub.
+	urls := map[string]string{managerdata.FileModelList: s.URL}
+	for _, f := range managerdata.Files {
+		if f != managerdata.FileModelList {
+			urls[f] = configtest.URL(f)
+		}
+	}
+	opts := managerdata.Options{URLs: urls, CacheDir: cache, MaxAge: time.Hour}
 	data := managerdata.New(opts)
 	if err := data.Load(context.Background()); err != nil {
 		t.Fatal(err)
@@ -146,7 +154,7 @@ func TestManagerOffline(t *testing.T) {
 		!strings.Contains(err.Error(), "manager.model_list_url") || !strings.Contains(err.Error(), "launcher manager-data import") {
 		t.Errorf("uncached model list: %v, want the keys that fix it", err)
 	}
-	data.Refresh(context.Background()) // the other files' URLs are unreachable; the model list is what counts
+	data.Refresh(context.Background()) // the other files fail; the model list is what counts
 	q := extension.ModelQuery{Name: "FLUX1\\flux1-dev-fp8.safetensors", Folder: "diffusion_models"}
 	cands, err := m.Suggest(context.Background(), q)
 	if err != nil || len(cands) != 2 || cands[0].Folder != "diffusion_models" || cands[0].Confidence <= cands[1].Confidence {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 	"github.com/comfylauncher/launcher/agent/internal/project/projecttest"
 )
 
@@ -49,7 +50,7 @@ type agentConfig struct {
 // shared port range would let two agents (parallel tests, other test runs on the host) lease
 // the same port and one ComfyUI answer for the other.
 func (c agentConfig) config() (*config.Config, error) {
-	cfg := config.Default()
+	cfg := configtest.Offline()
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Paths.DataDir = c.DataDir
 	cfg.Paths.ModelsDir = filepath.Join(c.DataDir, "models")
@@ -60,7 +61,9 @@ func (c agentConfig) config() (*config.Config, error) {
 	cfg.ComfyUI.StopGrace = config.Duration{Duration: 5 * time.Second}
 	cfg.Ports.Min, cfg.Ports.Max = 20000, 20999
 	cfg.GPU.Provider = "none"
-	cfg.Manager.SeedDir = ""
+	if err := configtest.Check(cfg); err != nil {
+		return nil, err
+	}
 	return cfg, cfg.Validate()
 }
 

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/comfylauncher/launcher/agent/internal/config/configtest"
 )
 
 // shared is what Python builds once per test binary; Main removes it.
@@ -62,10 +64,10 @@ exec %[2]q "$@"
 	return python, nil
 }
 
-// Main runs the package's tests and removes what Python built; use it as
-// func TestMain(m *testing.M) { projecttest.Main(m) }.
+// Main runs the package's tests behind configtest's tripwire (no internet in tests) and removes
+// what Python built; use it as func TestMain(m *testing.M) { projecttest.Main(m) }.
 func Main(m *testing.M) {
-	code := m.Run()
+	code := configtest.Run(m)
 	Cleanup()
 	os.Exit(code)
 }
