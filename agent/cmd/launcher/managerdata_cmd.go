@@ -36,7 +36,8 @@ Commands:
 
 Both read the cache of --config (default ./launcher.toml or $LAUNCHER_CONFIG). import writes it
 directly, so run it before 'launcher serve' starts; with --agent URL it asks a running agent
-to import instead (DIR is then a path on the agent's machine).
+to import instead (DIR is then a folder inside the agent's [manager] import_root, by default
+<paths.data_dir>/manager-import: copy the files there first).
 `
 
 // runManagerDataCmd implements "launcher manager-data status|import".
@@ -109,7 +110,7 @@ server's Last-Modified) unless --date is given; manager.max_age counts from that
 Flags:
 `, stdout)
 	date := f.fs.String("date", "", "date the copy was made (2026-11-30 or RFC 3339), overriding the files' own date")
-	agent := f.fs.String("agent", "", "import through a running agent's API instead (e.g. http://127.0.0.1:4000); DIR is then a path on its machine")
+	agent := f.fs.String("agent", "", "import through a running agent's API instead (e.g. http://127.0.0.1:4000); DIR is then a folder inside its [manager] import_root")
 	token := f.fs.String("token", "", "API token for --agent (default $LAUNCHER_TOKEN)")
 	if help, err := parseFlags(f.fs, args, stderr); help || err != nil {
 		return err

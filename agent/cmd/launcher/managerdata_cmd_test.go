@@ -61,7 +61,8 @@ func TestManagerDataOfflineNode(t *testing.T) {
 	}
 
 	t.Run("fresh agent without internet is degraded and says how to fix it", func(t *testing.T) {
-		cfg := offlineConfig(t, t.TempDir())
+		data := t.TempDir()
+		cfg := offlineConfig(t, data)
 		a := startAgent(t, "serve", "--config", cfg)
 		h := waitManagerHealth(t, a.url)
 		md := h.Components["manager_data"]
@@ -70,8 +71,27 @@ func TestManagerDataOfflineNode(t *testing.T) {
 			!strings.Contains(ws, "manager.extension_node_map_url") || !strings.Contains(ws, "launcher manager-data import") {
 			t.Fatalf("health = %+v", h)
 		}
-		// The same import through the running agent: health turns ok without a restart.
+		// Through the running agent, a folder outside its [manager] import_root is refused...
 		out, err := launcher("manager-data", "import", "--agent", a.url, fixture)
+		if err == nil || !strings.Contains(out, "outside the import root") {
+			t.Fatalf("import of a folder outside the import root: %v\n%s", err, out)
+		}
+		// ...and a copy inside it (<data_dir>/manager-import by default) imports: health turns
+		// ok without a restart.
+		inRoot := filepath.Join(data, "manager-import", "copy")
+		if err := os.MkdirAll(inRoot, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"extension-node-map.json", "github-stats.json", "model-list.json", "custom-node-list.json"} {
+			b, err := os.ReadFile(filepath.Join(fixture, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(inRoot, f), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err = launcher("manager-data", "import", "--agent", a.url, inRoot)
 		if err != nil || !strings.Contains(out, "imported 4 of 4") {
 			t.Fatalf("import through the agent: %v\n%s", err, out)
 		}

@@ -20,6 +20,6 @@ func (a *App) wireWorkflow() error {
 		Logger:     a.log.With("component", "workflow"),
 	})
 	a.workflow = svc
-	workflowhttp.Routes(a.api.Router, svc)
+	workflowhttp.Routes(a.api.Router, svc, a.cfg.Manager.ImportRoot)
 	return nil
 }

@@ -93,6 +93,10 @@ type ManagerConfig struct {
 	MaxAge              Duration `toml:"max_age"`
 	// SeedDir, when set, fills an empty cache from local copies of the files (offline nodes).
 	SeedDir string `toml:"seed_dir"`
+	// ImportRoot is the only folder POST /api/manager-data/import reads directories from (a
+	// request's path never leaves it); default <data_dir>/manager-import. The CLI's own
+	// `launcher manager-data import DIR` reads any directory of the operator's.
+	ImportRoot string `toml:"import_root"`
 }
 
 // WorkflowConfig is the [workflow] section: limits on workflows the agent parses, so a
@@ -222,6 +226,10 @@ func (c *Config) resolve() {
 	}
 	c.Paths.DataDir = absPath(c.Paths.DataDir)
 	c.Paths.ModelsDir = absPath(c.Paths.ModelsDir)
+	if c.Manager.ImportRoot == "" {
+		c.Manager.ImportRoot = filepath.Join(c.Paths.DataDir, "manager-import")
+	}
+	c.Manager.ImportRoot = absPath(c.Manager.ImportRoot)
 	if c.Server.TokenFile != "" {
 		c.Server.TokenFile = absPath(c.Server.TokenFile)
 	}

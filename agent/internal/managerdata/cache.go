@@ -28,9 +28,12 @@ type cacheMeta struct {
 	Files map[string]fileMeta `json:"files"`
 }
 
-func readMeta(dir string) (cacheMeta, error) {
+func readMeta(dir string) (cacheMeta, error) { return readMetaFS(os.DirFS(dir), dir) }
+
+// readMetaFS reads the meta.json of fsys; where names fsys in errors.
+func readMetaFS(fsys fs.FS, where string) (cacheMeta, error) {
 	m := cacheMeta{Files: map[string]fileMeta{}}
-	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	b, err := fs.ReadFile(fsys, metaFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil
 	}
@@ -38,7 +41,7 @@ func readMeta(dir string) (cacheMeta, error) {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return cacheMeta{Files: map[string]fileMeta{}}, fmt.Errorf("read %s: %w", filepath.Join(dir, metaFile), err)
+		return cacheMeta{Files: map[string]fileMeta{}}, fmt.Errorf("read %s: %w", filepath.Join(where, metaFile), err)
 	}
 	if m.Files == nil {
 		m.Files = map[string]fileMeta{}

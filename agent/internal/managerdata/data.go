@@ -499,18 +499,41 @@ func (d *Data) Import(ctx context.Context, src string, at time.Time) (ImportResu
 		if err != nil || !fi.IsDir() {
 			return res, fmt.Errorf("%w: %s is not a directory", ErrBadSource, src)
 		}
-		srcMeta, _ := readMeta(src)
-		read = func(name string) ([]byte, time.Time, error) {
-			b, fi, err := readFile(filepath.Join(src, name))
-			if err != nil {
-				return nil, time.Time{}, err
-			}
-			if r, ok := srcMeta.Files[name]; ok && !r.FetchedAt.IsZero() {
-				return b, r.FetchedAt, nil
-			}
-			return b, fi.ModTime(), nil
-		}
+		read = readFrom(os.DirFS(src), src)
 	}
+	return d.importFiles(res, read, at)
+}
+
+// ImportFS is Import from the files of fsys, named label in the result and in errors. The API
+// passes a folder opened inside [manager] import_root (an os.Root), so neither the request's
+// path nor a symlink in the folder reads anything outside it.
+func (d *Data) ImportFS(fsys fs.FS, label string, at time.Time) (ImportResult, error) {
+	res := ImportResult{Source: label, Imported: []string{}, Missing: []string{}}
+	return d.importFiles(res, readFrom(fsys, label), at)
+}
+
+// readFrom reads the Manager files of fsys, dated by a meta.json beside them, else their mtime.
+func readFrom(fsys fs.FS, label string) func(name string) ([]byte, time.Time, error) {
+	srcMeta, _ := readMetaFS(fsys, label)
+	return func(name string) ([]byte, time.Time, error) {
+		fi, err := fs.Stat(fsys, name)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if r, ok := srcMeta.Files[name]; ok && !r.FetchedAt.IsZero() {
+			return b, r.FetchedAt, nil
+		}
+		return b, fi.ModTime(), nil
+	}
+}
+
+// importFiles reads every Manager file through read, checks that each parses, and installs them.
+func (d *Data) importFiles(res ImportResult, read func(name string) ([]byte, time.Time, error), at time.Time) (ImportResult, error) {
+	src := res.Source
 	got := map[string][]byte{}
 	dates := map[string]time.Time{}
 	for _, f := range Files {

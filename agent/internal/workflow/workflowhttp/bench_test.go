@@ -25,7 +25,7 @@ func BenchmarkPreviewHTTPLargestCorpus(b *testing.B) {
 	}
 	body := []byte(`{"workflow_json": ` + string(raw) + `}`)
 	srv := api.New(api.Options{})
-	workflowhttp.Routes(srv.Router, workflow.NewService(workflow.Options{Manager: workflowtest.SeededManager(b)}))
+	workflowhttp.Routes(srv.Router, workflow.NewService(workflow.Options{Manager: workflowtest.SeededManager(b)}), "")
 	ts := httptest.NewServer(srv.Handler())
 	b.Cleanup(ts.Close)
 	client := ts.Client()

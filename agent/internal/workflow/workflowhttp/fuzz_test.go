@@ -19,7 +19,7 @@ import (
 func FuzzPreviewBody(f *testing.F) {
 	workflowtest.AddWorkflowSeeds(f, true)
 	r := httprouter.New()
-	workflowhttp.Routes(r, testService(f, workflowtest.DefaultCatalog()))
+	workflowhttp.Routes(r, testService(f, workflowtest.DefaultCatalog()), "")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/api/workflow/preview", bytes.NewReader(body))
 		rec := httptest.NewRecorder()

@@ -7,8 +7,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -20,12 +24,19 @@ import (
 )
 
 // handlers translate the workflow routes to Service calls.
-type handlers struct{ s *workflow.Service }
+type handlers struct {
+	s *workflow.Service
+	// importRoot is the only folder POST /api/manager-data/import reads directories from.
+	importRoot string
+}
 
 // Routes registers the workflow routes and the Manager data routes, served by s and its
 // Manager data.
-func Routes(r *httprouter.Router, s *workflow.Service) {
-	h := handlers{s: s}
+//
+// importRoot ([manager] import_root) is the only folder the Manager data import reads
+// directories from; "" refuses directory sources (http(s) URLs still import).
+func Routes(r *httprouter.Router, s *workflow.Service, importRoot string) {
+	h := handlers{s: s, importRoot: importRoot}
 	r.POST("/api/workflow/preview", h.handlePreview)
 	r.POST("/api/workflow/validate", h.handleValidate)
 	// The Manager data routes: /api/manager-data is their home; the /api/workflow/ spellings
@@ -199,11 +210,18 @@ func (h handlers) handleManagerImport(w http.ResponseWriter, r *http.Request, _ 
 		}
 		at = t
 	}
-	res, err := h.s.Manager().Import(r.Context(), body.Source, at)
+	var res managerdata.ImportResult
+	var err error
+	if src := strings.TrimSpace(body.Source); strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+		res, err = h.s.Manager().Import(r.Context(), src, at)
+	} else {
+		res, err = h.importDir(src, at)
+	}
 	switch {
 	case errors.Is(err, managerdata.ErrBadSource):
 		api.WriteError(w, r, apierr.Wrap(apierr.Invalid, "ManagerDataImportError", err, "",
-			"Give an absolute directory on the agent's machine, or an http(s) URL, that holds extension-node-map.json, github-stats.json, model-list.json and custom-node-list.json as ComfyUI-Manager publishes them"))
+			fmt.Sprintf("Give a folder inside %s ([manager] import_root; a path relative to it, or absolute), or an http(s) URL, that holds extension-node-map.json, github-stats.json, model-list.json and custom-node-list.json as ComfyUI-Manager publishes them", h.importRoot),
+			"On the node itself, `launcher manager-data import DIR` reads any folder"))
 		return
 	case err != nil:
 		api.WriteError(w, r, apierr.Wrap(apierr.Internal, "ManagerDataImportError", err, "",
@@ -218,4 +236,31 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// importDir imports the folder src names inside h.importRoot: a path relative to it, or an
+// absolute one that lies in it. The folder is opened through an os.Root, so neither ".." nor a
+// symlink in it reads anything outside the root.
+func (h handlers) importDir(src string, at time.Time) (managerdata.ImportResult, error) {
+	if h.importRoot == "" {
+		return managerdata.ImportResult{}, fmt.Errorf("%w: this agent imports no directories over the API ([manager] import_root is not set)", managerdata.ErrBadSource)
+	}
+	rel := src
+	if filepath.IsAbs(src) {
+		var err error
+		if rel, err = filepath.Rel(h.importRoot, filepath.Clean(src)); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			return managerdata.ImportResult{}, fmt.Errorf("%w: %s is outside the import root %s", managerdata.ErrBadSource, src, h.importRoot)
+		}
+	}
+	root, err := os.OpenRoot(h.importRoot)
+	if err != nil {
+		return managerdata.ImportResult{}, fmt.Errorf("%w: the import root %s cannot be opened (create it and copy the files into it): %v", managerdata.ErrBadSource, h.importRoot, err)
+	}
+	defer root.Close()
+	dir, err := root.OpenRoot(rel)
+	if err != nil {
+		return managerdata.ImportResult{}, fmt.Errorf("%w: %s is not a directory inside the import root %s: %v", managerdata.ErrBadSource, src, h.importRoot, err)
+	}
+	defer dir.Close()
+	return h.s.Manager().ImportFS(dir.FS(), filepath.Join(h.importRoot, rel), at)
 }

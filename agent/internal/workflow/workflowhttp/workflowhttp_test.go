@@ -32,8 +32,14 @@ func testService(t testing.TB, cat workflow.ModelCatalog) *workflow.Service {
 
 func newTestServer(t testing.TB, s *workflow.Service) *httptest.Server {
 	t.Helper()
+	return newServerWithImportRoot(t, s, "")
+}
+
+// newServerWithImportRoot serves the routes with importRoot as [manager] import_root.
+func newServerWithImportRoot(t testing.TB, s *workflow.Service, importRoot string) *httptest.Server {
+	t.Helper()
 	r := httprouter.New()
-	workflowhttp.Routes(r, s)
+	workflowhttp.Routes(r, s, importRoot)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return srv
@@ -228,11 +234,25 @@ func TestManagerDataImportRoute(t *testing.T) {
 	if err := data.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := newTestServer(t, workflow.NewService(workflow.Options{Manager: data}))
-	abs, err := filepath.Abs("../testdata/manager")
+	// The import root holds a copy of the Manager files; outside it lie the originals, reached
+	// by an absolute path, "..", a symlinked folder and a symlinked file.
+	root := t.TempDir()
+	orig, err := filepath.Abs("../testdata/manager")
 	if err != nil {
 		t.Fatal(err)
 	}
+	copyDir(t, orig, filepath.Join(root, "copy"))
+	if err := os.Symlink(orig, filepath.Join(root, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "filelink"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(orig, "model-list.json"), filepath.Join(root, "filelink", "model-list.json")); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServerWithImportRoot(t, workflow.NewService(workflow.Options{Manager: data}), root)
+	abs := filepath.Join(root, "copy")
 	cases := []struct {
 		name   string
 		body   string
@@ -240,11 +260,15 @@ func TestManagerDataImportRoute(t *testing.T) {
 		want   string
 	}{
 		{"no source", `{}`, 400, "source is required"},
-		{"relative", `{"source": "testdata/manager"}`, 400, "absolute"},
-		{"missing dir", `{"source": "/nonexistent/manager"}`, 400, "not a directory"},
+		{"missing dir", `{"source": "nothing-here"}`, 400, "not a directory inside the import root"},
+		{"absolute path outside the root", `{"source": "` + orig + `"}`, 400, "outside the import root"},
+		{"dot-dot out of the root", `{"source": "copy/../../.."}`, 400, "import root"},
+		{"symlinked folder out of the root", `{"source": "linked"}`, 400, "import root"},
+		{"symlinked file out of the root", `{"source": "filelink"}`, 400, "model-list.json"},
 		{"bad date", `{"source": "` + abs + `", "fetched_at": "yesterday"}`, 400, "RFC 3339"},
 		{"not JSON", `{"source": `, 400, "JSON"},
-		{"directory", `{"source": "` + abs + `", "fetched_at": "2026-11-30T12:00:00Z"}`, 200, `"state":"ok"`},
+		{"relative to the root", `{"source": "copy", "fetched_at": "2026-11-30T12:00:00Z"}`, 200, `"state":"ok"`},
+		{"absolute inside the root", `{"source": "` + abs + `", "fetched_at": "2026-11-30T12:00:00Z"}`, 200, `"state":"ok"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -258,6 +282,11 @@ func TestManagerDataImportRoute(t *testing.T) {
 				t.Errorf("%d %s, want %d with %q", resp.StatusCode, b, c.status, c.want)
 			}
 		})
+	}
+	// Without an import root, directories are refused and nothing is read.
+	noRoot := newTestServer(t, workflow.NewService(workflow.Options{Manager: data}))
+	if status, body := post(t, noRoot.URL+"/api/manager-data/import", `{"source": "`+abs+`"}`); status != 400 || !strings.Contains(fmt.Sprint(body), "import_root is not set") {
+		t.Errorf("no import root: %d %v", status, body)
 	}
 	// The import reaches analysis: a GGUF loader now resolves to its pack.
 	status, out := post(t, srv.URL+"/api/workflow/preview", `{"workflow_json": {"1": {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "x.gguf"}}}}`)
@@ -339,5 +368,29 @@ func TestPreviewWhileManagerDataLoads(t *testing.T) {
 	if status != 200 || strings.Contains(fmt.Sprint(md["warnings"]), "still loading") ||
 		!strings.Contains(fmt.Sprint(md["required_custom_nodes"]), "ComfyUI-GGUF") {
 		t.Errorf("preview after the load: %d %v", status, out)
+	}
+}
+
+// copyDir copies the regular files of src into a new folder dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
