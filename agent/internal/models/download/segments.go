@@ -442,7 +442,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 				startWriteback(a.f, flushed, off-flushed)
 				flushed = off
 			}
-			if err := e.paced(); err != nil {
+			if err := e.paced(stall, off); err != nil {
 				return err
 			}
 		} else {
@@ -457,10 +457,8 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			return nil
 		case rerr == io.EOF || errors.Is(rerr, io.ErrUnexpectedEOF):
 			return &Error{Class: recovery.ClassNetwork, Err: fmt.Errorf("%w: connection closed at byte %d, expected %d", ErrShortBody, off, to)}
-		case errors.Is(context.Cause(e.ctx), ErrStalled):
-			return &Error{Class: recovery.ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, o.StallTimeout, off)}
 		case e.ctx.Err() != nil:
-			return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
+			return e.stopped(off)
 		default:
 			return classify(recovery.ClassNetwork, false, fmt.Errorf("read body at byte %d: %w", off, rerr))
 		}
@@ -477,7 +475,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 // paced asks for a checkpoint once half of CheckpointBytes is unsaved and, should the
 // checkpointer fall behind by CheckpointBytes, waits for it: a kill -9 never costs more than
 // one checkpoint's worth, and connections wait only on a disk slower than the network.
-func (e *engine) paced() error {
+func (e *engine) paced(stall *time.Timer, off int64) error {
 	limit := e.a.d.opt.CheckpointBytes
 	for {
 		if e.written.Load()-e.cpAt.Load() >= limit/2 {
@@ -492,12 +490,25 @@ func (e *engine) paced() error {
 		if e.written.Load()-e.savedAt.Load() < limit {
 			return nil
 		}
+		// Waiting for our own checkpointer (a slow disk) is not the server stalling: the
+		// stall clock stops meanwhile, or the wait would end as a stall of this connection.
+		stall.Stop()
 		select {
 		case <-saved:
+			stall.Reset(e.a.d.opt.StallTimeout)
 		case <-e.ctx.Done():
-			return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
+			return e.stopped(off)
 		}
 	}
+}
+
+// stopped is the error of a connection whose engine context ended at byte off: a stall (of
+// this connection or another) is a timeout, retried; anything else is a cancellation.
+func (e *engine) stopped(off int64) error {
+	if errors.Is(context.Cause(e.ctx), ErrStalled) {
+		return &Error{Class: recovery.ClassTimeout, Err: fmt.Errorf("%w (%s) at byte %d", ErrStalled, e.a.d.opt.StallTimeout, off)}
+	}
+	return classify(recovery.ClassCancelled, true, context.Cause(e.ctx))
 }
 
 // fill reads until b is full or the body fails, resetting the stall timer on every read.
