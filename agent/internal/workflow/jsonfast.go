@@ -111,20 +111,31 @@ func (p *jsonParser) object(depth int) (any, bool) {
 			p.spans[k] = [2]int{start, p.i}
 		}
 		m[k] = v
-		p.skipSpace()
-		if p.i >= len(p.b) {
+		end, ok := p.sep('}')
+		if !ok {
 			return nil, false
 		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
+		if end {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// sep reads what follows a member or an element: ',' (more follow) or close (the end).
+func (p *jsonParser) sep(close byte) (end, ok bool) {
+	p.skipSpace()
+	if p.i >= len(p.b) {
+		return false, false
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, true
+	case close:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 func (p *jsonParser) array(depth int) (any, bool) {
@@ -145,18 +156,12 @@ func (p *jsonParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		p.skipSpace()
-		if p.i >= len(p.b) {
+		end, ok := p.sep(']')
+		if !ok {
 			return nil, false
 		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
+		if end {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
 }
