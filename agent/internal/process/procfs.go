@@ -12,6 +12,7 @@ import (
 // procStat is what the supervisor reads from /proc/<pid>/stat.
 type procStat struct {
 	State     byte   // R, S, D, Z, ...
+	PGrp      int    // field 5, the process group
 	StartTime uint64 // field 22, clock ticks after boot
 }
 
@@ -42,7 +43,11 @@ func readProcStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("parse start time of pid %d: %w", pid, err)
 	}
-	return procStat{State: f[0][0], StartTime: st}, nil
+	pgrp, err := strconv.Atoi(f[2]) // field 5
+	if err != nil {
+		return procStat{}, fmt.Errorf("parse process group of pid %d: %w", pid, err)
+	}
+	return procStat{State: f[0][0], PGrp: pgrp, StartTime: st}, nil
 }
 
 // alive reports whether pid runs (not a zombie) with the given start time.
@@ -82,7 +87,10 @@ func groupListensOn(pgid, port int) (bool, error) {
 	readable := false
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || processGroup(pid) != pgid {
+		if err != nil {
+			continue
+		}
+		if st, err := readProcStat(pid); err != nil || st.PGrp != pgid {
 			continue
 		}
 		fds, err := os.ReadDir("/proc/" + e.Name() + "/fd")
@@ -101,21 +109,6 @@ func groupListensOn(pgid, port int) (bool, error) {
 		return false, errOwnerUnknown
 	}
 	return false, nil
-}
-
-// processGroup returns field 5 of /proc/<pid>/stat, or 0 when it cannot be read.
-func processGroup(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 3 {
-		return 0
-	}
-	pgrp, _ := strconv.Atoi(f[2])
-	return pgrp
 }
 
 // listeningInodes returns the socket inodes of the TCP listeners on port, from /proc/net/tcp

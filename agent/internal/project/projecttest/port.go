@@ -1,6 +1,7 @@
 package projecttest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -88,7 +89,7 @@ func bindable(port int) bool {
 	for _, addr := range []string{"127.0.0.1", "[::1]"} {
 		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
 		if err != nil {
-			if addr == "[::1]" && !strings.Contains(err.Error(), "address already in use") {
+			if addr == "[::1]" && !errors.Is(err, syscall.EADDRINUSE) {
 				continue // no IPv6 loopback here
 			}
 			return false
