@@ -480,7 +480,7 @@ func (d *Data) Import(ctx context.Context, src string, at time.Time) (ImportResu
 	res := ImportResult{Source: src, Imported: []string{}, Missing: []string{}}
 	var read func(name string) ([]byte, time.Time, error)
 	switch {
-	case strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://"):
+	case IsURL(src):
 		base := strings.TrimSuffix(src, "/") + "/"
 		read = func(name string) ([]byte, time.Time, error) {
 			b, lm, err := d.fetch(ctx, base+name)
@@ -502,6 +502,11 @@ func (d *Data) Import(ctx context.Context, src string, at time.Time) (ImportResu
 		read = readFrom(os.DirFS(src), src)
 	}
 	return d.importFiles(res, read, at)
+}
+
+// IsURL reports whether an import source is an http(s) URL rather than a directory.
+func IsURL(src string) bool {
+	return strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")
 }
 
 // ImportFS is Import from the files of fsys, named label in the result and in errors. The API

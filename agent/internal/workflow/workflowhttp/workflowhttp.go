@@ -212,7 +212,7 @@ func (h handlers) handleManagerImport(w http.ResponseWriter, r *http.Request, _ 
 	}
 	var res managerdata.ImportResult
 	var err error
-	if src := strings.TrimSpace(body.Source); strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
+	if src := strings.TrimSpace(body.Source); managerdata.IsURL(src) {
 		res, err = h.s.Manager().Import(r.Context(), src, at)
 	} else {
 		res, err = h.importDir(src, at)
