@@ -38,16 +38,23 @@ export async function render(view) {
       try {
         await api.post('/api/update_config', { credentials: next });
         replace(err);
-        replace(status, h('div', { class: 'alert ok' }, 'Saved. Downloads use the new tokens from now on.'));
-        toast('Settings saved');
-        const fresh = await api.get('/api/get_config');
-        for (const src of sources) {
-          const v = (fresh.credentials && fresh.credentials[src] && fresh.credentials[src].apikey) || '';
-          inputs[src].value = '';
-          inputs[src].placeholder = v || 'not set';
-          inputs[src].nextElementSibling.textContent = v ? `saved: ${v} (type to replace, or clear below)` : 'not set';
+        // The fields show the stored (masked) tokens before "Saved" is announced, so what the
+        // page says and what it shows never disagree.
+        let note = 'Saved. Downloads use the new tokens from now on.';
+        try {
+          const fresh = await api.get('/api/get_config');
+          for (const src of sources) {
+            const v = (fresh.credentials && fresh.credentials[src] && fresh.credentials[src].apikey) || '';
+            inputs[src].value = '';
+            inputs[src].placeholder = v || 'not set';
+            inputs[src].nextElementSibling.textContent = v ? `saved: ${v} (type to replace, or clear below)` : 'not set';
+          }
+          clear.checked = false;
+        } catch {
+          note += ' Reload the page to see the stored tokens.';
         }
-        clear.checked = false;
+        replace(status, h('div', { class: 'alert ok' }, note));
+        toast('Settings saved');
       } catch (e2) {
         replace(status);
         replace(err, errorBox(e2));
