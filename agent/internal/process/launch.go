@@ -288,7 +288,9 @@ func (s *Supervisor) waitReady(ctx context.Context, p *proj, inst *instance) err
 				case <-inst.exited: // someone else answered on our port
 					foreign = true
 				default:
-					return nil
+					if !foreign { // once a foreign server was seen, only proof makes it ours
+						return nil
+					}
 				}
 			}
 		}

@@ -68,13 +68,18 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 }
 
 // errOwnerUnknown means /proc cannot tell who listens on a port: not Linux, /proc/net hidden, or
-// the group's descriptors unreadable. Callers then trust the answer on the port, as before.
+// a live member of the group whose descriptors we may not read. Callers then trust the answer
+// on the port, as before.
 var errOwnerUnknown = errors.New("owner of the listener unknown")
 
 // groupListensOn reports whether a process of group pgid holds the listening TCP socket on port
 // (IPv4 or IPv6, any address). A server that answers on a leased port is ours only if it is:
 // another program (another agent's ComfyUI, a test fixture) may have bound the port between the
 // lease and our child's bind, and our child then exits with "address already in use".
+//
+// A member that is a zombie or vanishes while we look holds no sockets, so it counts as not
+// listening: a group that is dying (our child just failed to bind) is never "unknown", or the
+// caller would take the foreign server for ours in the moment before the exit is reaped.
 func groupListensOn(pgid, port int) (bool, error) {
 	inodes, err := listeningInodes(port)
 	if err != nil || len(inodes) == 0 {
@@ -84,20 +89,20 @@ func groupListensOn(pgid, port int) (bool, error) {
 	if err != nil {
 		return false, errOwnerUnknown
 	}
-	readable := false
+	hidden := false
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if st, err := readProcStat(pid); err != nil || st.PGrp != pgid {
+		if st, err := readProcStat(pid); err != nil || st.PGrp != pgid || st.State == 'Z' {
 			continue
 		}
 		fds, err := os.ReadDir("/proc/" + e.Name() + "/fd")
 		if err != nil {
+			hidden = hidden || errors.Is(err, os.ErrPermission)
 			continue
 		}
-		readable = true
 		for _, fd := range fds {
 			link, err := os.Readlink("/proc/" + e.Name() + "/fd/" + fd.Name())
 			if err == nil && strings.HasPrefix(link, "socket:[") && inodes[strings.TrimSuffix(link[len("socket:["):], "]")] {
@@ -105,7 +110,7 @@ func groupListensOn(pgid, port int) (bool, error) {
 			}
 		}
 	}
-	if !readable {
+	if hidden {
 		return false, errOwnerUnknown
 	}
 	return false, nil
