@@ -49,8 +49,11 @@ type index struct {
 
 	mu      sync.Mutex
 	entries map[string]*Entry
-	hashQ   chan string
-	queued  map[string]bool
+	// hashQ holds the files waiting for a hash, in scan order; queued is its set. A slice grows
+	// with the store instead of a channel sized for the largest one (1 MB resident when idle).
+	hashQ  []string
+	queued map[string]bool
+	wake   chan struct{} // one pending signal: hashQ has work
 }
 
 func newIndex(root string, layout *Layout, kv KV) (*index, error) {
@@ -59,7 +62,7 @@ func newIndex(root string, layout *Layout, kv KV) (*index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &index{root: root, layout: layout, persist: persist, entries: entries, hashQ: make(chan string, 1<<16), queued: map[string]bool{}}, nil
+	return &index{root: root, layout: layout, persist: persist, entries: entries, queued: map[string]bool{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // scan walks the store and reconciles the index: new or changed files are (re)queued for
@@ -175,11 +178,24 @@ func (ix *index) enqueueLocked(rel string) {
 	if ix.queued[rel] {
 		return
 	}
+	ix.queued[rel] = true
+	ix.hashQ = append(ix.hashQ, rel)
 	select {
-	case ix.hashQ <- rel:
-		ix.queued[rel] = true
-	default: // queue full: the next scan re-queues it
+	case ix.wake <- struct{}{}:
+	default: // a signal is already pending
 	}
+}
+
+// nextToHash takes the first queued file off hashQ; ok is false when none waits.
+func (ix *index) nextToHash() (rel string, ok bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if len(ix.hashQ) == 0 {
+		ix.hashQ = nil // let a drained backlog's array go
+		return "", false
+	}
+	rel, ix.hashQ = ix.hashQ[0], ix.hashQ[1:]
+	return rel, true
 }
 
 // hashLoop computes missing hashes one file at a time (sequential reads are what disks like).
@@ -188,7 +204,9 @@ func (ix *index) hashLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case rel := <-ix.hashQ:
+		case <-ix.wake:
+		}
+		for rel, ok := ix.nextToHash(); ok && ctx.Err() == nil; rel, ok = ix.nextToHash() {
 			ix.hashOne(ctx, rel)
 		}
 	}

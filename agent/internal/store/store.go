@@ -113,11 +113,17 @@ func Open(dir string, logger *slog.Logger) (*DB, error) {
 	return s, nil
 }
 
+// commitBuffer is the transaction buffer nutsdb keeps for the life of the DB. Its default, 4 MB,
+// was 4 MB of the agent's idle RSS; our transactions are a few KB (a larger one gets a buffer of
+// its own for that commit).
+const commitBuffer = 256 << 10
+
 func openNuts(dir string) (*nutsdb.DB, error) {
 	return nutsdb.Open(nutsdb.DefaultOptions,
 		nutsdb.WithDir(dir),
 		nutsdb.WithSyncEnable(true),
 		nutsdb.WithSegmentSize(SegmentSize),
+		nutsdb.WithCommitBufferSize(commitBuffer),
 	)
 }
 
