@@ -23,6 +23,21 @@ var tagSignals = []struct {
 	{"image-edit", []string{"ImageEdit", "Kontext"}},
 }
 
+// foldedSignals are the tagSignals longer than 6 bytes, lowercased once: they also match a
+// node type case-insensitively ("inpaint" in "INPAINT_...").
+var foldedSignals = func() [][]string {
+	out := make([][]string, len(tagSignals))
+	for i, ts := range tagSignals {
+		out[i] = make([]string, len(ts.signals))
+		for j, s := range ts.signals {
+			if len(s) > 6 {
+				out[i][j] = strings.ToLower(s)
+			}
+		}
+	}
+	return out
+}()
+
 // apiVendors are prefixes of ComfyUI's paid partner ("API") nodes, which need no local model.
 var apiVendors = []string{"ByteDance", "OpenAI", "Gemini", "Kling", "Luma", "Runway", "Recraft", "Ideogram", "Stability", "Minimax", "Pika", "Pixverse", "Veo", "Vidu", "Moonvalley", "Tripo", "Rodin", "Flux Pro", "FluxPro", "BFL", "Topaz", "Hailuo"}
 
@@ -45,10 +60,9 @@ func Classify(g *Graph, ix *ManagerIndex) (primary string, tags []string) {
 		t := n.Type
 		seen[t] = true
 		lt := strings.ToLower(t)
-		for _, ts := range tagSignals {
-			for _, s := range ts.signals {
-				// Long signals also match case-insensitively ("inpaint" in "INPAINT_...").
-				if strings.Contains(t, s) || len(s) > 6 && strings.Contains(lt, strings.ToLower(s)) {
+		for i, ts := range tagSignals {
+			for j, s := range ts.signals {
+				if strings.Contains(t, s) || foldedSignals[i][j] != "" && strings.Contains(lt, foldedSignals[i][j]) {
 					set[ts.tag] = true
 					break
 				}

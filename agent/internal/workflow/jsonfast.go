@@ -13,7 +13,13 @@ import (
 // encoding/json path, which gives the precise error. spans, when non-nil, receives the byte
 // range of the top-level object's values by key (the last one wins, as in the map).
 func parseJSONFast(b []byte, maxDepth int, spans map[string][2]int) (v any, ok bool) {
-	p := jsonParser{b: b, maxDepth: maxDepth, keys: map[string]string{}, spans: spans}
+	return parseJSONString(string(b), maxDepth, spans)
+}
+
+// parseJSONString is parseJSONFast over a string. Keys and strings without escapes are
+// substrings of s (no copy each), so the values keep s alive as long as any of them lives.
+func parseJSONString(s string, maxDepth int, spans map[string][2]int) (v any, ok bool) {
+	p := jsonParser{b: s, maxDepth: maxDepth, spans: spans}
 	p.skipSpace()
 	v, ok = p.value(0)
 	if !ok {
@@ -24,13 +30,17 @@ func parseJSONFast(b []byte, maxDepth int, spans map[string][2]int) (v any, ok b
 }
 
 type jsonParser struct {
-	b        []byte
+	b        string
 	i        int
 	maxDepth int
-	// keys interns object keys: a workflow repeats "id", "type", "widgets_values"... thousands
-	// of times, and one string each is enough.
-	keys  map[string]string
-	spans map[string][2]int
+	spans    map[string][2]int
+	// keys and vals are a stack of the members and elements of the objects and arrays being
+	// read: each container is allocated once, at its final size, when it ends.
+	keys []string
+	vals []any
+	// slab is where arrays are carved from: a workflow holds thousands of small arrays
+	// (positions, sizes, links, widget values), and one allocation serves many of them.
+	slab []any
 }
 
 func (p *jsonParser) skipSpace() {
@@ -69,7 +79,7 @@ func (p *jsonParser) value(depth int) (any, bool) {
 }
 
 func (p *jsonParser) literal(lit string) bool {
-	if len(p.b)-p.i < len(lit) || string(p.b[p.i:p.i+len(lit)]) != lit {
+	if len(p.b)-p.i < len(lit) || p.b[p.i:p.i+len(lit)] != lit {
 		return false
 	}
 	p.i += len(lit)
@@ -81,18 +91,18 @@ func (p *jsonParser) object(depth int) (any, bool) {
 		return nil, false
 	}
 	p.i++ // {
-	m := map[string]any{}
 	p.skipSpace()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
-		return m, true
+		return map[string]any{}, true
 	}
+	kbase, vbase := len(p.keys), len(p.vals)
 	for {
 		p.skipSpace()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, false
 		}
-		k, ok := p.key()
+		k, ok := p.str()
 		if !ok {
 			return nil, false
 		}
@@ -110,15 +120,29 @@ func (p *jsonParser) object(depth int) (any, bool) {
 		if depth == 1 && p.spans != nil {
 			p.spans[k] = [2]int{start, p.i}
 		}
-		m[k] = v
+		p.keys = append(p.keys, k)
+		p.vals = append(p.vals, v)
 		end, ok := p.sep('}')
 		if !ok {
 			return nil, false
 		}
 		if end {
-			return m, true
+			break
 		}
 	}
+	vals := p.vals[vbase:]
+	m := make(map[string]any, len(vals))
+	for i, k := range p.keys[kbase:] {
+		m[k] = vals[i] // in order: of a repeated key the last one wins, as in encoding/json
+	}
+	p.pop(kbase, vbase)
+	return m, true
+}
+
+// pop drops the members above keys[:nk] and vals[:nv] from the stack, releasing the values.
+func (p *jsonParser) pop(nk, nv int) {
+	clear(p.vals[nv:])
+	p.keys, p.vals = p.keys[:nk], p.vals[:nv]
 }
 
 // sep reads what follows a member or an element: ',' (more follow) or close (the end).
@@ -143,48 +167,46 @@ func (p *jsonParser) array(depth int) (any, bool) {
 		return nil, false
 	}
 	p.i++ // [
-	a := []any{}
 	p.skipSpace()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
-		return a, true
+		return []any{}, true
 	}
+	base := len(p.vals)
 	for {
 		p.skipSpace()
 		v, ok := p.value(depth)
 		if !ok {
 			return nil, false
 		}
-		a = append(a, v)
+		p.vals = append(p.vals, v)
 		end, ok := p.sep(']')
 		if !ok {
 			return nil, false
 		}
 		if end {
-			return a, true
+			break
 		}
 	}
+	a := p.newArray(len(p.vals) - base)
+	copy(a, p.vals[base:])
+	p.pop(len(p.keys), base)
+	return a, true
 }
 
-// key reads an object key, interned.
-func (p *jsonParser) key() (string, bool) {
-	start := p.i + 1
-	end, plain := p.scanString()
-	if end < 0 {
-		return "", false
+// newArray returns a slice of n elements whose capacity is n, so an append to it never writes
+// into the slab next to it.
+func (p *jsonParser) newArray(n int) []any {
+	const slabLen = 1024
+	if n > slabLen/8 {
+		return make([]any, n)
 	}
-	if plain {
-		raw := p.b[start:end]
-		if k, ok := p.keys[string(raw)]; ok { // no allocation for the lookup
-			p.i = end + 1
-			return k, true
-		}
-		k := string(raw)
-		p.keys[k] = k
-		p.i = end + 1
-		return k, true
+	if len(p.slab) < n {
+		p.slab = make([]any, slabLen)
 	}
-	return p.str()
+	a := p.slab[:n:n]
+	p.slab = p.slab[n:]
+	return a
 }
 
 // scanString finds the closing quote of the string at p.i; plain reports that the string has
@@ -195,7 +217,7 @@ func (p *jsonParser) scanString() (end int, plain bool) {
 	for j := p.i + 1; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
-			if !ascii && !utf8.Valid(p.b[p.i+1:j]) {
+			if !ascii && !utf8.ValidString(p.b[p.i+1:j]) {
 				return j, false
 			}
 			return j, plain
@@ -220,7 +242,7 @@ func (p *jsonParser) str() (string, bool) {
 	}
 	if plain {
 		p.i = end + 1
-		return string(p.b[start:end]), true
+		return p.b[start:end], true
 	}
 	s, ok := unescape(p.b[start:end])
 	p.i = end + 1
@@ -229,8 +251,8 @@ func (p *jsonParser) str() (string, bool) {
 
 // unescape decodes a string body with escapes; ok is false for what encoding/json would
 // replace or reject (invalid UTF-8, lone surrogates, bad escapes).
-func unescape(b []byte) (string, bool) {
-	if !utf8.Valid(b) {
+func unescape(b string) (string, bool) {
+	if !utf8.ValidString(b) {
 		return "", false
 	}
 	out := make([]byte, 0, len(b))
@@ -286,12 +308,12 @@ func unescape(b []byte) (string, bool) {
 	return string(out), true
 }
 
-func hex4(b []byte, i int) (rune, bool) {
+func hex4(b string, i int) (rune, bool) {
 	if i+4 > len(b) {
 		return 0, false
 	}
 	var r rune
-	for _, c := range b[i : i+4] {
+	for _, c := range []byte(b[i : i+4]) {
 		switch {
 		case '0' <= c && c <= '9':
 			c -= '0'
@@ -349,7 +371,7 @@ func (p *jsonParser) number() (any, bool) {
 	if n, ok := smallInt(p.b[start:j]); ok {
 		return boxedInts[n], true
 	}
-	f, err := strconv.ParseFloat(string(p.b[start:j]), 64)
+	f, err := strconv.ParseFloat(p.b[start:j], 64)
 	if err != nil {
 		return nil, false // out of range: encoding/json reports it
 	}
@@ -367,12 +389,12 @@ var boxedInts = func() []any {
 }()
 
 // smallInt parses a plain non-negative integer literal below len(boxedInts).
-func smallInt(b []byte) (int, bool) {
+func smallInt(b string) (int, bool) {
 	if len(b) == 0 || len(b) > 4 || (len(b) > 1 && b[0] == '0') {
 		return 0, false
 	}
 	n := 0
-	for _, c := range b {
+	for _, c := range []byte(b) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
