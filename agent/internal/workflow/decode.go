@@ -101,6 +101,10 @@ func parseWorkflowJSON(b []byte, maxDepth int) (any, error) {
 	return v, nil
 }
 
+// stdlibMaxDepth is the nesting encoding/json accepts: a workflow carried in a string is read
+// by the fast parser up to the same depth, so it accepts what json.Unmarshal would.
+const stdlibMaxDepth = 10000
+
 // DecodeValue is Decode for an already parsed JSON value (e.g. a request's workflow_json field).
 func DecodeValue(v any, raw []byte) (*Document, error) { return decodeValue(v, raw, 0) }
 
@@ -110,9 +114,11 @@ func decodeValue(v any, raw []byte, level int) (*Document, error) {
 	}
 	if s, ok := v.(string); ok {
 		// PNG text chunks and some APIs carry the workflow as a JSON string.
-		var inner any
-		if err := json.Unmarshal([]byte(s), &inner); err != nil {
-			return nil, invalid("workflow is a string that is not JSON: %v", err)
+		inner, ok := parseJSONString(s, stdlibMaxDepth, nil)
+		if !ok {
+			if err := json.Unmarshal([]byte(s), &inner); err != nil {
+				return nil, invalid("workflow is a string that is not JSON: %v", err)
+			}
 		}
 		return decodeValue(inner, raw, level+1)
 	}

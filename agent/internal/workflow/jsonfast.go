@@ -51,6 +51,11 @@ func (p *jsonParser) skipSpace() {
 			break
 		}
 		i++
+		// Indented JSON is half spaces: step over runs of them eight at a time (the
+		// comparison with a constant compiles to one 8-byte load).
+		for i+8 <= len(b) && b[i:i+8] == "        " {
+			i += 8
+		}
 	}
 	p.i = i
 }
@@ -214,10 +219,17 @@ func (p *jsonParser) newArray(n int) []any {
 func (p *jsonParser) scanString() (end int, plain bool) {
 	plain = true
 	ascii := true
-	for j := p.i + 1; j < len(p.b); j++ {
-		switch c := p.b[j]; {
+	b := p.b
+	for j := p.i + 1; j < len(b); j++ {
+		for j < len(b) && !stringSpecial[b[j]] {
+			j++ // the common case: one table look-up per byte
+		}
+		if j >= len(b) {
+			break
+		}
+		switch c := b[j]; {
 		case c == '"':
-			if !ascii && !utf8.ValidString(p.b[p.i+1:j]) {
+			if !ascii && !utf8.ValidString(b[p.i+1:j]) {
 				return j, false
 			}
 			return j, plain
@@ -226,12 +238,21 @@ func (p *jsonParser) scanString() (end int, plain bool) {
 			j++ // the escaped byte is never the closing quote
 		case c < 0x20:
 			return -1, false // control characters must be escaped
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			ascii = false
 		}
 	}
 	return -1, false
 }
+
+// stringSpecial marks the bytes scanString must look at: the closing quote, escapes, control
+// characters and the bytes of non-ASCII characters.
+var stringSpecial = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
 
 // str reads a string value.
 func (p *jsonParser) str() (string, bool) {
