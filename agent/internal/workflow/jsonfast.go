@@ -41,6 +41,26 @@ type jsonParser struct {
 	// slab is where arrays are carved from: a workflow holds thousands of small arrays
 	// (positions, sizes, links, widget values), and one allocation serves many of them.
 	slab []any
+	// strs holds short string values already in interfaces: a workflow repeats a few hundred
+	// ("IMAGE", "LATENT", "comfy-core", widget names) thousands of times, and boxing each one
+	// would allocate.
+	strs map[string]any
+}
+
+// maxBoxedLen bounds the strings p.strs keeps: longer ones (prompts, notes) rarely repeat.
+const maxBoxedLen = 32
+
+// boxed returns s in an interface, the same one for every occurrence of s.
+func (p *jsonParser) boxed(s string) any {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	if p.strs == nil {
+		p.strs = make(map[string]any, 256)
+	}
+	v := any(s)
+	p.strs[s] = v
+	return v
 }
 
 func (p *jsonParser) skipSpace() {
@@ -71,7 +91,10 @@ func (p *jsonParser) value(depth int) (any, bool) {
 		return p.array(depth + 1)
 	case c == '"':
 		s, ok := p.str()
-		return s, ok
+		if !ok || len(s) > maxBoxedLen {
+			return s, ok
+		}
+		return p.boxed(s), true
 	case c == 't':
 		return true, p.literal("true")
 	case c == 'f':
