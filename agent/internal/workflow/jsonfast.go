@@ -34,9 +34,8 @@ type jsonParser struct {
 	i        int
 	maxDepth int
 	spans    map[string][2]int
-	// keys and vals are a stack of the members and elements of the objects and arrays being
-	// read: each container is allocated once, at its final size, when it ends.
-	keys []string
+	// vals is a stack of the elements of the arrays being read: each array is allocated once,
+	// at its final size, when it ends.
 	vals []any
 	// slab is where arrays are carved from: a workflow holds thousands of small arrays
 	// (positions, sizes, links, widget values), and one allocation serves many of them.
@@ -124,7 +123,9 @@ func (p *jsonParser) object(depth int) (any, bool) {
 		p.i++
 		return map[string]any{}, true
 	}
-	kbase, vbase := len(p.keys), len(p.vals)
+	// Most workflow objects have at most 8 members, which one map group holds: sized so,
+	// the map never grows for them.
+	m := make(map[string]any, 8)
 	for {
 		p.skipSpace()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
@@ -148,29 +149,15 @@ func (p *jsonParser) object(depth int) (any, bool) {
 		if depth == 1 && p.spans != nil {
 			p.spans[k] = [2]int{start, p.i}
 		}
-		p.keys = append(p.keys, k)
-		p.vals = append(p.vals, v)
+		m[k] = v // of a repeated key the last one wins, as in encoding/json
 		end, ok := p.sep('}')
 		if !ok {
 			return nil, false
 		}
 		if end {
-			break
+			return m, true
 		}
 	}
-	vals := p.vals[vbase:]
-	m := make(map[string]any, len(vals))
-	for i, k := range p.keys[kbase:] {
-		m[k] = vals[i] // in order: of a repeated key the last one wins, as in encoding/json
-	}
-	p.pop(kbase, vbase)
-	return m, true
-}
-
-// pop drops the members above keys[:nk] and vals[:nv] from the stack, releasing the values.
-func (p *jsonParser) pop(nk, nv int) {
-	clear(p.vals[nv:])
-	p.keys, p.vals = p.keys[:nk], p.vals[:nv]
 }
 
 // sep reads what follows a member or an element: ',' (more follow) or close (the end).
@@ -218,7 +205,7 @@ func (p *jsonParser) array(depth int) (any, bool) {
 	}
 	a := p.newArray(len(p.vals) - base)
 	copy(a, p.vals[base:])
-	p.pop(len(p.keys), base)
+	p.vals = p.vals[:base] // what lies above is overwritten by later arrays, never read
 	return a, true
 }
 
