@@ -394,3 +394,93 @@ func copyDir(t *testing.T, src, dst string) {
 		}
 	}
 }
+
+// TestPreviewAnswersDoNotMix: requests for different workflows, sent one after the other and
+// side by side, each get the answer of their own workflow, whatever the request before them
+// carried; a workflow sent as a JSON string gets the answer of the object form.
+func TestPreviewAnswersDoNotMix(t *testing.T) {
+	s := testService(t, workflowtest.DefaultCatalog())
+	srv := newTestServer(t, s)
+	files, _ := filepath.Glob("../testdata/workflows/*.json")
+	if dir, ok := workflowtest.Corpus("workflows"); ok {
+		files = append(files, filepath.Join(dir, "ltxvideo__LTX-2_ICLoRA_All_Distilled.json"))
+	}
+	metadataOf := func(body string) (string, error) {
+		resp, err := http.Post(srv.URL+"/api/workflow/preview", "application/json", strings.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Metadata json.RawMessage `json:"metadata"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+			return "", fmt.Errorf("status %d: %v", resp.StatusCode, err)
+		}
+		return string(out.Metadata), nil
+	}
+	type sample struct{ name, body, want string }
+	var samples []sample
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.Analyze(context.Background(), raw)
+		if err != nil {
+			continue // not a valid workflow: answered with an error, tested elsewhere
+		}
+		var compact bytes.Buffer
+		enc := json.NewEncoder(&compact)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(a.Metadata); err != nil {
+			t.Fatal(err)
+		}
+		quoted, _ := json.Marshal(string(raw))
+		w := strings.TrimSpace(compact.String())
+		samples = append(samples,
+			sample{filepath.Base(f), `{"workflow_json": ` + string(raw) + `}`, w},
+			sample{filepath.Base(f) + " as a string", `{"workflow_json": ` + string(quoted) + `}`, w})
+	}
+	if len(samples) < 4 {
+		t.Fatalf("only %d samples", len(samples))
+	}
+	distinct := map[string]bool{}
+	for _, sm := range samples {
+		distinct[sm.want] = true
+	}
+	if len(distinct) < 2 {
+		t.Fatal("the samples all have the same answer; the test would see no mix-up")
+	}
+	check := func(sm sample) error {
+		got, err := metadataOf(sm.body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sm.name, err)
+		}
+		if got != sm.want {
+			return fmt.Errorf("%s: answer differs from its own analysis:\n got %.300s\nwant %.300s", sm.name, got, sm.want)
+		}
+		return nil
+	}
+	n := len(samples)
+	for _, order := range []func(i int) int{
+		func(i int) int { return i },
+		func(i int) int { return n - 1 - i }, // each workflow now follows another one
+		func(i int) int { return (i + n/2) % n },
+	} {
+		for i := range n {
+			if err := check(samples[order(i)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	errs := make(chan error, len(samples))
+	for _, sm := range samples {
+		go func() { errs <- check(sm) }()
+	}
+	for range samples {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
