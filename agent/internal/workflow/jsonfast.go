@@ -40,26 +40,35 @@ type jsonParser struct {
 	// slab is where arrays are carved from: a workflow holds thousands of small arrays
 	// (positions, sizes, links, widget values), and one allocation serves many of them.
 	slab []any
-	// strs holds short string values already in interfaces: a workflow repeats a few hundred
-	// ("IMAGE", "LATENT", "comfy-core", widget names) thousands of times, and boxing each one
-	// would allocate.
-	strs map[string]any
+	// strs holds short string values already in interfaces, by a hash of the string: a
+	// workflow repeats a few hundred ("IMAGE", "LATENT", "comfy-core", widget names) thousands
+	// of times, and boxing each one would allocate. A slot holds the last string that hashed
+	// to it; a collision only costs an allocation.
+	strs [512]boxedString
+}
+
+type boxedString struct {
+	s string
+	v any
 }
 
 // maxBoxedLen bounds the strings p.strs keeps: longer ones (prompts, notes) rarely repeat.
 const maxBoxedLen = 32
 
-// boxed returns s in an interface, the same one for every occurrence of s.
+// emptyString is "" in an interface.
+var emptyString any = ""
+
+// boxed returns s in an interface, the same one for most occurrences of s.
 func (p *jsonParser) boxed(s string) any {
-	if v, ok := p.strs[s]; ok {
-		return v
+	if s == "" {
+		return emptyString
 	}
-	if p.strs == nil {
-		p.strs = make(map[string]any, 256)
+	h := (uint(len(s))*31 + uint(s[0])*7 + uint(s[len(s)/2])*3 + uint(s[len(s)-1])) % uint(len(p.strs))
+	e := &p.strs[h]
+	if e.v == nil || e.s != s {
+		e.s, e.v = s, s
 	}
-	v := any(s)
-	p.strs[s] = v
-	return v
+	return e.v
 }
 
 func (p *jsonParser) skipSpace() {
