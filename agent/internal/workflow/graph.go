@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -258,6 +259,9 @@ func (b *uiBuilder) collectDefs(obj map[string]any, depth int) {
 func nodeID(v any) string {
 	switch t := v.(type) {
 	case float64:
+		if t == math.Trunc(t) && math.Abs(t) < 1<<53 && !math.Signbit(t) {
+			return strconv.FormatInt(int64(t), 10) // the same digits, without the float formatting
+		}
 		return strconv.FormatFloat(t, 'f', -1, 64)
 	case string:
 		return t

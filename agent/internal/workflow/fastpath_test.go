@@ -1,7 +1,9 @@
 package workflow
 
 import (
+	"math"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -44,4 +46,17 @@ func TestJSONFastLongArraysAndObjects(t *testing.T) {
 	checkFastMatchesStdlib(t, []byte(long))
 	checkFastMatchesStdlib(t, []byte(`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"a":11,"k":[{"x":"y"},{"x":"y"}]}`))
 	checkFastMatchesStdlib(t, []byte(`{"w":"\"workflow\" as a string: {\"nodes\": []}","n":""}`))
+}
+
+// TestNodeIDIntegers: integer ids read as strconv.FormatFloat writes them.
+func TestNodeIDIntegers(t *testing.T) {
+	t.Parallel()
+	for _, f := range []float64{0, 1, 99, 100, 274, 4095, 123456789, 1<<53 - 1, 1 << 53, 1e21, -1, -0.0, 2.5, -7} {
+		if got, want := nodeID(f), strconv.FormatFloat(f, 'f', -1, 64); got != want {
+			t.Errorf("nodeID(%v) = %q, want %q", f, got, want)
+		}
+	}
+	if got := nodeID(math.Copysign(0, -1)); got != "-0" {
+		t.Errorf("nodeID(-0) = %q, want \"-0\"", got)
+	}
 }
