@@ -54,7 +54,9 @@ func (ix *ManagerIndex) patternRepos(t string) []string {
 	}
 	r := ix.data.PatternRepos(t)
 	if len(ix.patterns) < maxPatternMemo { // requests choose the types: bound what they add
-		ix.patterns[t] = r
+		// A copy: t may share the memory of a whole request body (DecodeField), which the
+		// memo would otherwise keep for the life of the data version.
+		ix.patterns[strings.Clone(t)] = r
 	}
 	return r
 }
