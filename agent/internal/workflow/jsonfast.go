@@ -55,6 +55,10 @@ type boxedString struct {
 // maxBoxedLen bounds the strings p.strs keeps: longer ones (prompts, notes) rarely repeat.
 const maxBoxedLen = 32
 
+// emptyArray is [] in an interface, shared: it has no element to change, and an append to it
+// allocates a new array.
+var emptyArray any = []any{}
+
 // emptyString is "" in an interface.
 var emptyString any = ""
 
@@ -194,7 +198,7 @@ func (p *jsonParser) array(depth int) (any, bool) {
 	p.skipSpace()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
-		return []any{}, true
+		return emptyArray, true
 	}
 	base := len(p.vals)
 	for {
