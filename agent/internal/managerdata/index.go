@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
@@ -88,13 +89,17 @@ type modelList struct {
 }
 
 // repoKeys find the repositories of both lists by their last URL segment and by "owner/repo",
-// both lower-case.
+// any case. The keys are cut from the repositories when compared, so they cost no strings.
 type repoKeys struct {
-	lastSeg   strTable
-	lastSegAt []uint32 // the repositories of segment i are lastRepos[lastSegAt[i]:lastSegAt[i+1]]
-	lastRepos []string
-	ownerRepo strTable
-	ownerOf   []string // by owner/repo number
+	nodes  []string // the node map's repositories, numbered first
+	custom *strList // then the list's
+	segs   hashIndex
+	segOf  []uint32 // by segment number: a repository it is cut from
+	segAt  []uint32 // the repositories of segment i are segRepos[segAt[i]:segAt[i+1]]
+	// segRepos holds the repositories themselves, so that ReposNamed returns a slice of it.
+	segRepos []string
+	owners   hashIndex
+	ownerOf  []uint32 // by owner/repo number: the first repository with it
 }
 
 // parts are the parsed files an Index is combined from; each file is parsed on its own so a
@@ -156,41 +161,90 @@ func (p *parts) parse(name string, b []byte) error {
 // build combines the parts into an Index.
 func (p parts) build(version uint64) *Index {
 	ix := &Index{version: version, nodes: p.nodes, stats: p.stats, custom: p.custom, models: p.models}
-	var repos []string // the node map's, then the list's, each once
 	if p.nodes != nil {
-		repos = append(repos, p.nodes.repos...)
+		ix.keys.nodes = p.nodes.repos
 	}
 	if p.custom != nil {
-		repos = append(repos, p.custom.repoTab.strs()...)
+		ix.keys.custom = &p.custom.repoTab.strList
 	}
-	ix.keys = newRepoKeys(repos)
+	ix.keys.index()
 	return ix
 }
 
-// newRepoKeys keys repos by last segment (every repository, in order) and by owner/repo (the
+// repo is repository number i: the node map's, then the list's.
+func (k *repoKeys) repo(i uint32) string {
+	if int(i) < len(k.nodes) {
+		return k.nodes[i]
+	}
+	return k.custom.str(int(i) - len(k.nodes))
+}
+
+// index keys every repository by last segment (all of them, in order) and by owner/repo (the
 // first one).
-func newRepoKeys(repos []string) repoKeys {
+func (k *repoKeys) index() {
+	n := len(k.nodes)
+	if k.custom != nil {
+		n += k.custom.Len()
+	}
 	segs, owners := newStrBuilder(), newStrBuilder()
 	var segRepos [][]string
-	var ownerOf []string
-	for _, repo := range repos {
-		parts := strings.Split(strings.TrimSuffix(repo, "/"), "/")
-		if len(parts) < 2 {
+	for i := range uint32(n) {
+		repo := k.repo(i)
+		last, ownerName, ok := repoKeyParts(repo)
+		if !ok {
 			continue
 		}
-		last := parts[len(parts)-1]
-		if i := segs.add(strings.ToLower(last)); i == len(segRepos) {
+		if s := segs.add(strings.ToLower(last)); s == len(segRepos) {
 			segRepos = append(segRepos, []string{repo})
-		} else if !contains(segRepos[i], repo) {
-			segRepos[i] = append(segRepos[i], repo)
+			k.segOf = append(k.segOf, i)
+		} else if !contains(segRepos[s], repo) {
+			segRepos[s] = append(segRepos[s], repo)
 		}
-		if i := owners.add(strings.ToLower(parts[len(parts)-2] + "/" + last)); i == len(ownerOf) {
-			ownerOf = append(ownerOf, repo)
+		if o := owners.add(strings.ToLower(ownerName)); o == len(k.ownerOf) {
+			k.ownerOf = append(k.ownerOf, i)
 		}
 	}
-	k := repoKeys{lastSeg: segs.table(), ownerRepo: owners.table(), ownerOf: ownerOf}
-	k.lastSegAt, k.lastRepos = flatten(segRepos)
-	return k
+	k.segOf, k.ownerOf = slices.Clip(k.segOf), slices.Clip(k.ownerOf)
+	k.segs = newHashIndex(segs.Len(), func(i int) string { return segs.strs[i] })
+	k.owners = newHashIndex(owners.Len(), func(i int) string { return owners.strs[i] })
+	k.segAt, k.segRepos = flatten(segRepos)
+}
+
+// repoKeyParts cuts a repository URL's last segment and its last two ("owner/name"); ok is false
+// for a URL of one segment.
+func repoKeyParts(repo string) (last, ownerName string, ok bool) {
+	trimmed := strings.TrimSuffix(repo, "/")
+	i := strings.LastIndexByte(trimmed, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	j := strings.LastIndexByte(trimmed[:i], '/')
+	return trimmed[i+1:], trimmed[j+1:], true
+}
+
+// lowerIs reports whether strings.ToLower(s) == lower, allocating only when s is not ASCII.
+func lowerIs(s, lower string) bool {
+	if len(s) != len(lower) {
+		for i := range len(s) {
+			if s[i] >= utf8.RuneSelf {
+				return strings.ToLower(s) == lower
+			}
+		}
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s) == lower
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // flatten lays lists end to end: list i is flat[at[i]:at[i+1]].
@@ -612,11 +666,15 @@ func (ix *Index) ReposNamed(name string) []string {
 	if ix == nil {
 		return nil
 	}
-	k := &ix.keys
-	if i := k.lastSeg.find(strings.ToLower(name)); i >= 0 {
-		return k.lastRepos[k.lastSegAt[i]:k.lastSegAt[i+1]:k.lastSegAt[i+1]]
+	k, q := &ix.keys, strings.ToLower(name)
+	i := k.segs.find(q, func(id int) bool {
+		last, _, _ := repoKeyParts(k.repo(k.segOf[id]))
+		return lowerIs(last, q)
+	})
+	if i < 0 {
+		return nil
 	}
-	return nil
+	return k.segRepos[k.segAt[i]:k.segAt[i+1]:k.segAt[i+1]]
 }
 
 // RepoOfOwnerName is the repository "owner/name" (any case) refers to, "" when unknown.
@@ -624,10 +682,15 @@ func (ix *Index) RepoOfOwnerName(ownerName string) string {
 	if ix == nil {
 		return ""
 	}
-	if i := ix.keys.ownerRepo.find(strings.ToLower(ownerName)); i >= 0 {
-		return ix.keys.ownerOf[i]
+	k, q := &ix.keys, strings.ToLower(ownerName)
+	i := k.owners.find(q, func(id int) bool {
+		_, on, _ := repoKeyParts(k.repo(k.ownerOf[id]))
+		return lowerIs(on, q)
+	})
+	if i < 0 {
+		return ""
 	}
-	return ""
+	return k.repo(k.ownerOf[i])
 }
 
 // Models are the model-list entries whose file has this base name (any case, any subfolder);

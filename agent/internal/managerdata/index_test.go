@@ -131,3 +131,16 @@ func keySet[V any](m map[string]V) map[string]bool {
 	}
 	return out
 }
+
+// TestLowerIs: the repository keys compare a URL segment with a lower-cased query exactly as
+// strings.ToLower would, non-ASCII letters included.
+func TestLowerIs(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "abc", "ComfyUI-GGUF", "Ab_1-x.Y", "İstanbul", "\u212Aelvin", "ſtrange", "Ünïcode", "\xffbad"} {
+		for _, q := range []string{"", strings.ToLower(s), strings.ToUpper(s), "abc", "kelvin", "strange", "i̇stanbul", "istanbul"} {
+			if got, want := lowerIs(s, q), strings.ToLower(s) == q; got != want {
+				t.Errorf("lowerIs(%q, %q) = %v, want %v", s, q, got, want)
+			}
+		}
+	}
+}

@@ -47,35 +47,66 @@ func (l *strList) str(i int) string {
 	return l.blob[start:l.ends[i]]
 }
 
-// strTable is a strList of distinct strings with a hash table of their numbers. A lookup costs
-// one hash and, thanks to the hash bits kept beside each number, rarely a failed comparison.
+// strTable is a strList of distinct strings with a hash index of their numbers.
 type strTable struct {
 	strList
+	index hashIndex
+}
+
+// find returns the number of s, or -1 when the table lacks it.
+func (t *strTable) find(s string) int {
+	return t.index.find(s, func(id int) bool { return t.str(id) == s })
+}
+
+// hashIndex finds the number of a key among n keys that it keeps none of: the caller compares
+// a candidate number's key with the one looked up. A lookup costs one hash and, thanks to the
+// hash bits kept beside each number, rarely a failed comparison.
+type hashIndex struct {
 	// slots is an open-addressing (linear probing) table, its length a power of two: each used
-	// slot holds the string's number + 1 in the low idBits and high bits of its hash above them.
+	// slot holds the key's number + 1 in the low idBits and high bits of its hash above them.
 	slots  []uint32
 	idBits uint
 	seed   maphash.Seed
 }
 
-// find returns the number of s, or -1 when the table lacks it.
-func (t *strTable) find(s string) int {
-	if len(t.slots) == 0 {
+// newHashIndex indexes the n keys key(0..n-1), which must be distinct.
+func newHashIndex(n int, key func(int) string) hashIndex {
+	if n == 0 {
+		return hashIndex{}
+	}
+	h := hashIndex{idBits: uint(bits.Len(uint(n))), seed: maphash.MakeSeed()}
+	// At most 4/5 full: a miss still ends at a free slot within a cache line or two, and the
+	// hash bits spare it the key comparisons.
+	h.slots = make([]uint32, 1<<bits.Len(uint(n+n/4)))
+	tagMask := ^(uint32(1)<<h.idBits - 1)
+	mask := uint64(len(h.slots) - 1)
+	for id := range n {
+		hash := maphash.String(h.seed, key(id))
+		i := hash & mask
+		for h.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		h.slots[i] = uint32(hash>>32)&tagMask | uint32(id+1)
+	}
+	return h
+}
+
+// find returns the number whose key is s, or -1: is(id) reports whether key id is s.
+func (h *hashIndex) find(s string, is func(id int) bool) int {
+	if len(h.slots) == 0 {
 		return -1
 	}
-	h := maphash.String(t.seed, s)
-	idMask := uint32(1)<<t.idBits - 1
-	tag := uint32(h>>32) &^ idMask
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		v := t.slots[i]
+	hash := maphash.String(h.seed, s)
+	idMask := uint32(1)<<h.idBits - 1
+	tag := uint32(hash>>32) &^ idMask
+	mask := uint64(len(h.slots) - 1)
+	for i := hash & mask; ; i = (i + 1) & mask {
+		v := h.slots[i]
 		if v == 0 {
 			return -1
 		}
-		if v&^idMask == tag {
-			if id := int(v&idMask) - 1; t.str(id) == s {
-				return id
-			}
+		if v&^idMask == tag && is(int(v&idMask)-1) {
+			return int(v&idMask) - 1
 		}
 	}
 }
@@ -108,24 +139,8 @@ func (b *strBuilder) list() strList { return newStrList(b.strs) }
 
 // table packs the strings with their lookup table.
 func (b *strBuilder) table() strTable {
-	n := len(b.strs)
 	t := strTable{strList: b.list()}
-	if n == 0 {
-		return t
-	}
-	t.idBits, t.seed = uint(bits.Len(uint(n))), maphash.MakeSeed()
-	// At most 2/3 full, so that a miss ends at a free slot after a few probes.
-	t.slots = make([]uint32, 1<<bits.Len(uint(n+n/2)))
-	tagMask := ^(uint32(1)<<t.idBits - 1)
-	mask := uint64(len(t.slots) - 1)
-	for id := range n {
-		h := maphash.String(t.seed, t.str(id))
-		i := h & mask
-		for t.slots[i] != 0 {
-			i = (i + 1) & mask
-		}
-		t.slots[i] = uint32(h>>32)&tagMask | uint32(id+1)
-	}
+	t.index = newHashIndex(t.Len(), t.str)
 	return t
 }
 
