@@ -205,8 +205,7 @@ func (k *repoKeys) index() {
 		}
 	}
 	k.segOf, k.ownerOf = slices.Clip(k.segOf), slices.Clip(k.ownerOf)
-	k.segs = newHashIndex(segs.Len(), func(i int) string { return segs.strs[i] })
-	k.owners = newHashIndex(owners.Len(), func(i int) string { return owners.strs[i] })
+	k.segs, k.owners = segs.table().index, owners.table().index
 	k.segAt, k.segRepos = flatten(segRepos)
 }
 
@@ -518,7 +517,7 @@ func parseModelList(b []byte) (*modelList, error) {
 	for i, ms := range byName {
 		for _, m := range ms {
 			for _, s := range m.stringFields() {
-				*s = packed.str(strs.ids[*s])
+				*s = packed.str(strs.add(*s))
 			}
 			ml.entries = append(ml.entries, m)
 		}

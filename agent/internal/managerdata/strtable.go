@@ -3,6 +3,7 @@ package managerdata
 import (
 	"hash/maphash"
 	"math/bits"
+	"slices"
 	"strings"
 )
 
@@ -112,30 +113,78 @@ func (h *hashIndex) find(s string, is func(id int) bool) int {
 }
 
 // strBuilder numbers distinct strings in the order they are first added; list or table packs
-// them, after which the builder is dropped.
+// them, after which the builder is dropped. It appends each new string to one growing buffer
+// and finds it again through an open-addressing table, so adding 40,000 node types leaves a
+// few large buffers of garbage, not a map and a string each.
 type strBuilder struct {
-	ids  map[string]int
-	strs []string
+	blob  []byte
+	ends  []uint32
+	slots []uint32 // number + 1, 0 when free; a power of two, at most 3/4 full
+	seed  maphash.Seed
 }
 
-func newStrBuilder() *strBuilder { return &strBuilder{ids: map[string]int{}} }
+func newStrBuilder() *strBuilder { return &strBuilder{seed: maphash.MakeSeed()} }
+
+// Len is the number of distinct strings added.
+func (b *strBuilder) Len() int { return len(b.ends) }
+
+func (b *strBuilder) bytes(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.blob[start:b.ends[i]]
+}
 
 // add returns the number of s, adding it when new.
 func (b *strBuilder) add(s string) int {
-	if id, ok := b.ids[s]; ok {
-		return id
+	if (len(b.ends)+1)*4 > len(b.slots)*3 {
+		b.grow()
 	}
-	id := len(b.strs)
-	b.ids[s] = id
-	b.strs = append(b.strs, s)
-	return id
+	mask := uint64(len(b.slots) - 1)
+	for i := maphash.String(b.seed, s) & mask; ; i = (i + 1) & mask {
+		v := b.slots[i]
+		if v == 0 {
+			b.blob = append(doubled(b.blob, len(s)), s...)
+			b.ends = append(doubled(b.ends, 1), uint32(len(b.blob)))
+			b.slots[i] = uint32(len(b.ends))
+			return len(b.ends) - 1
+		}
+		if string(b.bytes(int(v-1))) == s {
+			return int(v - 1)
+		}
+	}
 }
 
-// Len is the number of distinct strings added.
-func (b *strBuilder) Len() int { return len(b.strs) }
+// doubled is s with room for n more, doubling its capacity when it must grow (append grows
+// large slices by a quarter, which would leave four times their size of garbage).
+func doubled[E any](s []E, n int) []E {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(len(s)+n, 2*cap(s), 256)-len(s))
+}
+
+// grow doubles the table and places every number again.
+func (b *strBuilder) grow() {
+	b.slots = make([]uint32, max(16, 2*len(b.slots)))
+	mask := uint64(len(b.slots) - 1)
+	for id := range b.ends {
+		i := maphash.Bytes(b.seed, b.bytes(id)) & mask
+		for b.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		b.slots[i] = uint32(id + 1)
+	}
+}
 
 // list packs the strings, without lookup.
-func (b *strBuilder) list() strList { return newStrList(b.strs) }
+func (b *strBuilder) list() strList {
+	if len(b.ends) == 0 {
+		return strList{}
+	}
+	return strList{blob: string(b.blob), ends: slices.Clone(b.ends)}
+}
 
 // table packs the strings with their lookup table.
 func (b *strBuilder) table() strTable {
