@@ -288,7 +288,7 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 	sort.Strings(keys)
 	repos, core, types, preempt := newStrBuilder(), newStrBuilder(), newStrBuilder(), newStrBuilder()
 	var titles []string        // by repo number
-	var typeRepos [][]uint32   // by type number
+	var claims []typeClaim     // every type of every pack, in key order
 	var preemptRepo []uint32   // by preempted type number
 	var patterns []patternSpec // compiled last, together
 	for _, key := range keys {
@@ -327,11 +327,7 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 			continue
 		}
 		for _, t := range typeNames {
-			if i := types.add(t); i == len(typeRepos) {
-				typeRepos = append(typeRepos, []uint32{uint32(r)})
-			} else {
-				typeRepos[i] = append(typeRepos[i], uint32(r))
-			}
+			claims = append(doubled(claims, 1), typeClaim{typ: uint32(types.add(t)), repo: uint32(r)})
 		}
 		for _, t := range meta.Preemptions {
 			if i := preempt.add(t); i == len(preemptRepo) {
@@ -346,7 +342,7 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 		preemptRepo: slices.Clone(preemptRepo)}
 	n.repos = n.repoTab.strs()
 	n.titles = newStrList(titles)
-	n.packTypes(typeRepos)
+	n.packTypes(claims)
 	for _, p := range patterns {
 		if re, err := regexp.Compile(p.expr); err == nil {
 			n.patterns = append(n.patterns, patternPack{re: re, repo: n.repos[p.repo]})
@@ -365,25 +361,38 @@ type patternSpec struct {
 // multiRepos flags a typeRepo value that indexes multiAt.
 const multiRepos = 1 << 31
 
+// typeClaim is a pack's node list naming a type, by their numbers.
+type typeClaim struct{ typ, repo uint32 }
+
 // packTypes stores the packs of each type: most types have one, a number; the others' lists
 // lie end to end in multi, sorted.
-func (n *nodeMap) packTypes(typeRepos [][]uint32) {
-	n.typeRepo = make([]uint32, len(typeRepos))
-	var multi [][]string
-	for t, rs := range typeRepos {
-		if len(rs) == 1 {
-			n.typeRepo[t] = rs[0]
-			continue
-		}
-		names := make([]string, len(rs))
-		for i, r := range rs {
-			names[i] = n.repos[r]
-		}
-		sort.Strings(names)
-		n.typeRepo[t] = multiRepos | uint32(len(multi))
-		multi = append(multi, names)
+func (n *nodeMap) packTypes(claims []typeClaim) {
+	n.typeRepo = make([]uint32, n.types.Len())
+	count := make([]uint32, n.types.Len())
+	for _, c := range claims {
+		count[c.typ]++
+		n.typeRepo[c.typ] = c.repo
 	}
-	n.multiAt, n.multi = flatten(multi)
+	// The claims of the types listed more than once, grouped by type in order of number.
+	var shared []typeClaim
+	for _, c := range claims {
+		if count[c.typ] > 1 {
+			shared = append(shared, c)
+		}
+	}
+	slices.SortStableFunc(shared, func(a, b typeClaim) int { return int(a.typ) - int(b.typ) })
+	n.multi, n.multiAt = make([]string, 0, len(shared)), []uint32{0}
+	for len(shared) > 0 {
+		t := shared[0].typ
+		k, start := int(count[t]), len(n.multi)
+		for _, c := range shared[:k] {
+			n.multi = append(n.multi, n.repos[c.repo])
+		}
+		sort.Strings(n.multi[start:])
+		n.typeRepo[t] = multiRepos | uint32(len(n.multiAt)-1)
+		n.multiAt = append(n.multiAt, uint32(len(n.multi)))
+		shared = shared[k:]
+	}
 }
 
 func parseStats(b []byte) (*starList, error) {
