@@ -61,3 +61,41 @@ func BenchmarkIndexLoad(b *testing.B) {
 	b.ReportMetric(float64(after.HeapInuse)-float64(before.HeapInuse), "inuse-B")
 	b.ReportMetric(float64(after.HeapSys-after.HeapReleased)-float64(before.HeapSys-before.HeapReleased), "resident-B")
 }
+
+// BenchmarkIndexLookup asks what a workflow preview asks for each node (its core status, its
+// packs, their preemptor, stars and titles) for every node type of the corpus node map: packed
+// is the Index, maps the plain-map reading of the same files, for comparison.
+func BenchmarkIndexLookup(b *testing.B) {
+	files := corpusFiles(b)
+	ix, ref := buildIndex(b, files), newRefIndex(files)
+	types := make([]string, 0, len(ref.typeRepos))
+	for t := range ref.typeRepos {
+		types = append(types, t)
+	}
+	b.Run("packed", func(b *testing.B) {
+		n := 0
+		for b.Loop() {
+			for _, t := range types {
+				if !ix.CoreType(t) && ix.Preemptor(t) == "" {
+					for _, r := range ix.ReposOfType(t) {
+						n += ix.Stars(r) + len(ix.Title(r))
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(types)), "ns/type")
+	})
+	b.Run("maps", func(b *testing.B) {
+		n := 0
+		for b.Loop() {
+			for _, t := range types {
+				if !ref.core[t] && ref.preempt[t] == "" {
+					for _, r := range ref.typeRepos[t] {
+						n += ref.stars[r] + len(ref.title(r))
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(types)), "ns/type")
+	})
+}
