@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/comfylauncher/launcher/agent/internal/comfy"
@@ -64,7 +65,13 @@ type nodeMap struct {
 	multiAt     []uint32
 	preempt     strTable
 	preemptRepo []uint32 // by preempted type number
-	patterns    []patternPack
+	// patternExprs are the nodename_patterns, of the packs patternRepo, compiled on the first
+	// PatternRepos: compiled during the parse, the regexps' few hundred small objects landed
+	// in heap spans beside its garbage and kept them resident.
+	patternExprs strList
+	patternRepo  []uint32
+	patternsOnce sync.Once
+	patterns     []patternPack
 }
 
 // starList is github-stats.json.
@@ -287,10 +294,11 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 	}
 	sort.Strings(keys)
 	repos, core, types, preempt := newStrBuilder(), newStrBuilder(), newStrBuilder(), newStrBuilder()
-	var titles []string        // by repo number
-	var claims []typeClaim     // every type of every pack, in key order
-	var preemptRepo []uint32   // by preempted type number
-	var patterns []patternSpec // compiled last, together
+	var titles []string      // by repo number
+	var claims []typeClaim   // every type of every pack, in key order
+	var preemptRepo []uint32 // by preempted type number
+	var patterns []string    // nodename_patterns
+	var patternRepo []uint32 // by pattern
 	for _, key := range keys {
 		entry := m[key]
 		repo := NormRepo(key)
@@ -335,7 +343,7 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 			}
 		}
 		if meta.Pattern != "" {
-			patterns = append(patterns, patternSpec{meta.Pattern, r})
+			patterns, patternRepo = append(patterns, meta.Pattern), append(patternRepo, uint32(r))
 		}
 	}
 	n := &nodeMap{repoTab: repos.table(), core: core.table(), types: types.table(), preempt: preempt.table(),
@@ -343,19 +351,21 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 	n.repos = n.repoTab.strs()
 	n.titles = newStrList(titles)
 	n.packTypes(claims)
-	for _, p := range patterns {
-		if re, err := regexp.Compile(p.expr); err == nil {
-			n.patterns = append(n.patterns, patternPack{re: re, repo: n.repos[p.repo]})
-		}
-	}
-	sort.Slice(n.patterns, func(i, j int) bool { return n.patterns[i].repo < n.patterns[j].repo })
+	n.patternExprs, n.patternRepo = newStrList(patterns), slices.Clone(patternRepo)
 	return n, nil
 }
 
-// patternSpec is a nodename_pattern before it is compiled.
-type patternSpec struct {
-	expr string
-	repo int
+// compiledPatterns are the packs' nodename_patterns that compile, by repository.
+func (n *nodeMap) compiledPatterns() []patternPack {
+	n.patternsOnce.Do(func() {
+		for i, r := range n.patternRepo {
+			if re, err := regexp.Compile(n.patternExprs.str(i)); err == nil {
+				n.patterns = append(n.patterns, patternPack{re: re, repo: n.repos[r]})
+			}
+		}
+		sort.Slice(n.patterns, func(i, j int) bool { return n.patterns[i].repo < n.patterns[j].repo })
+	})
+	return n.patterns
 }
 
 // multiRepos flags a typeRepo value that indexes multiAt.
@@ -618,7 +628,7 @@ func (ix *Index) PatternRepos(t string) []string {
 		return nil
 	}
 	var out []string
-	for _, p := range ix.nodes.patterns {
+	for _, p := range ix.nodes.compiledPatterns() {
 		if p.re.MatchString(t) {
 			out = append(out, p.repo)
 		}
