@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/comfylauncher/launcher/agent/internal/comfy"
 )
@@ -30,18 +33,17 @@ type Model struct {
 	File string `json:"-"`
 }
 
-// Index is one version of the Manager data in lookup form: only the maps lookups need, never
-// the raw JSON. It is immutable; a reload builds a new Index with a higher Version. The nil
-// *Index answers every lookup with "unknown".
+// Index is one version of the Manager data in lookup form: only what lookups read, never the
+// raw JSON, packed (strtable.go) so that it costs little more resident memory than its live
+// heap. It is immutable; a reload builds a new Index with a higher Version. The nil *Index
+// answers every lookup with "unknown".
 type Index struct {
 	version uint64
 	nodes   *nodeMap
-	stats   map[string]int
+	stats   *starList
 	custom  *customList
-	models  map[string][]Model // lower-case base file name -> entries
-	// lastSeg maps a lower-case last URL segment to repos; ownerRepo a lower-case "owner/repo".
-	lastSeg   map[string][]string
-	ownerRepo map[string]string
+	models  *modelList
+	keys    repoKeys
 }
 
 type patternPack struct {
@@ -49,35 +51,71 @@ type patternPack struct {
 	repo string
 }
 
-// nodeMap is extension-node-map.json. Its 40,000 node types dominate the index's memory, so
-// their names live in one string (the map keys are slices of it) and each maps to a small
-// number instead of a slice.
+// nodeMap is extension-node-map.json.
 type nodeMap struct {
-	core map[string]bool
-	// typeRepo is repos index + 1 of the one pack listing the type, or multiRepos|i for the
-	// packs in multi[i].
-	typeRepo map[string]uint32
-	multi    [][]string
-	preempt  map[string]string
-	patterns []patternPack
-	titles   map[string]string
-	repos    []string // sorted
+	repoTab strTable // each pack's repository, numbered in key order
+	repos   []string // repoTab's strings, so that a lookup returns a one-pack slice of it
+	titles  strList  // by repository number
+	core    strTable
+	types   strTable
+	// typeRepo is, by type number, the number of the one pack listing the type, or
+	// multiRepos|k for the packs in multi[multiAt[k]:multiAt[k+1]].
+	typeRepo    []uint32
+	multi       []string
+	multiAt     []uint32
+	preempt     strTable
+	preemptRepo []uint32 // by preempted type number
+	// patternExprs are the nodename_patterns, of the packs patternRepo, compiled on the first
+	// PatternRepos: compiled during the parse, the regexps' few hundred small objects landed
+	// in heap spans beside its garbage and kept them resident.
+	patternExprs strList
+	patternRepo  []uint32
+	patternsOnce sync.Once
+	patterns     []patternPack
+}
+
+// starList is github-stats.json.
+type starList struct {
+	repos strTable
+	stars []int
 }
 
 // customList is custom-node-list.json.
 type customList struct {
-	cnr    map[string]string // lower-case registry id -> repo
-	titles map[string]string
-	repos  []string // in list order: each entry's repo, then its reference when different
+	repoTab strTable // each entry's repository, then its reference when different, in list order
+	titles  strList  // by repository number: the first entry's title ("" for a reference only)
+	cnr     strTable // lower-case registry ids
+	cnrRepo []uint32 // by registry id number
+}
+
+// modelList is model-list.json.
+type modelList struct {
+	names   strTable // lower-case base file names
+	at      []uint32 // the entries of name i are entries[at[i]:at[i+1]]
+	entries []Model
+}
+
+// repoKeys find the repositories of both lists by their last URL segment and by "owner/repo",
+// any case. The keys are cut from the repositories when compared, so they cost no strings.
+type repoKeys struct {
+	nodes  []string // the node map's repositories, numbered first
+	custom *strList // then the list's
+	segs   hashIndex
+	segOf  []uint32 // by segment number: a repository it is cut from
+	segAt  []uint32 // the repositories of segment i are segRepos[segAt[i]:segAt[i+1]]
+	// segRepos holds the repositories themselves, so that ReposNamed returns a slice of it.
+	segRepos []string
+	owners   hashIndex
+	ownerOf  []uint32 // by owner/repo number: the first repository with it
 }
 
 // parts are the parsed files an Index is combined from; each file is parsed on its own so a
 // refresh of one replaces only its part.
 type parts struct {
 	nodes  *nodeMap
-	stats  map[string]int
+	stats  *starList
 	custom *customList
-	models map[string][]Model
+	models *modelList
 }
 
 func (p parts) has(name string) bool {
@@ -104,7 +142,7 @@ func (p *parts) parse(name string, b []byte) error {
 			p.nodes = n
 		}
 	case FileStats:
-		var s map[string]int
+		var s *starList
 		if s, err = parseStats(b); err == nil {
 			p.stats = s
 		}
@@ -114,7 +152,7 @@ func (p *parts) parse(name string, b []byte) error {
 			p.custom = c
 		}
 	case FileModelList:
-		var m map[string][]Model
+		var m *modelList
 		if m, err = parseModelList(b); err == nil {
 			p.models = m
 		}
@@ -129,34 +167,104 @@ func (p *parts) parse(name string, b []byte) error {
 
 // build combines the parts into an Index.
 func (p parts) build(version uint64) *Index {
-	ix := &Index{version: version, nodes: p.nodes, stats: p.stats, custom: p.custom, models: p.models,
-		lastSeg: map[string][]string{}, ownerRepo: map[string]string{}}
+	ix := &Index{version: version, nodes: p.nodes, stats: p.stats, custom: p.custom, models: p.models}
 	if p.nodes != nil {
-		for _, r := range p.nodes.repos {
-			ix.addRepoKeys(r)
-		}
+		ix.keys.nodes = p.nodes.repos
 	}
 	if p.custom != nil {
-		for _, r := range p.custom.repos {
-			ix.addRepoKeys(r)
-		}
+		ix.keys.custom = &p.custom.repoTab.strList
 	}
+	ix.keys.index()
 	return ix
 }
 
-func (ix *Index) addRepoKeys(repo string) {
-	segs := strings.Split(strings.TrimSuffix(repo, "/"), "/")
-	if len(segs) < 2 {
-		return
+// repo is repository number i: the node map's, then the list's.
+func (k *repoKeys) repo(i uint32) string {
+	if int(i) < len(k.nodes) {
+		return k.nodes[i]
 	}
-	last := strings.ToLower(segs[len(segs)-1])
-	if !contains(ix.lastSeg[last], repo) {
-		ix.lastSeg[last] = append(ix.lastSeg[last], repo)
+	return k.custom.str(int(i) - len(k.nodes))
+}
+
+// index keys every repository by last segment (all of them, in order) and by owner/repo (the
+// first one).
+func (k *repoKeys) index() {
+	n := len(k.nodes)
+	if k.custom != nil {
+		n += k.custom.Len()
 	}
-	or := strings.ToLower(segs[len(segs)-2] + "/" + segs[len(segs)-1])
-	if _, ok := ix.ownerRepo[or]; !ok {
-		ix.ownerRepo[or] = repo
+	segs, owners := newStrBuilder(), newStrBuilder()
+	var segRepos [][]string
+	for i := range uint32(n) {
+		repo := k.repo(i)
+		last, ownerName, ok := repoKeyParts(repo)
+		if !ok {
+			continue
+		}
+		if s := segs.add(strings.ToLower(last)); s == len(segRepos) {
+			segRepos = append(segRepos, []string{repo})
+			k.segOf = append(k.segOf, i)
+		} else if !contains(segRepos[s], repo) {
+			segRepos[s] = append(segRepos[s], repo)
+		}
+		if o := owners.add(strings.ToLower(ownerName)); o == len(k.ownerOf) {
+			k.ownerOf = append(k.ownerOf, i)
+		}
 	}
+	k.segOf, k.ownerOf = slices.Clip(k.segOf), slices.Clip(k.ownerOf)
+	k.segs, k.owners = segs.table().index, owners.table().index
+	k.segAt, k.segRepos = flatten(segRepos)
+}
+
+// repoKeyParts cuts a repository URL's last segment and its last two ("owner/name"); ok is false
+// for a URL of one segment.
+func repoKeyParts(repo string) (last, ownerName string, ok bool) {
+	trimmed := strings.TrimSuffix(repo, "/")
+	i := strings.LastIndexByte(trimmed, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	j := strings.LastIndexByte(trimmed[:i], '/')
+	return trimmed[i+1:], trimmed[j+1:], true
+}
+
+// lowerIs reports whether strings.ToLower(s) == lower, allocating only when s is not ASCII.
+func lowerIs(s, lower string) bool {
+	if len(s) != len(lower) {
+		for i := range len(s) {
+			if s[i] >= utf8.RuneSelf {
+				return strings.ToLower(s) == lower
+			}
+		}
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(s) == lower
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// flatten lays lists end to end: list i is flat[at[i]:at[i+1]].
+func flatten(lists [][]string) (at []uint32, flat []string) {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	at, flat = make([]uint32, len(lists)+1), make([]string, 0, n)
+	for i, l := range lists {
+		flat = append(flat, l...)
+		at[i+1] = uint32(len(flat))
+	}
+	return at, flat
 }
 
 func contains(s []string, v string) bool {
@@ -179,22 +287,26 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	n := &nodeMap{core: map[string]bool{}, preempt: map[string]string{}, titles: map[string]string{}}
-	typeRepos := map[string][]string{}
 	// Sorted so that "first claim wins" rules are deterministic.
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	repos, core, types, preempt := newStrBuilder(), newStrBuilder(), newStrBuilder(), newStrBuilder()
+	var titles []string      // by repo number
+	var claims []typeClaim   // every type of every pack, in key order
+	var preemptRepo []uint32 // by preempted type number
+	var patterns []string    // nodename_patterns
+	var patternRepo []uint32 // by pattern
 	for _, key := range keys {
 		entry := m[key]
 		repo := NormRepo(key)
 		if len(entry) == 0 {
 			continue
 		}
-		var types []string
-		if err := json.Unmarshal(entry[0], &types); err != nil {
+		var typeNames []string
+		if err := json.Unmarshal(entry[0], &typeNames); err != nil {
 			continue
 		}
 		var meta struct {
@@ -210,79 +322,106 @@ func parseNodeMap(b []byte) (*nodeMap, error) {
 		if title == "" {
 			title = meta.Title
 		}
-		n.titles[repo] = title
-		n.repos = append(n.repos, repo)
+		r := repos.add(repo)
+		if r == len(titles) {
+			titles = append(titles, title)
+		} else {
+			titles[r] = title
+		}
 		if repo == coreRepo {
-			for _, t := range types {
-				n.core[t] = true
+			for _, t := range typeNames {
+				core.add(t)
 			}
 			continue
 		}
-		for _, t := range types {
-			typeRepos[t] = append(typeRepos[t], repo)
+		for _, t := range typeNames {
+			claims = append(doubled(claims, 1), typeClaim{typ: uint32(types.add(t)), repo: uint32(r)})
 		}
 		for _, t := range meta.Preemptions {
-			if _, taken := n.preempt[t]; !taken {
-				n.preempt[t] = repo
+			if i := preempt.add(t); i == len(preemptRepo) {
+				preemptRepo = append(preemptRepo, uint32(r))
 			}
 		}
 		if meta.Pattern != "" {
-			if re, err := regexp.Compile(meta.Pattern); err == nil {
-				n.patterns = append(n.patterns, patternPack{re: re, repo: repo})
-			}
+			patterns, patternRepo = append(patterns, meta.Pattern), append(patternRepo, uint32(r))
 		}
 	}
-	sort.Slice(n.patterns, func(i, j int) bool { return n.patterns[i].repo < n.patterns[j].repo })
-	n.compactTypes(typeRepos)
+	n := &nodeMap{repoTab: repos.table(), core: core.table(), types: types.table(), preempt: preempt.table(),
+		preemptRepo: slices.Clone(preemptRepo)}
+	n.repos = n.repoTab.strs()
+	n.titles = newStrList(titles)
+	n.packTypes(claims)
+	n.patternExprs, n.patternRepo = newStrList(patterns), slices.Clone(patternRepo)
 	return n, nil
 }
 
-// multiRepos flags a typeRepo value that indexes multi.
+// compiledPatterns are the packs' nodename_patterns that compile, by repository.
+func (n *nodeMap) compiledPatterns() []patternPack {
+	n.patternsOnce.Do(func() {
+		for i, r := range n.patternRepo {
+			if re, err := regexp.Compile(n.patternExprs.str(i)); err == nil {
+				n.patterns = append(n.patterns, patternPack{re: re, repo: n.repos[r]})
+			}
+		}
+		sort.Slice(n.patterns, func(i, j int) bool { return n.patterns[i].repo < n.patterns[j].repo })
+	})
+	return n.patterns
+}
+
+// multiRepos flags a typeRepo value that indexes multiAt.
 const multiRepos = 1 << 31
 
-// compactTypes stores typeRepos in the compact form: names in one arena string, one number each.
-func (n *nodeMap) compactTypes(typeRepos map[string][]string) {
-	repoIdx := make(map[string]uint32, len(n.repos))
-	for i, r := range n.repos {
-		repoIdx[r] = uint32(i) + 1
+// typeClaim is a pack's node list naming a type, by their numbers.
+type typeClaim struct{ typ, repo uint32 }
+
+// packTypes stores the packs of each type: most types have one, a number; the others' lists
+// lie end to end in multi, sorted.
+func (n *nodeMap) packTypes(claims []typeClaim) {
+	n.typeRepo = make([]uint32, n.types.Len())
+	count := make([]uint32, n.types.Len())
+	for _, c := range claims {
+		count[c.typ]++
+		n.typeRepo[c.typ] = c.repo
 	}
-	size := 0
-	for t := range typeRepos {
-		size += len(t)
-	}
-	var arena strings.Builder
-	arena.Grow(size)
-	offs := make(map[string]int, len(typeRepos))
-	for t := range typeRepos {
-		offs[t] = arena.Len()
-		arena.WriteString(t)
-	}
-	all := arena.String()
-	n.typeRepo = make(map[string]uint32, len(typeRepos))
-	for t, repos := range typeRepos {
-		key := all[offs[t] : offs[t]+len(t)]
-		if len(repos) == 1 {
-			n.typeRepo[key] = repoIdx[repos[0]]
-			continue
+	// The claims of the types listed more than once, grouped by type in order of number.
+	var shared []typeClaim
+	for _, c := range claims {
+		if count[c.typ] > 1 {
+			shared = append(shared, c)
 		}
-		sort.Strings(repos)
-		n.typeRepo[key] = multiRepos | uint32(len(n.multi))
-		n.multi = append(n.multi, repos)
+	}
+	slices.SortStableFunc(shared, func(a, b typeClaim) int { return int(a.typ) - int(b.typ) })
+	n.multi, n.multiAt = make([]string, 0, len(shared)), []uint32{0}
+	for len(shared) > 0 {
+		t := shared[0].typ
+		k, start := int(count[t]), len(n.multi)
+		for _, c := range shared[:k] {
+			n.multi = append(n.multi, n.repos[c.repo])
+		}
+		sort.Strings(n.multi[start:])
+		n.typeRepo[t] = multiRepos | uint32(len(n.multiAt)-1)
+		n.multiAt = append(n.multiAt, uint32(len(n.multi)))
+		shared = shared[k:]
 	}
 }
 
-func parseStats(b []byte) (map[string]int, error) {
+func parseStats(b []byte) (*starList, error) {
 	var stats map[string]struct {
 		Stars int `json:"stars"`
 	}
 	if err := json.Unmarshal(b, &stats); err != nil {
 		return nil, err
 	}
-	out := make(map[string]int, len(stats))
+	repos := newStrBuilder()
+	var stars []int
 	for repo, s := range stats {
-		out[NormRepo(repo)] = s.Stars
+		if i := repos.add(NormRepo(repo)); i == len(stars) {
+			stars = append(stars, s.Stars)
+		} else {
+			stars[i] = s.Stars
+		}
 	}
-	return out, nil
+	return &starList{repos: repos.table(), stars: slices.Clone(stars)}, nil
 }
 
 func parseCustomList(b []byte) (*customList, error) {
@@ -297,7 +436,18 @@ func parseCustomList(b []byte) (*customList, error) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, err
 	}
-	c := &customList{cnr: map[string]string{}, titles: map[string]string{}}
+	repos, cnr := newStrBuilder(), newStrBuilder()
+	var titles []string  // by repo number
+	var cnrRepo []uint32 // by id number
+	add := func(repo, title string) int {
+		i := repos.add(repo)
+		if i == len(titles) {
+			titles = append(titles, title)
+		} else if titles[i] == "" {
+			titles[i] = title
+		}
+		return i
+	}
 	for _, e := range l.CustomNodes {
 		repo := ""
 		if len(e.Files) > 0 {
@@ -309,23 +459,20 @@ func parseCustomList(b []byte) (*customList, error) {
 		if repo == "" {
 			continue
 		}
+		r := add(repo, e.Title)
 		if e.ID != "" {
-			if _, ok := c.cnr[strings.ToLower(e.ID)]; !ok {
-				c.cnr[strings.ToLower(e.ID)] = repo
+			if i := cnr.add(strings.ToLower(e.ID)); i == len(cnrRepo) {
+				cnrRepo = append(cnrRepo, uint32(r))
 			}
 		}
-		if c.titles[repo] == "" {
-			c.titles[repo] = e.Title
-		}
-		c.repos = append(c.repos, repo)
 		if ref := NormRepo(e.Reference); ref != "" && ref != repo {
-			c.repos = append(c.repos, ref)
+			add(ref, "")
 		}
 	}
-	return c, nil
+	return &customList{repoTab: repos.table(), titles: newStrList(titles), cnr: cnr.table(), cnrRepo: slices.Clone(cnrRepo)}, nil
 }
 
-func parseModelList(b []byte) (map[string][]Model, error) {
+func parseModelList(b []byte) (*modelList, error) {
 	var l struct {
 		Models []struct {
 			Name     string `json:"name"`
@@ -340,7 +487,8 @@ func parseModelList(b []byte) (map[string][]Model, error) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, err
 	}
-	out := map[string][]Model{}
+	names := newStrBuilder()
+	var byName [][]Model
 	for _, m := range l.Models {
 		file := m.Filename
 		if file == "" || strings.HasPrefix(file, "<") {
@@ -363,10 +511,43 @@ func parseModelList(b []byte) (map[string][]Model, error) {
 		}
 		e := Model{Name: m.Name, Type: m.Type, Base: m.Base, Folder: folder, Filename: fn, URL: m.URL,
 			Size: ParseSize(m.Size), File: file}
-		k := strings.ToLower(path.Base(fn))
-		out[k] = append(out[k], e)
+		if i := names.add(strings.ToLower(path.Base(fn))); i == len(byName) {
+			byName = append(byName, []Model{e})
+		} else {
+			byName[i] = append(byName[i], e)
+		}
 	}
-	return out, nil
+	total := 0
+	for _, ms := range byName {
+		total += len(ms)
+	}
+	ml := &modelList{names: names.table(), at: make([]uint32, len(byName)+1), entries: make([]Model, 0, total)}
+	// Every string of every entry in one blob, each distinct value once (types, bases and
+	// folders repeat).
+	strs := newStrBuilder()
+	for _, ms := range byName {
+		for _, m := range ms {
+			for _, s := range m.stringFields() {
+				strs.add(*s)
+			}
+		}
+	}
+	packed := strs.list()
+	for i, ms := range byName {
+		for _, m := range ms {
+			for _, s := range m.stringFields() {
+				*s = packed.str(strs.add(*s))
+			}
+			ml.entries = append(ml.entries, m)
+		}
+		ml.at[i+1] = uint32(len(ml.entries))
+	}
+	return ml, nil
+}
+
+// stringFields are the entry's string fields, to repack them.
+func (m *Model) stringFields() [7]*string {
+	return [7]*string{&m.Name, &m.Type, &m.Base, &m.Folder, &m.Filename, &m.URL, &m.File}
 }
 
 // ParseSize parses Manager sizes like "67.0MB", "1.2 GB", "512KB" into bytes (0 when unknown).
@@ -407,22 +588,26 @@ func (ix *Index) Has(name string) bool {
 }
 
 // CoreType reports whether the node map lists the type under ComfyUI itself.
-func (ix *Index) CoreType(t string) bool { return ix != nil && ix.nodes != nil && ix.nodes.core[t] }
+func (ix *Index) CoreType(t string) bool {
+	return ix != nil && ix.nodes != nil && ix.nodes.core.find(t) >= 0
+}
 
 // ReposOfType are the packs whose node list has the type, sorted; callers must not modify it.
 func (ix *Index) ReposOfType(t string) []string {
 	if ix == nil || ix.nodes == nil {
 		return nil
 	}
-	v, ok := ix.nodes.typeRepo[t]
-	switch {
-	case !ok:
+	n := ix.nodes
+	i := n.types.find(t)
+	if i < 0 {
 		return nil
-	case v&multiRepos != 0:
-		return ix.nodes.multi[v&^multiRepos]
-	default:
-		return []string{ix.nodes.repos[v-1]}
 	}
+	v := n.typeRepo[i]
+	if v&multiRepos == 0 {
+		return n.repos[v : v+1 : v+1]
+	}
+	k := v &^ multiRepos
+	return n.multi[n.multiAt[k]:n.multiAt[k+1]:n.multiAt[k+1]]
 }
 
 // Preemptor is the pack that claims the type ahead of every other (the node map's
@@ -431,7 +616,10 @@ func (ix *Index) Preemptor(t string) string {
 	if ix == nil || ix.nodes == nil {
 		return ""
 	}
-	return ix.nodes.preempt[t]
+	if i := ix.nodes.preempt.find(t); i >= 0 {
+		return ix.nodes.repos[ix.nodes.preemptRepo[i]]
+	}
+	return ""
 }
 
 // PatternRepos are the packs whose nodename_pattern matches the type, by repository URL.
@@ -440,7 +628,7 @@ func (ix *Index) PatternRepos(t string) []string {
 		return nil
 	}
 	var out []string
-	for _, p := range ix.nodes.patterns {
+	for _, p := range ix.nodes.compiledPatterns() {
 		if p.re.MatchString(t) {
 			out = append(out, p.repo)
 		}
@@ -450,10 +638,13 @@ func (ix *Index) PatternRepos(t string) []string {
 
 // Stars is the pack's GitHub star count (0 when unknown).
 func (ix *Index) Stars(repo string) int {
-	if ix == nil {
+	if ix == nil || ix.stats == nil {
 		return 0
 	}
-	return ix.stats[repo]
+	if i := ix.stats.repos.find(repo); i >= 0 {
+		return ix.stats.stars[i]
+	}
+	return 0
 }
 
 // Title is the Manager's title for a pack: the node map's, else the custom node list's.
@@ -462,12 +653,16 @@ func (ix *Index) Title(repo string) string {
 		return ""
 	}
 	if ix.nodes != nil {
-		if t := ix.nodes.titles[repo]; t != "" {
-			return t
+		if i := ix.nodes.repoTab.find(repo); i >= 0 {
+			if t := ix.nodes.titles.str(i); t != "" {
+				return t
+			}
 		}
 	}
 	if ix.custom != nil {
-		return ix.custom.titles[repo]
+		if i := ix.custom.repoTab.find(repo); i >= 0 {
+			return ix.custom.titles.str(i)
+		}
 	}
 	return ""
 }
@@ -477,15 +672,27 @@ func (ix *Index) RepoOfRegistryID(id string) string {
 	if ix == nil || ix.custom == nil {
 		return ""
 	}
-	return ix.custom.cnr[strings.ToLower(id)]
+	if i := ix.custom.cnr.find(strings.ToLower(id)); i >= 0 {
+		return ix.custom.repoTab.str(int(ix.custom.cnrRepo[i]))
+	}
+	return ""
 }
 
-// ReposNamed are the repositories whose last URL segment is name (any case).
+// ReposNamed are the repositories whose last URL segment is name (any case); callers must not
+// modify it.
 func (ix *Index) ReposNamed(name string) []string {
 	if ix == nil {
 		return nil
 	}
-	return ix.lastSeg[strings.ToLower(name)]
+	k, q := &ix.keys, strings.ToLower(name)
+	i := k.segs.find(q, func(id int) bool {
+		last, _, _ := repoKeyParts(k.repo(k.segOf[id]))
+		return lowerIs(last, q)
+	})
+	if i < 0 {
+		return nil
+	}
+	return k.segRepos[k.segAt[i]:k.segAt[i+1]:k.segAt[i+1]]
 }
 
 // RepoOfOwnerName is the repository "owner/name" (any case) refers to, "" when unknown.
@@ -493,13 +700,26 @@ func (ix *Index) RepoOfOwnerName(ownerName string) string {
 	if ix == nil {
 		return ""
 	}
-	return ix.ownerRepo[strings.ToLower(ownerName)]
+	k, q := &ix.keys, strings.ToLower(ownerName)
+	i := k.owners.find(q, func(id int) bool {
+		_, on, _ := repoKeyParts(k.repo(k.ownerOf[id]))
+		return lowerIs(on, q)
+	})
+	if i < 0 {
+		return ""
+	}
+	return k.repo(k.ownerOf[i])
 }
 
-// Models are the model-list entries whose file has this base name (any case, any subfolder).
+// Models are the model-list entries whose file has this base name (any case, any subfolder);
+// callers must not modify it.
 func (ix *Index) Models(name string) []Model {
-	if ix == nil {
+	if ix == nil || ix.models == nil {
 		return nil
 	}
-	return ix.models[strings.ToLower(path.Base(name))]
+	ml := ix.models
+	if i := ml.names.find(strings.ToLower(path.Base(name))); i >= 0 {
+		return ml.entries[ml.at[i]:ml.at[i+1]:ml.at[i+1]]
+	}
+	return nil
 }
