@@ -1,0 +1,749 @@
+// Package abijson is the WASM guest SDK's JSON codec for the cmfy ABI's own request and answer
+// types (sdk/extension): the same values and bytes as encoding/json, without reflection.
+//
+// Inside a wasip1 guest every Go call and loop iteration is expensive (wazero checks for a
+// closed module at each loop header), and encoding/json's scanner makes a call per byte plus
+// reflection per field: ~135 µs for a 150-byte request. This codec decodes and encodes the ABI
+// types with few calls and falls back to encoding/json for anything it does not cover, so
+// the result is always what encoding/json gives:
+//
+//   - Decode takes a fast path only for input it can decode exactly as encoding/json would
+//     (valid JSON, keys spelled as the json tags, no duplicate keys, values of the field's
+//     type); anything else, malformed input included, is decoded by json.Unmarshal, which
+//     produces the same value or the same error.
+//   - Append encodes the answer types byte for byte as json.Marshal (HTML escaping, U+2028/9,
+//     invalid UTF-8 replacement, float format, omitempty, nil vs empty slices); other types,
+//     and values json.Marshal refuses (NaN, ±Inf), go through json.Marshal.
+//
+// The package is plain Go so the native tests and fuzz tests compare it with encoding/json.
+package abijson
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	sdk "github.com/comfylauncher/launcher/sdk/extension"
+)
+
+// Decode decodes data into v as json.Unmarshal does. v should hold its zero value: when the
+// fast path does not apply, v is reset to zero and decoded by json.Unmarshal.
+func Decode(data []byte, v any) error {
+	if decodeFast(data, v) {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
+// decodeFast decodes the ABI's request types when data is in the fast path's reach; when it
+// is not, it leaves v zero and reports false.
+func decodeFast(data []byte, v any) bool {
+	switch p := v.(type) {
+	case *sdk.StrategyInput:
+		if decodeTop(data, p, (*decoder).strategyInput) {
+			return true
+		}
+		*p = sdk.StrategyInput{}
+	case *sdk.ResolveRequest:
+		if decodeTop(data, p, (*decoder).resolveRequest) {
+			return true
+		}
+		*p = sdk.ResolveRequest{}
+	case *sdk.ParseRequest:
+		if decodeTop(data, p, (*decoder).parseRequest) {
+			return true
+		}
+		*p = sdk.ParseRequest{}
+	case *sdk.InitRequest:
+		if decodeTop(data, p, (*decoder).initRequest) {
+			return true
+		}
+		*p = sdk.InitRequest{}
+	}
+	return false
+}
+
+// maxDepth bounds the fast path's recursion; deeper input goes to encoding/json.
+const maxDepth = 200
+
+// decoder reads one JSON document from b; every method reports false for input the fast path
+// does not take (the caller then falls back to encoding/json).
+type decoder struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func decodeTop[T any](data []byte, v *T, fn func(*decoder, *T) bool) bool {
+	d := decoder{b: data}
+	d.ws()
+	if !fn(&d, v) {
+		return false
+	}
+	d.ws()
+	return d.i == len(d.b)
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek reports whether the next byte is c.
+func (d *decoder) peek(c byte) bool { return d.i < len(d.b) && d.b[d.i] == c }
+
+// null consumes a null literal if one is next.
+func (d *decoder) null() bool {
+	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+func (d *decoder) boolean() (v, ok bool) {
+	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "true" {
+		d.i += 4
+		return true, true
+	}
+	if len(d.b)-d.i >= 5 && string(d.b[d.i:d.i+5]) == "false" {
+		d.i += 5
+		return false, true
+	}
+	return false, false
+}
+
+// object reads an object whose keys are struct fields: each gets the key's raw bytes (a key
+// with an escape is not taken) and must consume the value.
+func (d *decoder) object(each func(key []byte) bool) bool {
+	return d.members(rawKeys, func(key []byte, _ string) bool { return each(key) })
+}
+
+// keyMode says what members does with an object's keys.
+type keyMode int
+
+const (
+	// rawKeys hands over the key's bytes unchecked (a key with an escape is not taken): for
+	// struct fields, where only the exact field names are taken.
+	rawKeys keyMode = iota
+	// decodedKeys decodes each key (map keys).
+	decodedKeys
+	// validKeys only validates them (skipped values).
+	validKeys
+)
+
+// members reads an object, calling each with its key (see keyMode) to consume each value.
+func (d *decoder) members(mode keyMode, each func(raw []byte, key string) bool) bool {
+	if !d.peek('{') {
+		return false
+	}
+	d.i++
+	d.depth++
+	if d.depth > maxDepth {
+		return false
+	}
+	d.ws()
+	if d.peek('}') {
+		d.i++
+		d.depth--
+		return true
+	}
+	for {
+		if !d.peek('"') {
+			return false
+		}
+		var raw []byte
+		var key string
+		switch mode {
+		case decodedKeys:
+			k, ok := d.str()
+			if !ok {
+				return false
+			}
+			key = k
+		case validKeys:
+			if !d.skipString() {
+				return false
+			}
+		default:
+			end := bytes.IndexByte(d.b[d.i+1:], '"')
+			if end < 0 {
+				return false
+			}
+			raw = d.b[d.i+1 : d.i+1+end]
+			if bytes.IndexByte(raw, '\\') >= 0 {
+				return false
+			}
+			d.i += end + 2
+		}
+		d.ws()
+		if !d.peek(':') {
+			return false
+		}
+		d.i++
+		d.ws()
+		if !each(raw, key) {
+			return false
+		}
+		d.ws()
+		if d.peek(',') {
+			d.i++
+			d.ws()
+			continue
+		}
+		if d.peek('}') {
+			d.i++
+			d.depth--
+			return true
+		}
+		return false
+	}
+}
+
+// array reads an array, calling each for every element.
+func (d *decoder) array(each func() bool) bool {
+	if !d.peek('[') {
+		return false
+	}
+	d.i++
+	d.depth++
+	if d.depth > maxDepth {
+		return false
+	}
+	d.ws()
+	if d.peek(']') {
+		d.i++
+		d.depth--
+		return true
+	}
+	for {
+		if !each() {
+			return false
+		}
+		d.ws()
+		if d.peek(',') {
+			d.i++
+			d.ws()
+			continue
+		}
+		if d.peek(']') {
+			d.i++
+			d.depth--
+			return true
+		}
+		return false
+	}
+}
+
+// str reads a string as encoding/json decodes it: escapes resolved, invalid UTF-8 replaced.
+func (d *decoder) str() (string, bool) {
+	if !d.peek('"') {
+		return "", false
+	}
+	b := d.b
+	start := d.i + 1
+	var high byte
+	for i := start; i < len(b); i++ {
+		c := b[i]
+		if c == '"' {
+			s := b[start:i]
+			if high >= utf8.RuneSelf && !utf8.Valid(s) {
+				break
+			}
+			d.i = i + 1
+			return string(s), true
+		}
+		if c == '\\' || c < ' ' {
+			break
+		}
+		high |= c
+	}
+	return d.strSlow(start)
+}
+
+// strSlow decodes a string with escapes or invalid UTF-8 from b[start:], which follows the
+// opening quote (encoding/json's unquote, with its scanner's validity rules).
+func (d *decoder) strSlow(start int) (string, bool) {
+	b := d.b
+	out := make([]byte, 0, 64)
+	for r := start; r < len(b); {
+		c := b[r]
+		switch {
+		case c == '"':
+			d.i = r + 1
+			return string(out), true
+		case c < ' ':
+			return "", false
+		case c == '\\':
+			if r+1 >= len(b) {
+				return "", false
+			}
+			switch b[r+1] {
+			case '"', '\\', '/':
+				out = append(out, b[r+1])
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				rr := getu4(b[r:])
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if utf16IsSurrogate(rr) {
+					if rr1 := getu4(b[r:]); rr1 >= 0 {
+						if dec := utf16Decode(rr, rr1); dec != utf8.RuneError {
+							r += 6
+							out = utf8.AppendRune(out, dec)
+							continue
+						}
+					}
+					rr = utf8.RuneError
+				}
+				out = utf8.AppendRune(out, rr)
+				continue
+			default:
+				return "", false
+			}
+			r += 2
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(b[r:])
+			r += size
+			out = utf8.AppendRune(out, rr)
+		}
+	}
+	return "", false
+}
+
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+func utf16IsSurrogate(r rune) bool { return 0xd800 <= r && r < 0xe000 }
+
+func utf16Decode(r1, r2 rune) rune {
+	if 0xd800 <= r1 && r1 < 0xdc00 && 0xdc00 <= r2 && r2 < 0xe000 {
+		return (r1-0xd800)<<10 | (r2 - 0xdc00) + 0x10000
+	}
+	return utf8.RuneError
+}
+
+// number reads a number literal (JSON grammar) and returns its bytes.
+func (d *decoder) number() ([]byte, bool) {
+	b, i := d.b, d.i
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(b):
+		return nil, false
+	case b[i] == '0':
+		i++
+	case '1' <= b[i] && b[i] <= '9':
+		i++
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	}
+	d.i = i
+	return b[start:i], true
+}
+
+func (d *decoder) float() (float64, bool) {
+	n, ok := d.number()
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	return f, err == nil
+}
+
+// integer reads a number into an int the way encoding/json does (no fraction, no exponent);
+// very long ones go to encoding/json for its overflow rules.
+func (d *decoder) integer() (int64, bool) {
+	n, ok := d.number()
+	if !ok {
+		return 0, false
+	}
+	neg := n[0] == '-'
+	if neg {
+		n = n[1:]
+	}
+	if len(n) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range n {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// skip validates one value and returns its bytes (for json.RawMessage).
+func (d *decoder) skip() ([]byte, bool) {
+	start := d.i
+	if d.i >= len(d.b) {
+		return nil, false
+	}
+	switch c := d.b[d.i]; {
+	case c == '{':
+		if !d.members(validKeys, func([]byte, string) bool { _, ok := d.skip(); return ok }) {
+			return nil, false
+		}
+	case c == '[':
+		if !d.array(func() bool { _, ok := d.skip(); return ok }) {
+			return nil, false
+		}
+	case c == '"':
+		if !d.skipString() {
+			return nil, false
+		}
+	case c == 't' || c == 'f':
+		if _, ok := d.boolean(); !ok {
+			return nil, false
+		}
+	case c == 'n':
+		if !d.null() {
+			return nil, false
+		}
+	default:
+		if _, ok := d.number(); !ok {
+			return nil, false
+		}
+	}
+	return d.b[start:d.i], true
+}
+
+// skipString validates a string without decoding it.
+func (d *decoder) skipString() bool {
+	b := d.b
+	for i := d.i + 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			d.i = i + 1
+			return true
+		case c < ' ':
+			return false
+		case c == '\\':
+			if i+1 >= len(b) {
+				return false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if getu4(b[i:]) < 0 {
+					return false
+				}
+				i += 5
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// anyValue reads a value into an interface as encoding/json does: map[string]any, []any,
+// string, float64, bool or nil.
+func (d *decoder) anyValue() (any, bool) {
+	if d.i >= len(d.b) {
+		return nil, false
+	}
+	switch c := d.b[d.i]; {
+	case c == '{':
+		m := map[string]any{}
+		ok := d.members(decodedKeys, func(_ []byte, k string) bool {
+			v, ok := d.anyValue()
+			m[k] = v
+			return ok
+		})
+		return m, ok
+	case c == '[':
+		a := make([]any, 0)
+		ok := d.array(func() bool {
+			v, ok := d.anyValue()
+			a = append(a, v)
+			return ok
+		})
+		return a, ok
+	case c == '"':
+		return d.str()
+	case c == 't' || c == 'f':
+		return d.boolean()
+	case c == 'n':
+		return nil, d.null()
+	}
+	return d.float()
+}
+
+// stringField decodes a string struct field (null leaves it as it is, as encoding/json does).
+func (d *decoder) stringField(dst *string) bool {
+	if d.null() {
+		return true
+	}
+	s, ok := d.str()
+	*dst = s
+	return ok
+}
+
+func (d *decoder) floatField(dst *float64) bool {
+	if d.null() {
+		return true
+	}
+	f, ok := d.float()
+	*dst = f
+	return ok
+}
+
+func (d *decoder) intField(dst *int) bool {
+	if d.null() {
+		return true
+	}
+	n, ok := d.integer()
+	*dst = int(n)
+	return ok
+}
+
+func (d *decoder) boolField(dst *bool) bool {
+	if d.null() {
+		return true
+	}
+	v, ok := d.boolean()
+	*dst = v
+	return ok
+}
+
+// rawField decodes a json.RawMessage field: a copy of the value's bytes (null included, as
+// RawMessage.UnmarshalJSON keeps it).
+func (d *decoder) rawField(dst *json.RawMessage) bool {
+	raw, ok := d.skip()
+	if ok {
+		*dst = append(json.RawMessage(nil), raw...)
+	}
+	return ok
+}
+
+// once marks field bit in seen and reports false for a key seen before: duplicate keys go to
+// encoding/json, whose merge rules the fast path does not reproduce.
+func once(seen *uint32, bit uint32) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+func (d *decoder) strategyInput(v *sdk.StrategyInput) bool {
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		switch string(k) {
+		case "class":
+			return once(&seen, 1) && d.stringField(&v.Class)
+		case "message":
+			return once(&seen, 2) && d.stringField(&v.Message)
+		case "exit_code":
+			return once(&seen, 4) && d.intField(&v.ExitCode)
+		case "attempt":
+			return once(&seen, 8) && d.intField(&v.Attempt)
+		case "elapsed_seconds":
+			return once(&seen, 16) && d.floatField(&v.Elapsed)
+		case "function_name":
+			return once(&seen, 32) && d.stringField(&v.Function)
+		}
+		return false
+	})
+}
+
+func (d *decoder) initRequest(v *sdk.InitRequest) bool {
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		switch string(k) {
+		case "host_version":
+			return once(&seen, 1) && d.stringField(&v.HostVersion)
+		case "config":
+			return once(&seen, 2) && d.rawField(&v.Config)
+		}
+		return false
+	})
+}
+
+func (d *decoder) resolveRequest(v *sdk.ResolveRequest) bool {
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		switch string(k) {
+		case "reference":
+			return once(&seen, 1) && d.stringField(&v.Reference)
+		case "query":
+			return once(&seen, 2) && (d.null() || d.modelQuery(&v.Query))
+		}
+		return false
+	})
+}
+
+func (d *decoder) modelQuery(v *sdk.ModelQuery) bool {
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		switch string(k) {
+		case "name":
+			return once(&seen, 1) && d.stringField(&v.Name)
+		case "folder":
+			return once(&seen, 2) && d.stringField(&v.Folder)
+		case "url":
+			return once(&seen, 4) && d.stringField(&v.URL)
+		case "sha256":
+			return once(&seen, 8) && d.stringField(&v.SHA256)
+		case "node_type":
+			return once(&seen, 16) && d.stringField(&v.NodeType)
+		}
+		return false
+	})
+}
+
+func (d *decoder) parseRequest(v *sdk.ParseRequest) bool {
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		switch string(k) {
+		case "format":
+			return once(&seen, 1) && d.stringField(&v.Format)
+		case "nodes":
+			if !once(&seen, 2) {
+				return false
+			}
+			if d.null() {
+				return true
+			}
+			v.Nodes = make([]sdk.WorkflowNode, 0)
+			return d.array(func() bool {
+				v.Nodes = append(v.Nodes, sdk.WorkflowNode{})
+				return d.workflowNode(&v.Nodes[len(v.Nodes)-1])
+			})
+		case "workflow":
+			return once(&seen, 4) && d.rawField(&v.Raw)
+		case "options":
+			if !once(&seen, 8) {
+				return false
+			}
+			if d.null() {
+				return true
+			}
+			v.Options = map[string]string{}
+			return d.members(decodedKeys, func(_ []byte, key string) bool {
+				s, ok := d.str() // null values go to encoding/json
+				v.Options[key] = s
+				return ok
+			})
+		}
+		return false
+	})
+}
+
+func (d *decoder) workflowNode(v *sdk.WorkflowNode) bool {
+	if d.null() { // a null element leaves the zero node, as encoding/json does
+		return true
+	}
+	var seen uint32
+	return d.object(func(k []byte) bool {
+		switch string(k) {
+		case "id":
+			return once(&seen, 1) && d.stringField(&v.ID)
+		case "type":
+			return once(&seen, 2) && d.stringField(&v.Type)
+		case "inputs":
+			if !once(&seen, 4) {
+				return false
+			}
+			if d.null() {
+				return true
+			}
+			m, ok := d.anyValue()
+			if !ok {
+				return false
+			}
+			in, ok := m.(map[string]any)
+			v.Inputs = in
+			return ok
+		case "widgets":
+			if !once(&seen, 8) {
+				return false
+			}
+			if d.null() {
+				return true
+			}
+			a, ok := d.anyValue()
+			if !ok {
+				return false
+			}
+			w, ok := a.([]any)
+			v.Widgets = w
+			return ok
+		case "inactive":
+			return once(&seen, 16) && d.boolField(&v.Inactive)
+		}
+		return false
+	})
+}
