@@ -19,9 +19,9 @@
 package abijson
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
@@ -69,25 +69,41 @@ const maxDepth = 200
 
 // decoder reads one JSON document from b; every method reports false for input the fast path
 // does not take (the caller then falls back to encoding/json).
+//
+// The decoder reads a string copy of the input (one allocation, one bulk copy) and decoded
+// strings without escapes are substrings of it: no allocation per string. Such a string keeps
+// the whole request alive while an extension keeps it, which for requests up to maxShared
+// bytes is cheaper than copying each string; larger ones copy each string.
 type decoder struct {
-	b     []byte
-	i     int
-	depth int
+	s      string
+	i      int
+	depth  int
+	shared bool
 }
 
+// maxShared is the largest input whose decoded strings share one copy of it.
+const maxShared = 64 << 10
+
 func decodeTop[T any](data []byte, v *T, fn func(*decoder, *T) bool) bool {
-	d := decoder{b: data}
+	d := decoder{s: string(data), shared: len(data) <= maxShared}
 	d.ws()
 	if !fn(&d, v) {
 		return false
 	}
 	d.ws()
-	return d.i == len(d.b)
+	return d.i == len(d.s)
 }
 
 func (d *decoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
+	if d.i < len(d.s) && d.s[d.i] > ' ' { // the common case, without entering a loop
+		return
+	}
+	d.wsLoop()
+}
+
+func (d *decoder) wsLoop() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
 		case ' ', '\t', '\n', '\r':
 			d.i++
 		default:
@@ -97,11 +113,11 @@ func (d *decoder) ws() {
 }
 
 // peek reports whether the next byte is c.
-func (d *decoder) peek(c byte) bool { return d.i < len(d.b) && d.b[d.i] == c }
+func (d *decoder) peek(c byte) bool { return d.i < len(d.s) && d.s[d.i] == c }
 
 // null consumes a null literal if one is next.
 func (d *decoder) null() bool {
-	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+	if len(d.s)-d.i >= 4 && string(d.s[d.i:d.i+4]) == "null" {
 		d.i += 4
 		return true
 	}
@@ -109,11 +125,11 @@ func (d *decoder) null() bool {
 }
 
 func (d *decoder) boolean() (v, ok bool) {
-	if len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "true" {
+	if len(d.s)-d.i >= 4 && string(d.s[d.i:d.i+4]) == "true" {
 		d.i += 4
 		return true, true
 	}
-	if len(d.b)-d.i >= 5 && string(d.b[d.i:d.i+5]) == "false" {
+	if len(d.s)-d.i >= 5 && string(d.s[d.i:d.i+5]) == "false" {
 		d.i += 5
 		return false, true
 	}
@@ -122,8 +138,8 @@ func (d *decoder) boolean() (v, ok bool) {
 
 // object reads an object whose keys are struct fields: each gets the key's raw bytes (a key
 // with an escape is not taken) and must consume the value.
-func (d *decoder) object(each func(key []byte) bool) bool {
-	return d.members(rawKeys, func(key []byte, _ string) bool { return each(key) })
+func (d *decoder) object(each func(key string) bool) bool {
+	return d.members(rawKeys, func(key string, _ string) bool { return each(key) })
 }
 
 // keyMode says what members does with an object's keys.
@@ -140,7 +156,7 @@ const (
 )
 
 // members reads an object, calling each with its key (see keyMode) to consume each value.
-func (d *decoder) members(mode keyMode, each func(raw []byte, key string) bool) bool {
+func (d *decoder) members(mode keyMode, each func(raw string, key string) bool) bool {
 	if !d.peek('{') {
 		return false
 	}
@@ -159,7 +175,7 @@ func (d *decoder) members(mode keyMode, each func(raw []byte, key string) bool) 
 		if !d.peek('"') {
 			return false
 		}
-		var raw []byte
+		var raw string
 		var key string
 		switch mode {
 		case decodedKeys:
@@ -172,16 +188,13 @@ func (d *decoder) members(mode keyMode, each func(raw []byte, key string) bool) 
 			if !d.skipString() {
 				return false
 			}
-		default:
-			end := bytes.IndexByte(d.b[d.i+1:], '"')
-			if end < 0 {
+		default: // a key with an escape or non-ASCII is no field name of ours
+			end := scanDecode(d.s, d.i+1)
+			if end >= len(d.s) || d.s[end] != '"' {
 				return false
 			}
-			raw = d.b[d.i+1 : d.i+1+end]
-			if bytes.IndexByte(raw, '\\') >= 0 {
-				return false
-			}
-			d.i += end + 2
+			raw = d.s[d.i+1 : end]
+			d.i = end + 1
 		}
 		d.ws()
 		if !d.peek(':') {
@@ -247,31 +260,35 @@ func (d *decoder) str() (string, bool) {
 	if !d.peek('"') {
 		return "", false
 	}
-	b := d.b
 	start := d.i + 1
-	var high byte
-	for i := start; i < len(b); i++ {
-		c := b[i]
+	for i := start; ; {
+		i = scanDecode(d.s, i)
+		if i >= len(d.s) {
+			return "", false
+		}
+		c := d.s[i]
 		if c == '"' {
-			s := b[start:i]
-			if high >= utf8.RuneSelf && !utf8.Valid(s) {
-				break
-			}
 			d.i = i + 1
-			return string(s), true
+			if d.shared {
+				return d.s[start:i], true
+			}
+			return strings.Clone(d.s[start:i]), true
 		}
-		if c == '\\' || c < ' ' {
-			break
+		if c < utf8.RuneSelf { // an escape or a control character
+			return d.strSlow(start)
 		}
-		high |= c
+		r, size := utf8.DecodeRuneInString(d.s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return d.strSlow(start)
+		}
+		i += size
 	}
-	return d.strSlow(start)
 }
 
 // strSlow decodes a string with escapes or invalid UTF-8 from b[start:], which follows the
 // opening quote (encoding/json's unquote, with its scanner's validity rules).
 func (d *decoder) strSlow(start int) (string, bool) {
-	b := d.b
+	b := d.s
 	out := make([]byte, 0, 64)
 	for r := start; r < len(b); {
 		c := b[r]
@@ -324,7 +341,7 @@ func (d *decoder) strSlow(start int) (string, bool) {
 			out = append(out, c)
 			r++
 		default:
-			rr, size := utf8.DecodeRune(b[r:])
+			rr, size := utf8.DecodeRuneInString(b[r:])
 			r += size
 			out = utf8.AppendRune(out, rr)
 		}
@@ -332,7 +349,7 @@ func (d *decoder) strSlow(start int) (string, bool) {
 	return "", false
 }
 
-func getu4(s []byte) rune {
+func getu4(s string) rune {
 	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
 		return -1
 	}
@@ -363,15 +380,15 @@ func utf16Decode(r1, r2 rune) rune {
 }
 
 // number reads a number literal (JSON grammar) and returns its bytes.
-func (d *decoder) number() ([]byte, bool) {
-	b, i := d.b, d.i
+func (d *decoder) number() (string, bool) {
+	b, i := d.s, d.i
 	start := i
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
 	switch {
 	case i >= len(b):
-		return nil, false
+		return "", false
 	case b[i] == '0':
 		i++
 	case '1' <= b[i] && b[i] <= '9':
@@ -380,12 +397,12 @@ func (d *decoder) number() ([]byte, bool) {
 			i++
 		}
 	default:
-		return nil, false
+		return "", false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return nil, false
+			return "", false
 		}
 		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 			i++
@@ -397,7 +414,7 @@ func (d *decoder) number() ([]byte, bool) {
 			i++
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return nil, false
+			return "", false
 		}
 		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 			i++
@@ -412,8 +429,25 @@ func (d *decoder) float() (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	f, err := strconv.ParseFloat(string(n), 64)
+	if len(n) <= 15 && isDigits(n) { // exact in a float64: no need for ParseFloat
+		var v int64
+		for _, c := range []byte(n) {
+			v = v*10 + int64(c-'0')
+		}
+		return float64(v), true
+	}
+	f, err := strconv.ParseFloat(n, 64)
 	return f, err == nil
+}
+
+// isDigits reports whether n is only digits (a number without sign, fraction or exponent).
+func isDigits(n string) bool {
+	for _, c := range []byte(n) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // integer reads a number into an int the way encoding/json does (no fraction, no exponent);
@@ -431,7 +465,7 @@ func (d *decoder) integer() (int64, bool) {
 		return 0, false
 	}
 	var v int64
-	for _, c := range n {
+	for _, c := range []byte(n) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
@@ -444,44 +478,48 @@ func (d *decoder) integer() (int64, bool) {
 }
 
 // skip validates one value and returns its bytes (for json.RawMessage).
-func (d *decoder) skip() ([]byte, bool) {
+func (d *decoder) skip() (string, bool) {
 	start := d.i
-	if d.i >= len(d.b) {
-		return nil, false
+	if d.i >= len(d.s) {
+		return "", false
 	}
-	switch c := d.b[d.i]; {
+	switch c := d.s[d.i]; {
 	case c == '{':
-		if !d.members(validKeys, func([]byte, string) bool { _, ok := d.skip(); return ok }) {
-			return nil, false
+		if !d.members(validKeys, func(string, string) bool { _, ok := d.skip(); return ok }) {
+			return "", false
 		}
 	case c == '[':
 		if !d.array(func() bool { _, ok := d.skip(); return ok }) {
-			return nil, false
+			return "", false
 		}
 	case c == '"':
 		if !d.skipString() {
-			return nil, false
+			return "", false
 		}
 	case c == 't' || c == 'f':
 		if _, ok := d.boolean(); !ok {
-			return nil, false
+			return "", false
 		}
 	case c == 'n':
 		if !d.null() {
-			return nil, false
+			return "", false
 		}
 	default:
 		if _, ok := d.number(); !ok {
-			return nil, false
+			return "", false
 		}
 	}
-	return d.b[start:d.i], true
+	return d.s[start:d.i], true
 }
 
 // skipString validates a string without decoding it.
 func (d *decoder) skipString() bool {
-	b := d.b
-	for i := d.i + 1; i < len(b); i++ {
+	b := d.s
+	for i := d.i + 1; ; {
+		i = scanDecode(b, i)
+		if i >= len(b) {
+			return false
+		}
 		switch c := b[i]; {
 		case c == '"':
 			d.i = i + 1
@@ -494,37 +532,38 @@ func (d *decoder) skipString() bool {
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
+				i += 2
 			case 'u':
 				if getu4(b[i:]) < 0 {
 					return false
 				}
-				i += 5
+				i += 6
 			default:
 				return false
 			}
+		default: // non-ASCII: the scanner (encoding/json's too) takes any byte
+			i++
 		}
 	}
-	return false
 }
 
 // anyValue reads a value into an interface as encoding/json does: map[string]any, []any,
 // string, float64, bool or nil.
 func (d *decoder) anyValue() (any, bool) {
-	if d.i >= len(d.b) {
+	if d.i >= len(d.s) {
 		return nil, false
 	}
-	switch c := d.b[d.i]; {
+	switch c := d.s[d.i]; {
 	case c == '{':
 		m := map[string]any{}
-		ok := d.members(decodedKeys, func(_ []byte, k string) bool {
+		ok := d.members(decodedKeys, func(_ string, k string) bool {
 			v, ok := d.anyValue()
 			m[k] = v
 			return ok
 		})
 		return m, ok
 	case c == '[':
-		a := make([]any, 0)
+		a := make([]any, 0, 4)
 		ok := d.array(func() bool {
 			v, ok := d.anyValue()
 			a = append(a, v)
@@ -583,7 +622,7 @@ func (d *decoder) boolField(dst *bool) bool {
 func (d *decoder) rawField(dst *json.RawMessage) bool {
 	raw, ok := d.skip()
 	if ok {
-		*dst = append(json.RawMessage(nil), raw...)
+		*dst = json.RawMessage(raw)
 	}
 	return ok
 }
@@ -600,7 +639,7 @@ func once(seen *uint32, bit uint32) bool {
 
 func (d *decoder) strategyInput(v *sdk.StrategyInput) bool {
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	return d.object(func(k string) bool {
 		switch string(k) {
 		case "class":
 			return once(&seen, 1) && d.stringField(&v.Class)
@@ -621,7 +660,7 @@ func (d *decoder) strategyInput(v *sdk.StrategyInput) bool {
 
 func (d *decoder) initRequest(v *sdk.InitRequest) bool {
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	return d.object(func(k string) bool {
 		switch string(k) {
 		case "host_version":
 			return once(&seen, 1) && d.stringField(&v.HostVersion)
@@ -634,7 +673,7 @@ func (d *decoder) initRequest(v *sdk.InitRequest) bool {
 
 func (d *decoder) resolveRequest(v *sdk.ResolveRequest) bool {
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	return d.object(func(k string) bool {
 		switch string(k) {
 		case "reference":
 			return once(&seen, 1) && d.stringField(&v.Reference)
@@ -647,7 +686,7 @@ func (d *decoder) resolveRequest(v *sdk.ResolveRequest) bool {
 
 func (d *decoder) modelQuery(v *sdk.ModelQuery) bool {
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	return d.object(func(k string) bool {
 		switch string(k) {
 		case "name":
 			return once(&seen, 1) && d.stringField(&v.Name)
@@ -666,7 +705,7 @@ func (d *decoder) modelQuery(v *sdk.ModelQuery) bool {
 
 func (d *decoder) parseRequest(v *sdk.ParseRequest) bool {
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	return d.object(func(k string) bool {
 		switch string(k) {
 		case "format":
 			return once(&seen, 1) && d.stringField(&v.Format)
@@ -677,7 +716,7 @@ func (d *decoder) parseRequest(v *sdk.ParseRequest) bool {
 			if d.null() {
 				return true
 			}
-			v.Nodes = make([]sdk.WorkflowNode, 0)
+			v.Nodes = make([]sdk.WorkflowNode, 0, 8)
 			return d.array(func() bool {
 				v.Nodes = append(v.Nodes, sdk.WorkflowNode{})
 				return d.workflowNode(&v.Nodes[len(v.Nodes)-1])
@@ -692,7 +731,7 @@ func (d *decoder) parseRequest(v *sdk.ParseRequest) bool {
 				return true
 			}
 			v.Options = map[string]string{}
-			return d.members(decodedKeys, func(_ []byte, key string) bool {
+			return d.members(decodedKeys, func(_ string, key string) bool {
 				s, ok := d.str() // null values go to encoding/json
 				v.Options[key] = s
 				return ok
@@ -707,7 +746,7 @@ func (d *decoder) workflowNode(v *sdk.WorkflowNode) bool {
 		return true
 	}
 	var seen uint32
-	return d.object(func(k []byte) bool {
+	return d.object(func(k string) bool {
 		switch string(k) {
 		case "id":
 			return once(&seen, 1) && d.stringField(&v.ID)

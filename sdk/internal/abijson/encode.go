@@ -98,13 +98,13 @@ const hex = "0123456789abcdef"
 func (e *encoder) str(s string) {
 	b := append(e.b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := 0; ; {
+		i = scanEncode(s, i)
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
