@@ -79,6 +79,7 @@ type decoder struct {
 	i      int
 	depth  int
 	shared bool
+	bad    bool // set by nextKey on a malformed object
 }
 
 // maxShared is the largest input whose decoded strings share one copy of it.
@@ -136,89 +137,18 @@ func (d *decoder) boolean() (v, ok bool) {
 	return false, false
 }
 
-// object reads an object whose keys are struct fields: each gets the key's raw bytes (a key
-// with an escape is not taken) and must consume the value.
-func (d *decoder) object(each func(key string) bool) bool {
-	return d.members(rawKeys, func(key string, _ string) bool { return each(key) })
-}
-
-// keyMode says what members does with an object's keys.
+// keyMode says what nextKey does with an object's keys.
 type keyMode int
 
 const (
-	// rawKeys hands over the key's bytes unchecked (a key with an escape is not taken): for
-	// struct fields, where only the exact field names are taken.
+	// rawKeys takes the key as is, refusing one with an escape or non-ASCII: for struct
+	// fields, where only the exact field names are taken anyway.
 	rawKeys keyMode = iota
 	// decodedKeys decodes each key (map keys).
 	decodedKeys
 	// validKeys only validates them (skipped values).
 	validKeys
 )
-
-// members reads an object, calling each with its key (see keyMode) to consume each value.
-func (d *decoder) members(mode keyMode, each func(raw string, key string) bool) bool {
-	if !d.peek('{') {
-		return false
-	}
-	d.i++
-	d.depth++
-	if d.depth > maxDepth {
-		return false
-	}
-	d.ws()
-	if d.peek('}') {
-		d.i++
-		d.depth--
-		return true
-	}
-	for {
-		if !d.peek('"') {
-			return false
-		}
-		var raw string
-		var key string
-		switch mode {
-		case decodedKeys:
-			k, ok := d.str()
-			if !ok {
-				return false
-			}
-			key = k
-		case validKeys:
-			if !d.skipString() {
-				return false
-			}
-		default: // a key with an escape or non-ASCII is no field name of ours
-			end := scanDecode(d.s, d.i+1)
-			if end >= len(d.s) || d.s[end] != '"' {
-				return false
-			}
-			raw = d.s[d.i+1 : end]
-			d.i = end + 1
-		}
-		d.ws()
-		if !d.peek(':') {
-			return false
-		}
-		d.i++
-		d.ws()
-		if !each(raw, key) {
-			return false
-		}
-		d.ws()
-		if d.peek(',') {
-			d.i++
-			d.ws()
-			continue
-		}
-		if d.peek('}') {
-			d.i++
-			d.depth--
-			return true
-		}
-		return false
-	}
-}
 
 // array reads an array, calling each for every element.
 func (d *decoder) array(each func() bool) bool {
@@ -485,8 +415,19 @@ func (d *decoder) skip() (string, bool) {
 	}
 	switch c := d.s[d.i]; {
 	case c == '{':
-		if !d.members(validKeys, func(string, string) bool { _, ok := d.skip(); return ok }) {
+		if !d.open() {
 			return "", false
+		}
+		for first := true; ; first = false {
+			if _, more := d.nextKey(first, validKeys); !more {
+				if d.bad {
+					return "", false
+				}
+				break
+			}
+			if _, ok := d.skip(); !ok {
+				return "", false
+			}
 		}
 	case c == '[':
 		if !d.array(func() bool { _, ok := d.skip(); return ok }) {
@@ -555,21 +496,9 @@ func (d *decoder) anyValue() (any, bool) {
 	}
 	switch c := d.s[d.i]; {
 	case c == '{':
-		m := map[string]any{}
-		ok := d.members(decodedKeys, func(_ string, k string) bool {
-			v, ok := d.anyValue()
-			m[k] = v
-			return ok
-		})
-		return m, ok
+		return d.object()
 	case c == '[':
-		a := make([]any, 0, 4)
-		ok := d.array(func() bool {
-			v, ok := d.anyValue()
-			a = append(a, v)
-			return ok
-		})
-		return a, ok
+		return d.list()
 	case c == '"':
 		return d.str()
 	case c == 't' || c == 'f':
@@ -578,6 +507,37 @@ func (d *decoder) anyValue() (any, bool) {
 		return nil, d.null()
 	}
 	return d.float()
+}
+
+// object reads an object into a map[string]any as encoding/json does (the last of
+// duplicate keys wins).
+func (d *decoder) object() (map[string]any, bool) {
+	if !d.open() {
+		return nil, false
+	}
+	m := make(map[string]any, 1)
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, decodedKeys)
+		if !more {
+			return m, !d.bad
+		}
+		v, ok := d.anyValue()
+		if !ok {
+			return nil, false
+		}
+		m[k] = v
+	}
+}
+
+// list reads an array into a []any (empty, not nil, for []).
+func (d *decoder) list() ([]any, bool) {
+	a := make([]any, 0, 4)
+	ok := d.array(func() bool {
+		v, ok := d.anyValue()
+		a = append(a, v)
+		return ok
+	})
+	return a, ok
 }
 
 // stringField decodes a string struct field (null leaves it as it is, as encoding/json does).
@@ -637,152 +597,267 @@ func once(seen *uint32, bit uint32) bool {
 	return true
 }
 
-func (d *decoder) strategyInput(v *sdk.StrategyInput) bool {
-	var seen uint32
-	return d.object(func(k string) bool {
-		switch string(k) {
-		case "class":
-			return once(&seen, 1) && d.stringField(&v.Class)
-		case "message":
-			return once(&seen, 2) && d.stringField(&v.Message)
-		case "exit_code":
-			return once(&seen, 4) && d.intField(&v.ExitCode)
-		case "attempt":
-			return once(&seen, 8) && d.intField(&v.Attempt)
-		case "elapsed_seconds":
-			return once(&seen, 16) && d.floatField(&v.Elapsed)
-		case "function_name":
-			return once(&seen, 32) && d.stringField(&v.Function)
-		}
+// open consumes the '{' of an object read with nextKey.
+func (d *decoder) open() bool {
+	if !d.peek('{') {
 		return false
-	})
+	}
+	d.i++
+	d.depth++
+	return d.depth <= maxDepth
+}
+
+// nextKey steps through an object opened with open, without a callback per member: it
+// returns the next key (see keyMode), ready for its value, or false at the closing '}' (d.bad
+// set when the object is malformed).
+func (d *decoder) nextKey(first bool, mode keyMode) (string, bool) {
+	d.ws()
+	if d.peek('}') {
+		d.i++
+		d.depth--
+		return "", false
+	}
+	if !first {
+		if !d.peek(',') {
+			d.bad = true
+			return "", false
+		}
+		d.i++
+		d.ws()
+	}
+	var k string
+	switch mode {
+	case decodedKeys:
+		key, ok := d.str()
+		if !ok {
+			d.bad = true
+			return "", false
+		}
+		k = key
+	case validKeys:
+		if !d.peek('"') || !d.skipString() {
+			d.bad = true
+			return "", false
+		}
+	default:
+		end := scanDecode(d.s, d.i+1)
+		if !d.peek('"') || end >= len(d.s) || d.s[end] != '"' {
+			d.bad = true
+			return "", false
+		}
+		k = d.s[d.i+1 : end]
+		d.i = end + 1
+	}
+	d.ws()
+	if !d.peek(':') {
+		d.bad = true
+		return "", false
+	}
+	d.i++
+	d.ws()
+	return k, true
+}
+
+func (d *decoder) strategyInput(v *sdk.StrategyInput) bool {
+	if !d.open() {
+		return false
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, rawKeys)
+		if !more {
+			return !d.bad
+		}
+		ok := false
+		switch k {
+		case "class":
+			ok = once(&seen, 1) && d.stringField(&v.Class)
+		case "message":
+			ok = once(&seen, 2) && d.stringField(&v.Message)
+		case "exit_code":
+			ok = once(&seen, 4) && d.intField(&v.ExitCode)
+		case "attempt":
+			ok = once(&seen, 8) && d.intField(&v.Attempt)
+		case "elapsed_seconds":
+			ok = once(&seen, 16) && d.floatField(&v.Elapsed)
+		case "function_name":
+			ok = once(&seen, 32) && d.stringField(&v.Function)
+		}
+		if !ok {
+			return false
+		}
+	}
 }
 
 func (d *decoder) initRequest(v *sdk.InitRequest) bool {
-	var seen uint32
-	return d.object(func(k string) bool {
-		switch string(k) {
-		case "host_version":
-			return once(&seen, 1) && d.stringField(&v.HostVersion)
-		case "config":
-			return once(&seen, 2) && d.rawField(&v.Config)
-		}
+	if !d.open() {
 		return false
-	})
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, rawKeys)
+		if !more {
+			return !d.bad
+		}
+		ok := false
+		switch k {
+		case "host_version":
+			ok = once(&seen, 1) && d.stringField(&v.HostVersion)
+		case "config":
+			ok = once(&seen, 2) && d.rawField(&v.Config)
+		}
+		if !ok {
+			return false
+		}
+	}
 }
 
 func (d *decoder) resolveRequest(v *sdk.ResolveRequest) bool {
-	var seen uint32
-	return d.object(func(k string) bool {
-		switch string(k) {
-		case "reference":
-			return once(&seen, 1) && d.stringField(&v.Reference)
-		case "query":
-			return once(&seen, 2) && (d.null() || d.modelQuery(&v.Query))
-		}
+	if !d.open() {
 		return false
-	})
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, rawKeys)
+		if !more {
+			return !d.bad
+		}
+		ok := false
+		switch k {
+		case "reference":
+			ok = once(&seen, 1) && d.stringField(&v.Reference)
+		case "query":
+			ok = once(&seen, 2) && (d.null() || d.modelQuery(&v.Query))
+		}
+		if !ok {
+			return false
+		}
+	}
 }
 
 func (d *decoder) modelQuery(v *sdk.ModelQuery) bool {
-	var seen uint32
-	return d.object(func(k string) bool {
-		switch string(k) {
-		case "name":
-			return once(&seen, 1) && d.stringField(&v.Name)
-		case "folder":
-			return once(&seen, 2) && d.stringField(&v.Folder)
-		case "url":
-			return once(&seen, 4) && d.stringField(&v.URL)
-		case "sha256":
-			return once(&seen, 8) && d.stringField(&v.SHA256)
-		case "node_type":
-			return once(&seen, 16) && d.stringField(&v.NodeType)
-		}
+	if !d.open() {
 		return false
-	})
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, rawKeys)
+		if !more {
+			return !d.bad
+		}
+		ok := false
+		switch k {
+		case "name":
+			ok = once(&seen, 1) && d.stringField(&v.Name)
+		case "folder":
+			ok = once(&seen, 2) && d.stringField(&v.Folder)
+		case "url":
+			ok = once(&seen, 4) && d.stringField(&v.URL)
+		case "sha256":
+			ok = once(&seen, 8) && d.stringField(&v.SHA256)
+		case "node_type":
+			ok = once(&seen, 16) && d.stringField(&v.NodeType)
+		}
+		if !ok {
+			return false
+		}
+	}
 }
 
 func (d *decoder) parseRequest(v *sdk.ParseRequest) bool {
-	var seen uint32
-	return d.object(func(k string) bool {
-		switch string(k) {
-		case "format":
-			return once(&seen, 1) && d.stringField(&v.Format)
-		case "nodes":
-			if !once(&seen, 2) {
-				return false
-			}
-			if d.null() {
-				return true
-			}
-			v.Nodes = make([]sdk.WorkflowNode, 0, 8)
-			return d.array(func() bool {
-				v.Nodes = append(v.Nodes, sdk.WorkflowNode{})
-				return d.workflowNode(&v.Nodes[len(v.Nodes)-1])
-			})
-		case "workflow":
-			return once(&seen, 4) && d.rawField(&v.Raw)
-		case "options":
-			if !once(&seen, 8) {
-				return false
-			}
-			if d.null() {
-				return true
-			}
-			v.Options = map[string]string{}
-			return d.members(decodedKeys, func(_ string, key string) bool {
-				s, ok := d.str() // null values go to encoding/json
-				v.Options[key] = s
-				return ok
-			})
-		}
+	if !d.open() {
 		return false
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, rawKeys)
+		if !more {
+			return !d.bad
+		}
+		ok := false
+		switch k {
+		case "format":
+			ok = once(&seen, 1) && d.stringField(&v.Format)
+		case "nodes":
+			ok = once(&seen, 2) && d.nodes(&v.Nodes)
+		case "workflow":
+			ok = once(&seen, 4) && d.rawField(&v.Raw)
+		case "options":
+			ok = once(&seen, 8) && d.options(&v.Options)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+func (d *decoder) nodes(dst *[]sdk.WorkflowNode) bool {
+	if d.null() {
+		return true
+	}
+	nodes := make([]sdk.WorkflowNode, 0, 8)
+	ok := d.array(func() bool {
+		nodes = append(nodes, sdk.WorkflowNode{})
+		return d.workflowNode(&nodes[len(nodes)-1])
 	})
+	*dst = nodes
+	return ok
+}
+
+func (d *decoder) options(dst *map[string]string) bool {
+	if d.null() {
+		return true
+	}
+	if !d.open() {
+		return false
+	}
+	m := make(map[string]string, 1)
+	*dst = m
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, decodedKeys)
+		if !more {
+			return !d.bad
+		}
+		s, ok := d.str() // a null value goes to encoding/json
+		if !ok {
+			return false
+		}
+		m[k] = s
+	}
 }
 
 func (d *decoder) workflowNode(v *sdk.WorkflowNode) bool {
 	if d.null() { // a null element leaves the zero node, as encoding/json does
 		return true
 	}
-	var seen uint32
-	return d.object(func(k string) bool {
-		switch string(k) {
-		case "id":
-			return once(&seen, 1) && d.stringField(&v.ID)
-		case "type":
-			return once(&seen, 2) && d.stringField(&v.Type)
-		case "inputs":
-			if !once(&seen, 4) {
-				return false
-			}
-			if d.null() {
-				return true
-			}
-			m, ok := d.anyValue()
-			if !ok {
-				return false
-			}
-			in, ok := m.(map[string]any)
-			v.Inputs = in
-			return ok
-		case "widgets":
-			if !once(&seen, 8) {
-				return false
-			}
-			if d.null() {
-				return true
-			}
-			a, ok := d.anyValue()
-			if !ok {
-				return false
-			}
-			w, ok := a.([]any)
-			v.Widgets = w
-			return ok
-		case "inactive":
-			return once(&seen, 16) && d.boolField(&v.Inactive)
-		}
+	if !d.open() {
 		return false
-	})
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more := d.nextKey(first, rawKeys)
+		if !more {
+			return !d.bad
+		}
+		ok := false
+		switch k {
+		case "id":
+			ok = once(&seen, 1) && d.stringField(&v.ID)
+		case "type":
+			ok = once(&seen, 2) && d.stringField(&v.Type)
+		case "inputs":
+			if ok = once(&seen, 4); ok && !d.null() {
+				v.Inputs, ok = d.object()
+			}
+		case "widgets":
+			if ok = once(&seen, 8); ok && !d.null() {
+				v.Widgets, ok = d.list()
+			}
+		case "inactive":
+			ok = once(&seen, 16) && d.boolField(&v.Inactive)
+		}
+		if !ok {
+			return false
+		}
+	}
 }
