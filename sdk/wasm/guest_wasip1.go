@@ -60,14 +60,14 @@ func abiVersion() uint32 { return sdk.ABIVersion }
 
 //go:wasmexport cmfy_init
 func cmfyInit(n uint32) uint32 {
-	return handle(n, func(in []byte) (any, error) {
+	return handle(n, func(in []byte) (sdk.Manifest, error) {
 		var req sdk.InitRequest
 		if err := abijson.Decode(in, &req); err != nil {
-			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
+			return sdk.Manifest{}, &sdk.Error{Code: "bad_request", Message: err.Error()}
 		}
 		if configure != nil {
 			if err := configure(req.Config); err != nil {
-				return nil, err
+				return sdk.Manifest{}, err
 			}
 		}
 		m := sdk.Manifest{Name: name, Version: version, ABIMinor: sdk.ABIMinor, Capabilities: []sdk.Capability{}}
@@ -86,34 +86,34 @@ func cmfyInit(n uint32) uint32 {
 
 //go:wasmexport cmfy_workflow_parse
 func cmfyParse(n uint32) uint32 {
-	return serve(n, sdk.CapWorkflowParser, parser != nil, func(req sdk.ParseRequest) (any, error) {
+	return serve(n, sdk.CapWorkflowParser, parser != nil, func(req sdk.ParseRequest) (sdk.ParseResult, error) {
 		return parser.ParseWorkflow(ctx, req)
 	})
 }
 
 //go:wasmexport cmfy_model_resolve
 func cmfyResolve(n uint32) uint32 {
-	return serve(n, sdk.CapModelSource, source != nil, func(req sdk.ResolveRequest) (any, error) {
+	return serve(n, sdk.CapModelSource, source != nil, func(req sdk.ResolveRequest) (sdk.ResolveResponse, error) {
 		return source.ResolveModel(ctx, req)
 	})
 }
 
 //go:wasmexport cmfy_recovery_classify
 func cmfyClassify(n uint32) uint32 {
-	return serve(n, sdk.CapRecoveryStrategy, strategy != nil, func(req sdk.StrategyInput) (any, error) {
+	return serve(n, sdk.CapRecoveryStrategy, strategy != nil, func(req sdk.StrategyInput) (sdk.StrategyDecision, error) {
 		return strategy.Decide(ctx, req)
 	})
 }
 
 // serve decodes a capability's request and runs fn, when the capability is registered.
-func serve[Req any](n uint32, c sdk.Capability, registered bool, fn func(Req) (any, error)) uint32 {
-	return handle(n, func(in []byte) (any, error) {
-		if !registered {
-			return nil, notRegistered(c)
-		}
+func serve[Req, Resp any](n uint32, c sdk.Capability, registered bool, fn func(Req) (Resp, error)) uint32 {
+	return handle(n, func(in []byte) (Resp, error) {
 		var req Req
+		if !registered {
+			return *new(Resp), notRegistered(c)
+		}
 		if err := abijson.Decode(in, &req); err != nil {
-			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
+			return *new(Resp), &sdk.Error{Code: "bad_request", Message: err.Error()}
 		}
 		return fn(req)
 	})
@@ -130,7 +130,7 @@ func notRegistered(c sdk.Capability) error {
 // a guest more than a hundred microseconds a call), and the input and output buffers are kept
 // from call to call: an instance runs one call at a time, decoding copies what it keeps, and
 // the host copies the output before the next call.
-func handle(n uint32, fn func(in []byte) (any, error)) (status uint32) {
+func handle[Resp any](n uint32, fn func(in []byte) (Resp, error)) (status uint32) {
 	defer func() {
 		if p := recover(); p != nil {
 			status = writeError(&sdk.Error{Code: "panic", Message: fmt.Sprint(p)})
@@ -144,7 +144,7 @@ func handle(n uint32, fn func(in []byte) (any, error)) (status uint32) {
 	if err != nil {
 		return writeError(err)
 	}
-	b, err := abijson.Append(outBuf.get(0), out)
+	b, err := abijson.Append(outBuf.get(0), &out)
 	if err != nil {
 		return writeError(&sdk.Error{Code: "encode", Message: err.Error()})
 	}

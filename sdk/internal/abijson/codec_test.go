@@ -44,10 +44,10 @@ func checkDecodeAll(t testing.TB, data []byte) {
 }
 
 // checkEncode fails unless Append encodes v as json.Marshal does (or fails as it does).
-func checkEncode(t testing.TB, v any) {
+func checkEncode[T any](t testing.TB, v T) {
 	t.Helper()
 	want, errWant := json.Marshal(v)
-	got, errGot := Append([]byte("prefix"), v)
+	got, errGot := Append([]byte("prefix"), &v)
 	if (errWant == nil) != (errGot == nil) {
 		t.Fatalf("%#v: Append error %v, json.Marshal error %v", v, errGot, errWant)
 	}
@@ -195,14 +195,57 @@ func encodeCases() []any {
 		sdk.Manifest{Name: "n", Capabilities: []sdk.Capability{sdk.CapWorkflowParser, "<odd>"}},
 		&sdk.Error{}, &sdk.Error{Code: "bad_request", Message: odd, Retryable: true}, sdk.Error{Code: "x"}, (*sdk.Error)(nil),
 		// not an ABI answer type: json.Marshal's
-		map[string]int{"b": 1, "a": 2}, []string{"<"}, nil, make(chan int),
+		other[map[string]int]{map[string]int{"b": 1, "a": 2}}, other[[]string]{[]string{"<"}}, other[any]{nil}, other[chan int]{make(chan int)},
+		other[*sdk.StrategyDecision]{&sdk.StrategyDecision{Class: "<pointer>"}},
+	}
+}
+
+// checkAny runs checkEncode with v's own type: answers by value (as the guest SDK passes
+// them), errors by pointer, other types wrapped.
+func checkAny(t testing.TB, v any) {
+	t.Helper()
+	switch x := v.(type) {
+	case sdk.StrategyDecision:
+		checkEncode(t, x)
+	case sdk.ParseResult:
+		checkEncode(t, x)
+	case sdk.ResolveResponse:
+		checkEncode(t, x)
+	case sdk.Manifest:
+		checkEncode(t, x)
+	case sdk.Error:
+		checkEncode(t, x)
+	case *sdk.Error:
+		checkEncodePtr(t, x)
+	case interface{ check(testing.TB) }:
+		x.check(t)
+	default:
+		t.Fatalf("no check for %T", v)
+	}
+}
+
+// other wraps a value of a type Append leaves to json.Marshal.
+type other[T any] struct{ v T }
+
+func (o other[T]) check(t testing.TB) { t.Helper(); checkEncode(t, o.v) }
+
+// checkEncodePtr is checkEncode for Append(dst, p), p possibly nil, against json.Marshal(p).
+func checkEncodePtr[T any](t testing.TB, p *T) {
+	t.Helper()
+	want, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Append(nil, p)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%#v: Append %s, %v; json.Marshal %s", p, got, err, want)
 	}
 }
 
 func TestAppendMatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	for _, v := range encodeCases() {
-		checkEncode(t, v)
+		checkAny(t, v)
 	}
 }
 
@@ -219,7 +262,7 @@ func FuzzEncode(f *testing.F) {
 	f.Add("é", "😀", 1e21, int64(1)<<62, true)
 	f.Fuzz(func(t *testing.T, s1, s2 string, fl float64, n int64, b bool) {
 		checkEncode(t, sdk.StrategyDecision{NotMine: b, Retry: !b, DelaySeconds: fl, Class: s1, Suggestion: s2})
-		checkEncode(t, &sdk.Error{Code: s1, Message: s2, Retryable: b})
+		checkEncodePtr(t, &sdk.Error{Code: s1, Message: s2, Retryable: b})
 		checkEncode(t, sdk.Manifest{Name: s1, Version: s2, ABIMinor: int(n), Capabilities: []sdk.Capability{sdk.Capability(s2)}})
 		checkEncode(t, sdk.ParseResult{
 			Models: []sdk.ModelRef{{Filename: s1, Folder: s2, NodeID: s2, Size: n}},

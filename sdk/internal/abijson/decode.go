@@ -28,40 +28,43 @@ import (
 )
 
 // Decode decodes data into v as json.Unmarshal does. v should hold its zero value: when the
-// fast path does not apply, v is reset to zero and decoded by json.Unmarshal.
-func Decode(data []byte, v any) error {
+// fast path does not apply, json.Unmarshal decodes into a fresh value that is then copied to
+// v (so v itself never escapes: a caller's request can stay on its stack).
+func Decode[T any](data []byte, v *T) error {
 	if decodeFast(data, v) {
 		return nil
 	}
-	return json.Unmarshal(data, v)
+	tmp := new(T)
+	err := json.Unmarshal(data, tmp)
+	*v = *tmp
+	return err
 }
 
 // decodeFast decodes the ABI's request types when data is in the fast path's reach; when it
 // is not, it leaves v zero and reports false.
 func decodeFast(data []byte, v any) bool {
+	d := decoder{s: string(data), shared: len(data) <= maxShared}
+	ok := false
+	d.ws()
 	switch p := v.(type) {
 	case *sdk.StrategyInput:
-		if decodeTop(data, p, (*decoder).strategyInput) {
-			return true
+		if ok = d.strategyInput(p) && d.end(); !ok {
+			*p = sdk.StrategyInput{}
 		}
-		*p = sdk.StrategyInput{}
 	case *sdk.ResolveRequest:
-		if decodeTop(data, p, (*decoder).resolveRequest) {
-			return true
+		if ok = d.resolveRequest(p) && d.end(); !ok {
+			*p = sdk.ResolveRequest{}
 		}
-		*p = sdk.ResolveRequest{}
 	case *sdk.ParseRequest:
-		if decodeTop(data, p, (*decoder).parseRequest) {
-			return true
+		if ok = d.parseRequest(p) && d.end(); !ok {
+			*p = sdk.ParseRequest{}
 		}
-		*p = sdk.ParseRequest{}
 	case *sdk.InitRequest:
-		if decodeTop(data, p, (*decoder).initRequest) {
-			return true
+		if ok = d.initRequest(p) && d.end(); !ok {
+			*p = sdk.InitRequest{}
 		}
-		*p = sdk.InitRequest{}
 	}
-	return false
+	return ok
 }
 
 // maxDepth bounds the fast path's recursion; deeper input goes to encoding/json.
@@ -85,12 +88,8 @@ type decoder struct {
 // maxShared is the largest input whose decoded strings share one copy of it.
 const maxShared = 64 << 10
 
-func decodeTop[T any](data []byte, v *T, fn func(*decoder, *T) bool) bool {
-	d := decoder{s: string(data), shared: len(data) <= maxShared}
-	d.ws()
-	if !fn(&d, v) {
-		return false
-	}
+// end reports whether only whitespace follows.
+func (d *decoder) end() bool {
 	d.ws()
 	return d.i == len(d.s)
 }

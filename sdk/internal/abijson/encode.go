@@ -10,35 +10,35 @@ import (
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
 )
 
-// Append appends json.Marshal(v) to dst: the ABI's answer types are encoded here, anything
+// Append appends json.Marshal(*v) to dst: the ABI's answer types are encoded here, anything
 // else (and values json.Marshal refuses, such as NaN) by json.Marshal, whose error is
-// returned as is.
-func Append(dst []byte, v any) ([]byte, error) {
+// returned as is. v is taken by pointer and never escapes, so an answer on the caller's stack
+// stays there.
+func Append[T any](dst []byte, v *T) ([]byte, error) {
+	if v == nil {
+		return append(dst, "null"...), nil
+	}
 	e := encoder{b: dst}
-	switch x := v.(type) {
-	case sdk.StrategyDecision:
-		e.strategyDecision(&x)
-	case sdk.ParseResult:
-		e.parseResult(&x)
-	case sdk.ResolveResponse:
-		e.resolveResponse(&x)
-	case sdk.Manifest:
-		e.manifest(&x)
+	switch x := any(v).(type) {
+	case *sdk.StrategyDecision:
+		e.strategyDecision(x)
+	case *sdk.ParseResult:
+		e.parseResult(x)
+	case *sdk.ResolveResponse:
+		e.resolveResponse(x)
+	case *sdk.Manifest:
+		e.manifest(x)
 	case *sdk.Error:
-		if x == nil {
-			e.b = append(e.b, "null"...)
-		} else {
-			e.error(x)
-		}
-	case sdk.Error:
-		e.error(&x)
+		e.error(x)
 	default:
 		e.failed = true
 	}
 	if !e.failed {
 		return e.b, nil
 	}
-	b, err := json.Marshal(v)
+	tmp := new(T)
+	*tmp = *v
+	b, err := json.Marshal(tmp)
 	if err != nil {
 		return dst, err
 	}
