@@ -286,3 +286,50 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCodec is the codec against encoding/json on the requests and answers of
+// wasmhost's BenchmarkCall (natively; inside a guest the gap is far wider, see the package
+// comment). Run: go test -run '^$' -bench Codec -benchmem ./sdk/internal/abijson/
+func BenchmarkCodec(b *testing.B) {
+	parse, _ := json.Marshal(sdk.ParseRequest{Format: "api", Nodes: []sdk.WorkflowNode{
+		{ID: "1", Type: "AcmeLoader", Inputs: map[string]any{"ckpt": "acme-v3.safetensors"}},
+		{ID: "2", Type: "KSampler", Inputs: map[string]any{"seed": 1.0, "steps": 20.0}},
+	}})
+	strategy, _ := json.Marshal(sdk.StrategyInput{Class: "unknown", Message: "ERROR: No matching distribution found for torch==9.9", Attempt: 1})
+	decision := sdk.StrategyDecision{Class: "not_found", Suggestion: "pip found no release of a required package for this Python: check the package name and version pin, or point comfyui.pip_args at your index (--index-url / --extra-index-url)"}
+	b.Run("decode parse/abijson", func(b *testing.B) {
+		for b.Loop() {
+			var v sdk.ParseRequest
+			_ = Decode(parse, &v)
+		}
+	})
+	b.Run("decode parse/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var v sdk.ParseRequest
+			_ = json.Unmarshal(parse, &v)
+		}
+	})
+	b.Run("decode strategy/abijson", func(b *testing.B) {
+		for b.Loop() {
+			var v sdk.StrategyInput
+			_ = Decode(strategy, &v)
+		}
+	})
+	b.Run("decode strategy/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var v sdk.StrategyInput
+			_ = json.Unmarshal(strategy, &v)
+		}
+	})
+	buf := make([]byte, 0, 1024)
+	b.Run("encode decision/abijson", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = Append(buf[:0], &decision)
+		}
+	})
+	b.Run("encode decision/encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = json.Marshal(decision)
+		}
+	})
+}
