@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	sdk "github.com/comfylauncher/launcher/sdk/extension"
+	"github.com/comfylauncher/launcher/sdk/internal/abijson"
 )
 
 //go:wasmimport cmfy input_read
@@ -59,14 +60,14 @@ func abiVersion() uint32 { return sdk.ABIVersion }
 
 //go:wasmexport cmfy_init
 func cmfyInit(n uint32) uint32 {
-	return handle(n, func(in []byte) (any, error) {
+	return handle(n, func(in []byte) (sdk.Manifest, error) {
 		var req sdk.InitRequest
-		if err := json.Unmarshal(in, &req); err != nil {
-			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
+		if err := abijson.Decode(in, &req); err != nil {
+			return sdk.Manifest{}, &sdk.Error{Code: "bad_request", Message: err.Error()}
 		}
 		if configure != nil {
 			if err := configure(req.Config); err != nil {
-				return nil, err
+				return sdk.Manifest{}, err
 			}
 		}
 		m := sdk.Manifest{Name: name, Version: version, ABIMinor: sdk.ABIMinor, Capabilities: []sdk.Capability{}}
@@ -85,34 +86,34 @@ func cmfyInit(n uint32) uint32 {
 
 //go:wasmexport cmfy_workflow_parse
 func cmfyParse(n uint32) uint32 {
-	return serve(n, sdk.CapWorkflowParser, parser != nil, func(req sdk.ParseRequest) (any, error) {
+	return serve(n, sdk.CapWorkflowParser, parser != nil, func(req sdk.ParseRequest) (sdk.ParseResult, error) {
 		return parser.ParseWorkflow(ctx, req)
 	})
 }
 
 //go:wasmexport cmfy_model_resolve
 func cmfyResolve(n uint32) uint32 {
-	return serve(n, sdk.CapModelSource, source != nil, func(req sdk.ResolveRequest) (any, error) {
+	return serve(n, sdk.CapModelSource, source != nil, func(req sdk.ResolveRequest) (sdk.ResolveResponse, error) {
 		return source.ResolveModel(ctx, req)
 	})
 }
 
 //go:wasmexport cmfy_recovery_classify
 func cmfyClassify(n uint32) uint32 {
-	return serve(n, sdk.CapRecoveryStrategy, strategy != nil, func(req sdk.StrategyInput) (any, error) {
+	return serve(n, sdk.CapRecoveryStrategy, strategy != nil, func(req sdk.StrategyInput) (sdk.StrategyDecision, error) {
 		return strategy.Decide(ctx, req)
 	})
 }
 
 // serve decodes a capability's request and runs fn, when the capability is registered.
-func serve[Req any](n uint32, c sdk.Capability, registered bool, fn func(Req) (any, error)) uint32 {
-	return handle(n, func(in []byte) (any, error) {
-		if !registered {
-			return nil, notRegistered(c)
-		}
+func serve[Req, Resp any](n uint32, c sdk.Capability, registered bool, fn func(Req) (Resp, error)) uint32 {
+	return handle(n, func(in []byte) (Resp, error) {
 		var req Req
-		if err := json.Unmarshal(in, &req); err != nil {
-			return nil, &sdk.Error{Code: "bad_request", Message: err.Error()}
+		if !registered {
+			return *new(Resp), notRegistered(c)
+		}
+		if err := abijson.Decode(in, &req); err != nil {
+			return *new(Resp), &sdk.Error{Code: "bad_request", Message: err.Error()}
 		}
 		return fn(req)
 	})
@@ -124,13 +125,18 @@ func notRegistered(c sdk.Capability) error {
 
 // handle is every export's body: read the input, run fn, write its JSON result (status 0) or
 // its error (status 1). A panic in fn becomes {"code":"panic"}: the instance stays usable.
-func handle(n uint32, fn func(in []byte) (any, error)) (status uint32) {
+//
+// The JSON goes through abijson (what encoding/json gives, without its reflection, which costs
+// a guest more than a hundred microseconds a call), and the input and output buffers are kept
+// from call to call: an instance runs one call at a time, decoding copies what it keeps, and
+// the host copies the output before the next call.
+func handle[Resp any](n uint32, fn func(in []byte) (Resp, error)) (status uint32) {
 	defer func() {
 		if p := recover(); p != nil {
 			status = writeError(&sdk.Error{Code: "panic", Message: fmt.Sprint(p)})
 		}
 	}()
-	in := make([]byte, n)
+	in := inBuf.get(int(n))
 	if n > 0 {
 		hostInputRead(unsafe.Pointer(&in[0]))
 	}
@@ -138,11 +144,12 @@ func handle(n uint32, fn func(in []byte) (any, error)) (status uint32) {
 	if err != nil {
 		return writeError(err)
 	}
-	b, err := json.Marshal(out)
+	b, err := abijson.Append(outBuf.get(0), &out)
 	if err != nil {
 		return writeError(&sdk.Error{Code: "encode", Message: err.Error()})
 	}
 	write(b)
+	outBuf.keep(b)
 	return sdk.StatusOK
 }
 
@@ -151,8 +158,9 @@ func writeError(err error) uint32 {
 	if !ok {
 		e = &sdk.Error{Code: "error", Message: err.Error()}
 	}
-	b, _ := json.Marshal(e)
+	b, _ := abijson.Append(outBuf.get(0), e)
 	write(b)
+	outBuf.keep(b)
 	return sdk.StatusError
 }
 
@@ -162,4 +170,32 @@ func write(b []byte) {
 	}
 	hostOutputWrite(unsafe.Pointer(&b[0]), uint32(len(b)))
 	runtime.KeepAlive(b)
+}
+
+// maxKeptBuffer is the largest buffer kept for the next call; a rare huge request or answer
+// does not pin its memory for the instance's life.
+const maxKeptBuffer = 1 << 20
+
+// buffer is a byte slice reused from call to call.
+type buffer struct{ b []byte }
+
+var inBuf, outBuf buffer
+
+// get returns a slice of n bytes (contents undefined), the kept one when it is large enough.
+func (k *buffer) get(n int) []byte {
+	if cap(k.b) < n {
+		b := make([]byte, n)
+		if n <= maxKeptBuffer {
+			k.b = b
+		}
+		return b
+	}
+	return k.b[:n]
+}
+
+// keep remembers b, which grew from get's slice, for the next call.
+func (k *buffer) keep(b []byte) {
+	if cap(b) <= maxKeptBuffer {
+		k.b = b[:0]
+	}
 }
