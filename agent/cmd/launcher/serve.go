@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 
 	"github.com/comfylauncher/launcher/agent/internal/app"
 	"github.com/comfylauncher/launcher/agent/internal/config"
@@ -34,9 +35,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// The notifier ends with Serve: STOPPING=1 must reach systemd before the process exits,
+	// which a goroutine left running at exit would not do on a busy machine.
+	nctx, stopNotifier := context.WithCancel(ctx)
+	var notifier sync.WaitGroup
+	defer notifier.Wait()
+	defer stopNotifier()
 	return a.Serve(ctx, func(addr string) {
 		fmt.Fprintf(stdout, "launcher %s serving on http://%s\n", buildVersion(), addr)
-		go notifySystemdWhenReady(ctx, a.Ready(), logger)
+		notifier.Go(func() { notifySystemdWhenReady(nctx, a.Ready(), logger) })
 	})
 }
 
