@@ -54,28 +54,9 @@ type strTable struct {
 	index hashIndex
 }
 
-// find returns the number of s, or -1 when the table lacks it. It is hashIndex.find with the
-// comparison written in: every node of a workflow preview costs a few of these.
+// find returns the number of s, or -1 when the table lacks it.
 func (t *strTable) find(s string) int {
-	h := &t.index
-	if len(h.slots) == 0 {
-		return -1
-	}
-	hash := maphash.String(h.seed, s)
-	idMask := uint32(1)<<h.idBits - 1
-	tag := uint32(hash>>32) &^ idMask
-	mask := uint64(len(h.slots) - 1)
-	for i := hash & mask; ; i = (i + 1) & mask {
-		v := h.slots[i]
-		if v == 0 {
-			return -1
-		}
-		if v&^idMask == tag {
-			if id := int(v&idMask) - 1; t.str(id) == s {
-				return id
-			}
-		}
-	}
+	return t.index.find(s, func(id int) bool { return t.str(id) == s })
 }
 
 // hashIndex finds the number of a key among n keys that it keeps none of: the caller compares
