@@ -23,6 +23,9 @@ type hasher struct {
 	// busy is the time spent hashing and reading back (ns), for the connection adapter: a
 	// hasher busy most of the time is the download's limit.
 	busy atomic.Int64
+	// prefix mirrors n for the connections, which evict from the page cache only what lies
+	// below it: the hasher never reads those bytes back.
+	prefix atomic.Int64
 
 	in   chan hashChunk
 	snap chan chan hashSnapshot
@@ -55,6 +58,7 @@ const readBackSize = 1 << 20
 // (from the checkpoint), of which those beyond n will be read back.
 func newHasher(f File, h hashState, n int64, written []span) *hasher {
 	p := &hasher{f: f, h: h, n: n, in: make(chan hashChunk, 64), snap: make(chan chan hashSnapshot), out: make(chan hashSnapshot, 1)}
+	p.prefix.Store(n)
 	for _, s := range written {
 		if s.end > n {
 			p.add(max(s.start, n), s.end)
@@ -148,6 +152,7 @@ func (p *hasher) take(c hashChunk) {
 		p.h.Write(c.b)
 		p.busy.Add(int64(time.Since(t)))
 		p.n = end
+		p.prefix.Store(end)
 	default:
 		p.add(c.off, end)
 	}
@@ -185,6 +190,7 @@ func (p *hasher) readBack() {
 	}
 	p.h.Write(p.buf[:n])
 	p.n += n
+	p.prefix.Store(p.n)
 	s.start += n
 	if s.start >= s.end {
 		p.spans = p.spans[1:]

@@ -31,8 +31,11 @@ const (
 	// connBuffers of connBufSize per connection rotate between the network and the hasher.
 	connBuffers = 4
 	connBufSize = 256 << 10
-	// writebackChunk is how much a connection writes before starting its writeback.
+	// writebackChunk is how much a connection writes before starting its writeback;
+	// evictLag is how far behind the hashed prefix the connections wait for that writeback
+	// and evict the bytes from the page cache (see evictWritten).
 	writebackChunk = 8 << 20
+	evictLag       = 32 << 20
 	// growth multiplies the connections at each step; minGain is the throughput gain that
 	// justifies the connections just added (a host that throttles each connection gains about
 	// the growth factor, one already at line rate only noise). Growing fourfold reaches 8
@@ -70,6 +73,7 @@ type engine struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	hash     *hasher
+	evicted  atomic.Int64 // the page cache holds none of the file below this (evictHashed)
 	minPiece int64
 	single   bool // no validator: one connection, the rest in one request
 
@@ -139,6 +143,7 @@ func (a *attempt) segmented(ctx context.Context, cancel context.CancelCauseFunc,
 	}
 	h, hashed := a.restoreHash(written)
 	e.hash = newHasher(a.f, h, hashed, written)
+	e.evicted.Store(hashed)
 
 	e.maxConns = 1
 	if !e.single && st.Size >= o.ParallelMinSize && (first == nil || first.ranged) {
@@ -441,6 +446,7 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 			if off-flushed >= writebackChunk {
 				startWriteback(a.f, flushed, off-flushed)
 				flushed = off
+				e.evictHashed(stall)
 			}
 			if err := e.paced(stall, off); err != nil {
 				return err
@@ -470,6 +476,19 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 		return nil
 	}
 	return nil
+}
+
+// evictHashed evicts from the page cache what lies evictLag below the hashed prefix (see
+// evictWritten): bytes the hasher will never read back. One connection claims each range.
+func (e *engine) evictHashed(stall *time.Timer) {
+	from := e.evicted.Load()
+	end := e.hash.prefix.Load() - evictLag
+	if end-from < writebackChunk || !e.evicted.CompareAndSwap(from, end) {
+		return
+	}
+	stall.Stop() // waiting for our own writeback (a slow disk) is not the server stalling
+	evictWritten(e.a.f, from, end-from)
+	stall.Reset(e.a.d.opt.StallTimeout)
 }
 
 // paced asks for a checkpoint once half of CheckpointBytes is unsaved and, should the
