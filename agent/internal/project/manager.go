@@ -102,7 +102,7 @@ func New(deps Deps, opts Options) *Manager {
 // Start loads the projects, re-adopts live ComfyUI processes, marks dead ones stopped (or
 // restarts them per policy), resumes unfinished installs and starts the desired-state loop.
 func (m *Manager) Start(ctx context.Context) error {
-	if err := m.db.EnsureBuckets(store.BucketProjects, store.BucketLogs); err != nil {
+	if err := m.db.EnsureBuckets(store.BucketProjects, store.BucketLauncherJSON, store.BucketLogs); err != nil {
 		return fmt.Errorf("project store: %w", err)
 	}
 	if err := m.Register(); err != nil {

@@ -28,15 +28,18 @@ import (
 // Bucket names used by the agent.
 const (
 	BucketProjects = "projects"
-	BucketOps      = "ops"
-	BucketLogs     = "logs"
-	BucketModels   = "models"
-	BucketSettings = "settings"
-	BucketMetrics  = "metrics"
+	// BucketLauncherJSON holds each project's launcher JSON (key = project id), apart from
+	// its record, which changes at every state change.
+	BucketLauncherJSON = "launcher_json"
+	BucketOps          = "ops"
+	BucketLogs         = "logs"
+	BucketModels       = "models"
+	BucketSettings     = "settings"
+	BucketMetrics      = "metrics"
 )
 
 // DefaultBuckets are created at Open.
-var DefaultBuckets = []string{BucketProjects, BucketOps, BucketLogs, BucketModels, BucketSettings, BucketMetrics}
+var DefaultBuckets = []string{BucketProjects, BucketLauncherJSON, BucketOps, BucketLogs, BucketModels, BucketSettings, BucketMetrics}
 
 // SegmentSize keeps each data file small enough that merges can run and copies stay cheap.
 const SegmentSize = 16 * nutsdb.MB
