@@ -36,6 +36,9 @@ type DownloadsConfig struct {
 	DiskMarginPercent float64  `toml:"disk_margin_percent"`
 	// Preallocate reserves the remaining bytes (fallocate) so a full disk fails at the start.
 	Preallocate bool `toml:"preallocate"`
+	// KeepCached leaves what a download wrote in the page cache; off, the bytes leave it once
+	// hashed and on the disk.
+	KeepCached bool `toml:"keep_cached"`
 	// BreakerThreshold consecutive network failures to a host open its breaker for BreakerCooldown.
 	BreakerThreshold int      `toml:"breaker_threshold"`
 	BreakerCooldown  Duration `toml:"breaker_cooldown"`

@@ -46,6 +46,7 @@ func FromConfig(cfg *config.Config, logger *slog.Logger, manager sources.Manager
 			DiskMarginBytes:    int64(d.DiskMargin),
 			DiskMarginPercent:  d.DiskMarginPercent,
 			NoReserve:          !d.Preallocate,
+			KeepCached:         d.KeepCached,
 			UserAgent:          d.UserAgent,
 		},
 	}

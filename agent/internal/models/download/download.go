@@ -83,6 +83,8 @@ type Options struct {
 	FreeSpace func(dir string) (free, total uint64, err error)
 	// NoReserve disables fallocate of the remaining bytes.
 	NoReserve bool
+	// KeepCached leaves the written bytes in the page cache (see evictWritten).
+	KeepCached bool
 	// OpenFile opens the .part file (os.OpenFile by default).
 	OpenFile func(name string) (File, error)
 	Now      func() time.Time

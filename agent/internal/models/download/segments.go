@@ -481,6 +481,9 @@ func (e *engine) stream(body io.Reader, s *seg, from, to int64, pool chan []byte
 // evictHashed evicts from the page cache what lies evictLag below the hashed prefix (see
 // evictWritten): bytes the hasher will never read back. One connection claims each range.
 func (e *engine) evictHashed(stall *time.Timer) {
+	if e.a.d.opt.KeepCached {
+		return
+	}
 	from := e.evicted.Load()
 	end := e.hash.prefix.Load() - evictLag
 	if end-from < writebackChunk || !e.evicted.CompareAndSwap(from, end) {
