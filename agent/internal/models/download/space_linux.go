@@ -21,25 +21,23 @@ func FreeSpace(dir string) (free, total uint64, err error) {
 // fallocate reserves [off, off+n) without changing the file size, so checkpoints and resume
 // offsets keep meaning "bytes written".
 func fallocate(f File, off, n int64) {
-	const keepSize = 0x01 // FALLOC_FL_KEEP_SIZE
-	_ = syscall.Fallocate(int(f.Fd()), keepSize, off, n)
+	_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
 }
 
 // startWriteback asks the kernel to begin writing [off, off+n) to disk without waiting, so
 // dirty pages never pile up: the checkpoints' fsync then has little left to do and writers
 // are not throttled by a burst of writeback.
 func startWriteback(f File, off, n int64) {
-	const write = 0x2 // SYNC_FILE_RANGE_WRITE
-	_ = syscall.SyncFileRange(int(f.Fd()), off, n, write)
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // evictWritten waits until the kernel has written [off, off+n) to the device (written, not
 // made durable: the checkpoints' fsync does that) and evicts it from the page cache. A model
-// is written once and read much later, if at all on this boot, so caching what was written
-// only takes memory from ComfyUI and the rest of the machine, and every write then needs a
-// fresh page (in a VM, one the host has to supply). Reusing a few evicted pages instead
-// halves the CPU a write costs. The wait also keeps a download from running ahead of a disk
-// slower than the network.
+// is mostly written once and read much later, so caching what was written takes memory from
+// ComfyUI and the rest of the machine, and every write takes a fresh page: reusing a few
+// evicted ones halved the CPU of the writes on the 2-core test VM. downloads.keep_cached
+// turns this off. The wait also keeps a download from running ahead of a disk slower than
+// the network.
 func evictWritten(f File, off, n int64) {
 	const wait = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
 	if unix.SyncFileRange(int(f.Fd()), off, n, wait) == nil {
