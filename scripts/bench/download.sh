@@ -9,7 +9,8 @@
 # a loaded machine disturbs them least) and nginx's, the bytes nginx sent beyond the file (body_bytes_sent
 # from its access log, summed per client run, minus the file size: bytes fetched twice or past
 # a segment) and its peak RSS. The agent makes the file durable before it is done and curl
-# does not: curl + fsync (coreutils sync FILE) is the peer that does the same work.
+# does not: curl + fsync (coreutils sync FILE) is the peer that makes the file as durable, and
+# curl + openssl sha256 + fsync the one that also verifies it, as the agent does.
 #
 # Usage: scripts/bench/download.sh [SIZE_MIB]   (default 512; the issue's reference is 2048)
 # Env:   DOWNLOADBENCH=path  use a prebuilt downloadbench binary (e.g. one built from an older
@@ -18,8 +19,8 @@
 #        ROUNDS=3            runs of every client per mode.
 # Also prints, per round and as a median, how long the agent's sha256 of that many bytes in memory
 # takes: no verified download can be faster, so curl / that is the best ratio the machine allows.
-# Needs: go, nginx, aria2c, curl, python3, bc, /usr/bin/time (apt-get install nginx aria2 curl
-# time python3 bc). Writes the file and one copy at a time under $TMPDIR.
+# Needs: go, nginx, aria2c, curl, openssl, python3, bc, /usr/bin/time (apt-get install nginx
+# aria2 curl openssl time python3 bc). Writes the file and one copy at a time under $TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZE_MIB=${1:-512}
@@ -29,11 +30,11 @@ ROUNDS=${ROUNDS:-3}
 AGENT_ARGS=${AGENT_ARGS:-}
 
 missing=()
-for tool in nginx aria2c curl python3 bc /usr/bin/time; do
+for tool in nginx aria2c curl openssl python3 bc /usr/bin/time; do
 	command -v "$tool" >/dev/null 2>&1 || [ -x "$tool" ] || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-	echo "missing: ${missing[*]}; install with: apt-get install nginx aria2 curl time python3 bc" >&2
+	echo "missing: ${missing[*]}; install with: apt-get install nginx aria2 curl openssl time python3 bc" >&2
 	exit 2
 fi
 NGINX=$(command -v nginx)
@@ -133,7 +134,7 @@ ratio() { echo "scale=2; $1 / $2" | bc -l; }
 # median of the arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-CLIENTS="curl curlsync aria2c aria2s8 agent"
+CLIENTS="curl curlsync curlsha aria2c aria2s8 agent"
 declare -A SECS RSS EXTRA CPU SRV CONNS HASH
 for MODE in $MODES; do
 	URL="http://127.0.0.1:$PORT/$MODE/file.bin"
@@ -147,6 +148,14 @@ for MODE in $MODES; do
 		# makes the file durable before it is done; on a disk slower than loopback it is the disk.
 		NAME=curlsync-$MODE-$r
 		run "$NAME" sh -c 'curl -sS -o "$1" "$2" && sync "$1"' sh "$WORK/out.bin" "$URL?client=$NAME"
+		check "$WORK/out.bin"
+		rm -f "$WORK/out.bin"
+
+		# curl, then the sha256 (openssl's, with SHA-NI where the CPU has it: coreutils'
+		# sha256sum is several times slower), then fsync: the same verified, durable work as
+		# the agent's, one step after the other.
+		NAME=curlsha-$MODE-$r
+		run "$NAME" sh -c 'curl -sS -o "$1" "$2" && openssl dgst -sha256 "$1" >/dev/null && sync "$1"' sh "$WORK/out.bin" "$URL?client=$NAME"
 		check "$WORK/out.bin"
 		rm -f "$WORK/out.bin"
 
@@ -183,9 +192,10 @@ for MODE in $MODES; do
 			SRV[$k]=$(cat "$WORK/$k.srv")
 			EXTRA[$k]=$(extra "$k")
 		done
-		printf 'round %d %-5s curl %6.2f s  curl+fsync %6.2f s  sha256 alone %5.2f s  agent %6.2f s (%s conns)  agent x curl %5.2f  x curl+fsync %5.2f\n' \
+		printf 'round %d %-5s curl %6.2f s  curl+fsync %6.2f s  sha256 alone %5.2f s  agent %6.2f s (%s conns)  agent x curl %5.2f  x curl+fsync %5.2f  x curl+sha+fsync %5.2f\n' \
 			"$r" "$MODE" "${SECS[curl-$MODE-$r]}" "${SECS[curlsync-$MODE-$r]}" "${HASH[$MODE-$r]}" "${SECS[agent-$MODE-$r]}" "${CONNS[$MODE-$r]:-?}" \
-			"$(ratio "${SECS[curl-$MODE-$r]}" "${SECS[agent-$MODE-$r]}")" "$(ratio "${SECS[curlsync-$MODE-$r]}" "${SECS[agent-$MODE-$r]}")"
+			"$(ratio "${SECS[curl-$MODE-$r]}" "${SECS[agent-$MODE-$r]}")" "$(ratio "${SECS[curlsync-$MODE-$r]}" "${SECS[agent-$MODE-$r]}")" \
+			"$(ratio "${SECS[curlsha-$MODE-$r]}" "${SECS[agent-$MODE-$r]}")"
 	done
 done
 
@@ -207,6 +217,7 @@ for MODE in $MODES; do
 		done
 		desc=$c
 		[ "$c" = curlsync ] && desc="curl + fsync"
+		[ "$c" = curlsha ] && desc="curl + openssl sha256 + fsync"
 		[ "$c" = aria2c ] && desc="aria2c -x8"
 		[ "$c" = aria2s8 ] && desc="aria2c -x8 -s8"
 		[ "$c" = agent ] && desc="agent ($(
