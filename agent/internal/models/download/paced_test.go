@@ -31,10 +31,8 @@ func TestPacedWaitEndedByAStall(t *testing.T) {
 				cpKick: make(chan struct{}, 1),
 			}
 			e.written.Store(4096) // far past the last save: paced must wait
-			stall := time.NewTimer(time.Hour)
-			defer stall.Stop()
 			done := make(chan error, 1)
-			go func() { done <- e.paced(stall, 4096) }()
+			go func() { done <- e.paced(4096) }()
 			<-e.cpKick // paced asked for a checkpoint and waits for it
 			cancel(tc.cause)
 			err := <-done
